@@ -54,7 +54,9 @@ def locate(name_or_path: str, subdir: str = "") -> Source:
     if not entry.is_file():
         known = ", ".join(shipped_names(subdir)) or "none"
         raise CatalogueError(name_or_path, "", f"no shipped catalogue of that name (known: {known})")
-    return Source(f"triggers/{subdir + '/' if subdir else ''}{name_or_path}{SUFFIX}", entry.read_text("utf-8"))
+    return Source(
+        f"triggers/{subdir + '/' if subdir else ''}{name_or_path}{SUFFIX}", entry.read_text("utf-8")
+    )
 
 
 def parse_yaml(source: Source) -> dict[str, Any]:

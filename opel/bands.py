@@ -1,0 +1,245 @@
+"""Band tables: the plan's published ranges turned into exact, gap-free numeric intervals.
+
+A table partitions the non-negative numbers (and, for the rare measure that may be negative,
+everything below its first band too) into bands, each with an outcome: an OPEL level or a
+number of points. Lookup is a binary search over the boundaries, so it is cheap enough for
+the hot path. How published ranges become intervals is explained in docs/semantics.md.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+from bisect import bisect_left, bisect_right
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Direction(StrEnum):
+    """Which way pressure grows as the value grows."""
+
+    HIGHER_IS_WORSE = "higher_is_worse"
+    LOWER_IS_WORSE = "lower_is_worse"
+
+
+@dataclass(frozen=True, slots=True)
+class Interval:
+    """A numeric interval with open or closed ends; ``high`` may be infinity."""
+
+    low: float
+    low_closed: bool
+    high: float
+    high_closed: bool
+
+    def __contains__(self, value: float) -> bool:
+        above = value >= self.low if self.low_closed else value > self.low
+        below = value <= self.high if self.high_closed else value < self.high
+        return above and below
+
+    def __str__(self) -> str:
+        left = "[" if self.low_closed else "("
+        right = "]" if self.high_closed else ")"
+        return f"{left}{_num(self.low)}, {_num(self.high)}{right}"
+
+
+def _num(value: float) -> str:
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+_INTERVAL = re.compile(
+    r"^\s*(?P<left>[\[(])\s*(?P<low>-?(?:inf|\d+(?:\.\d+)?))\s*,"
+    r"\s*(?P<high>-?(?:inf|\d+(?:\.\d+)?))\s*(?P<right>[\])])\s*$"
+)
+
+
+def parse_interval(text: str) -> Interval:
+    """Parse interval notation such as ``"(2, 10]"`` or ``"(60, inf)"``."""
+    match = _INTERVAL.match(text)
+    if not match:
+        raise ValueError(f"expected interval notation like '(2, 10]' or '[0, 15)', got {text!r}")
+    low, high = float(match["low"]), float(match["high"])
+    low_closed, high_closed = match["left"] == "[", match["right"] == "]"
+    if (math.isinf(low) and low_closed) or (math.isinf(high) and high_closed):
+        raise ValueError(f"an infinite end must be open in {text!r}")
+    if low > high or (low == high and not (low_closed and high_closed)):
+        raise ValueError(f"interval {text!r} is empty")
+    return Interval(low, low_closed, high, high_closed)
+
+
+@dataclass(frozen=True, slots=True)
+class BandSpec:
+    """One band as a catalogue states it, before the table is checked and compiled."""
+
+    outcome: int
+    interval: Interval  # exact: the published range with the unnamed gaps assigned
+    stated: Interval  # as published, for explanations
+    published: str
+    path: str  # where it came from, for error messages
+
+
+class Placement(StrEnum):
+    """Where a value sits relative to the published band that decided it."""
+
+    INSIDE = "inside"  # within the published range
+    BETWEEN = "between"  # in the unnamed gap between two published ranges
+    BEYOND = "beyond"  # past the published extremes; took the extreme band
+
+
+class BandError(ValueError):
+    """A table that does not partition the number line; ``path`` names the offending band."""
+
+    def __init__(self, path: str, problem: str) -> None:
+        self.path = path
+        self.problem = problem
+        super().__init__(f"{path}: {problem}")
+
+
+@dataclass(frozen=True, slots=True)
+class Band:
+    """A compiled band. ``exact`` is the interval lookup really uses (gaps assigned, ends open)."""
+
+    index: int
+    outcome: int
+    published: str
+    stated: Interval
+    exact: Interval
+
+
+def integer_range_bands(ranges: list[tuple[int, int, int, str]], direction: Direction) -> list[BandSpec]:
+    """Turn the plan's whole-number ranges ``(outcome, low, high, path)`` into exact intervals.
+
+    Between two adjacent published ranges such as 0-39 and 40-59 lies a gap (39, 40) that the
+    plan never names. It goes to the worse of the two bands, so a value never reads as less
+    pressured than the published figures say: caseload 39.5 is amber, staffing 69.9% is amber.
+    """
+    for _outcome, low, high, path in ranges:
+        if low > high:
+            raise BandError(path, f"range {low}-{high} runs backwards; write it low to high")
+    ordered = sorted(ranges, key=lambda item: (item[1], item[2]))
+    _check_integer_contiguity(ordered)
+    specs: list[BandSpec] = []
+    for position, (outcome, low, high, path) in enumerate(ordered):
+        published = f"{low}-{high}" if low != high else f"{low}"
+        low_closed, high_closed = True, True
+        exact_low, exact_high = float(low), float(high)
+        if position > 0:
+            prev_high = ordered[position - 1][2]
+            if direction is Direction.LOWER_IS_WORSE:
+                # The band below is worse, so it takes the gap up to this band's first value.
+                exact_low = float(prev_high) + 1
+            else:
+                exact_low, low_closed = float(prev_high), False
+        if position + 1 < len(ordered):
+            next_low = ordered[position + 1][1]
+            if direction is Direction.LOWER_IS_WORSE:
+                exact_high, high_closed = float(next_low), False
+            else:
+                exact_high = float(next_low) - 1
+        exact = Interval(exact_low, low_closed, exact_high, high_closed)
+        stated = Interval(float(low), True, float(high), True)
+        specs.append(BandSpec(outcome, exact, stated, published, path))
+    return specs
+
+
+def _check_integer_contiguity(ordered: list[tuple[int, int, int, str]]) -> None:
+    for before, after in itertools.pairwise(ordered):
+        if after[1] <= before[2]:
+            raise BandError(after[3], f"range {after[1]}-{after[2]} overlaps {before[1]}-{before[2]}")
+        if after[1] > before[2] + 1:
+            raise BandError(
+                after[3],
+                f"gap: no band covers {before[2] + 1}-{after[1] - 1} "
+                f"between {before[1]}-{before[2]} and {after[1]}-{after[2]}",
+            )
+
+
+class BandTable:
+    """An ordered, gap-free partition of the number line into bands.
+
+    The first band extends down to the lowest allowed value and the last band up to infinity:
+    a value past the published extremes takes the extreme band (``beyond_published`` says so).
+    """
+
+    __slots__ = ("_bounds", "_mode", "_right", "bands", "direction", "minimum")
+
+    def __init__(self, specs: list[BandSpec], direction: Direction, minimum: float = 0.0) -> None:
+        if not specs:
+            raise BandError("bands", "a table needs at least one band")
+        ordered = sorted(specs, key=lambda spec: (spec.interval.low, not spec.interval.low_closed))
+        _check_partition(ordered)
+        _check_monotonic(ordered, direction)
+        self.direction = direction
+        self.minimum = minimum
+        last = len(ordered) - 1
+        bands: list[Band] = []
+        for index, spec in enumerate(ordered):
+            low = (minimum, True) if index == 0 else (spec.interval.low, spec.interval.low_closed)
+            high = (math.inf, False) if index == last else (spec.interval.high, spec.interval.high_closed)
+            exact = Interval(low[0], low[1], high[0], high[1])
+            bands.append(Band(index, spec.outcome, spec.published, spec.stated, exact))
+        self.bands: tuple[Band, ...] = tuple(bands)
+        self._bounds: tuple[float, ...] = tuple(band.exact.high for band in bands[:-1])
+        # At a boundary value the band on the right wins when its low end is closed.
+        self._right: tuple[bool, ...] = tuple(band.exact.low_closed for band in bands[1:])
+        if all(self._right):
+            self._mode = 1
+        elif not any(self._right):
+            self._mode = -1
+        else:
+            self._mode = 0
+
+    def band_for(self, value: float) -> Band:
+        """The band holding ``value``; the caller has already checked the value's domain."""
+        bounds = self._bounds
+        if self._mode < 0:
+            return self.bands[bisect_left(bounds, value)]
+        if self._mode > 0:
+            return self.bands[bisect_right(bounds, value)]
+        index = bisect_left(bounds, value)
+        if index < len(bounds) and bounds[index] == value and self._right[index]:
+            index += 1
+        return self.bands[index]
+
+    def placement(self, band: Band, value: float) -> Placement:
+        """Say how ``value`` relates to what the plan published for ``band``."""
+        if value in band.stated:
+            return Placement.INSIDE
+        outside = value > band.stated.high or value < band.stated.low
+        if outside and band.index in (0, len(self.bands) - 1):
+            return Placement.BEYOND
+        return Placement.BETWEEN
+
+    @property
+    def outcomes(self) -> tuple[int, ...]:
+        return tuple(band.outcome for band in self.bands)
+
+    @property
+    def worst_outcome(self) -> int:
+        return max(self.outcomes)
+
+
+def _check_partition(ordered: list[BandSpec]) -> None:
+    for before, after in itertools.pairwise(ordered):
+        left, right = before.interval, after.interval
+        if right.low < left.high or (right.low == left.high and left.high_closed and right.low_closed):
+            raise BandError(after.path, f"{right} overlaps {left}")
+        if right.low > left.high or (
+            right.low == left.high and not left.high_closed and not right.low_closed
+        ):
+            raise BandError(after.path, f"gap between {left} and {right}: some values have no band")
+
+
+def _check_monotonic(ordered: list[BandSpec], direction: Direction) -> None:
+    for before, after in itertools.pairwise(ordered):
+        rising = after.outcome > before.outcome
+        falling = after.outcome < before.outcome
+        expected_rising = direction is Direction.HIGHER_IS_WORSE
+        if (expected_rising and not rising) or (not expected_rising and not falling):
+            raise BandError(
+                after.path,
+                f"out of order: {after.published} gives {after.outcome} after {before.published} "
+                f"gives {before.outcome}, but the table says {direction.value}",
+            )

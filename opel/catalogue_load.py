@@ -1,0 +1,458 @@
+"""Read a trigger catalogue YAML file, check it thoroughly, and compile it.
+
+A catalogue that is wrong in any way is refused as a whole with a ``CatalogueError`` naming
+the file, the path inside it (``indicators.referrals.bands.dgs[3]``) and the problem; a
+running service keeps its previous catalogue in that case.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from functools import lru_cache
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from opel.bands import BandError, BandSpec, BandTable, Direction, integer_range_bands, parse_interval
+from opel.catalogue import (
+    AcuteCatalogue,
+    AcuteParameterRule,
+    AreaDef,
+    Catalogue,
+    CatalogueMeta,
+    CountyRule,
+    IndicatorCatalogue,
+    IndicatorDef,
+    IndicatorRule,
+    Kind,
+    LevelMap,
+    SiteDef,
+    SystemDef,
+    Verdict,
+)
+from opel.errors import CatalogueError
+from opel.levels import Level
+from opel.models import PARAMETER_IDS
+from opel.sources import Source, locate, parse_yaml
+
+ALL_AREAS = "all"
+OTHER_AREAS = "otherwise"
+
+
+class _Raw(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RawPlan(_Raw):
+    title: str
+    version: str
+    date: dt.date | None = None
+    section: str
+
+
+class RawApproval(_Raw):
+    date: dt.date | None
+    body: str
+
+
+class RawHeader(_Raw):
+    """The metadata every catalogue starts with; the rest is checked per kind."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9.-]*$")
+    kind: Kind
+    version: str
+    title: str
+    status: Literal["approved", "draft", "superseded"]
+    plan: RawPlan
+    approval: RawApproval
+
+
+class RawRange(_Raw):
+    level: int = Field(ge=1, le=4)
+    range: tuple[int, int]
+
+
+class RawInterval(_Raw):
+    level: int = Field(ge=1, le=4)
+    interval: str
+    published: str
+
+
+class RawPoints(_Raw):
+    points: int = Field(ge=0)
+    interval: str
+    published: str
+
+
+class RawNotAssessed(_Raw):
+    not_assessed: str = Field(min_length=1)
+
+
+class RawIndicator(_Raw):
+    name: str
+    unit: str
+    plan_section: str
+    direction: Direction | None = None
+    bands: dict[str, Any] | None = None
+    categories: dict[str, dict[str, int]] | None = None
+
+
+class RawArea(_Raw):
+    name: str
+
+
+class RawCounty(_Raw):
+    id: str = Field(pattern=r"^[a-z][a-z0-9_-]*$")
+    some_areas_min: int = Field(ge=1)
+    county_wide_min_share: float = Field(gt=0, le=1)
+
+
+class RawAreaRule(_Raw):
+    rule: Literal["worst_indicator"]
+
+
+class RawAggregation(_Raw):
+    area: RawAreaRule
+    county: RawCounty
+
+
+class RawEscalation(_Raw):
+    step_down_dwell: dt.timedelta
+
+
+class RawIndicatorCatalogue(RawHeader):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    action_plan: str | None
+    areas: dict[str, RawArea] = Field(min_length=1)
+    aggregation: RawAggregation
+    escalation: RawEscalation
+    indicators: dict[str, RawIndicator] = Field(min_length=1)
+
+
+class RawParameter(_Raw):
+    name: str
+    unit: str
+    plan_ref: str
+    direction: Direction
+    minimum: float = 0.0
+    points: list[RawPoints] = Field(min_length=1)
+
+
+class RawSite(_Raw):
+    name: str
+    delivery_board: str
+
+
+class RawSystem(_Raw):
+    name: str
+    sites: dict[str, float] = Field(min_length=1)
+    enact_site_level_at_or_above: int = Field(ge=1, le=4)
+
+
+class RawAcuteCatalogue(RawHeader):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    score_levels: list[RawRange] = Field(min_length=1)
+    normalised_level_map: str | None = None
+    missing_parameters: Literal["lower_bound", "reject"]
+    parameters: dict[str, RawParameter]
+    sites: dict[str, RawSite] = Field(min_length=1)
+    systems: dict[str, RawSystem] = Field(default_factory=dict)
+
+
+class RawLevelMap(RawHeader):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    direction: Direction
+    levels: list[RawInterval] = Field(min_length=1)
+
+
+T = TypeVar("T")
+_RANGES = TypeAdapter(list[RawRange])
+_CATEGORIES = TypeAdapter(dict[str, int])
+
+
+def _dotted(prefix: str, loc: tuple[int | str, ...]) -> str:
+    path = prefix
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path
+
+
+def _validate(kind: type[T], data: Any, source: Source, prefix: str = "") -> T:
+    return _validate_with(TypeAdapter(kind), data, source, prefix)
+
+
+def _validate_with(adapter: TypeAdapter[T], data: Any, source: Source, prefix: str = "") -> T:
+    try:
+        return adapter.validate_python(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        extra = f" (and {exc.error_count() - 1} more problems)" if exc.error_count() > 1 else ""
+        got = first.get("input")
+        shown = "" if isinstance(got, dict | list) or first["type"] == "missing" else f", got {got!r}"
+        raise CatalogueError(
+            source.display, _dotted(prefix, tuple(first["loc"])), f"{first['msg']}{shown}{extra}"
+        ) from None
+
+
+def _meta(header: RawHeader, source: Source) -> CatalogueMeta:
+    return CatalogueMeta(
+        id=header.id,
+        kind=header.kind,
+        version=header.version,
+        title=header.title,
+        status=header.status,
+        plan_title=header.plan.title,
+        plan_version=header.plan.version,
+        plan_date=header.plan.date,
+        plan_section=header.plan.section,
+        approved_on=header.approval.date,
+        approved_by=header.approval.body,
+        source=source.display,
+    )
+
+
+def _table(specs_or_error: Any, source: Source, direction: Direction, minimum: float = 0.0) -> BandTable:
+    try:
+        specs = specs_or_error() if callable(specs_or_error) else specs_or_error
+        return BandTable(specs, direction, minimum)
+    except BandError as exc:
+        raise CatalogueError(source.display, exc.path, exc.problem) from None
+
+
+def _interval_specs(items: Sequence[RawPoints | RawInterval], path: str, source: Source) -> list[BandSpec]:
+    specs = []
+    for position, item in enumerate(items):
+        where = f"{path}[{position}]"
+        try:
+            interval = parse_interval(item.interval)
+        except ValueError as exc:
+            raise CatalogueError(source.display, f"{where}.interval", str(exc)) from None
+        outcome = item.points if isinstance(item, RawPoints) else item.level
+        specs.append(BandSpec(outcome, interval, interval, item.published, where))
+    return specs
+
+
+def _range_table(ranges: list[RawRange], path: str, source: Source, direction: Direction) -> BandTable:
+    triples = [(r.level, r.range[0], r.range[1], f"{path}[{i}]") for i, r in enumerate(ranges)]
+    return _table(lambda: integer_range_bands(triples, direction), source, direction)
+
+
+# ---------------------------------------------------------------- indicator catalogues
+
+
+def _area_entries(
+    entries: Mapping[str, Any], areas: Mapping[str, AreaDef], path: str, source: Source
+) -> dict[str, tuple[str, Any]]:
+    """Expand ``all`` / ``otherwise`` keys into one (path, entry) per area, checking coverage."""
+    if ALL_AREAS in entries and len(entries) > 1:
+        raise CatalogueError(source.display, path, f"'{ALL_AREAS}' cannot be combined with other keys")
+    for key in entries:
+        if key not in areas and key not in (ALL_AREAS, OTHER_AREAS):
+            known = ", ".join(areas)
+            raise CatalogueError(source.display, f"{path}.{key}", f"unknown area '{key}' (areas: {known})")
+    expanded: dict[str, tuple[str, Any]] = {}
+    for area in areas:
+        key = area if area in entries else ALL_AREAS if ALL_AREAS in entries else OTHER_AREAS
+        if key not in entries:
+            raise CatalogueError(
+                source.display, path, f"no rule for area '{area}': add it, or an '{OTHER_AREAS}' entry"
+            )
+        expanded[area] = (f"{path}.{key}", entries[key])
+    return expanded
+
+
+def _numeric_rule(
+    definition: IndicatorDef, area: str, entry: Any, path: str, *, meta: CatalogueMeta, source: Source
+) -> IndicatorRule:
+    if isinstance(entry, dict):
+        reason = _validate(RawNotAssessed, entry, source, path).not_assessed
+        return IndicatorRule(definition, area, not_assessed=_verdict(definition, area, meta, reason=reason))
+    ranges = _validate_with(_RANGES, entry, source, path)
+    if not ranges:
+        raise CatalogueError(source.display, path, "a band list needs at least one band")
+    if definition.direction is None:
+        raise CatalogueError(
+            source.display,
+            f"indicators.{definition.id}.direction",
+            "a table with bands needs a direction: higher_is_worse or lower_is_worse",
+        )
+    table = _range_table(ranges, path, source, definition.direction)
+    verdicts = tuple(
+        _verdict(definition, area, meta, level=Level(band.outcome), band=band) for band in table.bands
+    )
+    return IndicatorRule(definition, area, table=table, band_verdicts=verdicts)
+
+
+def _categorical_rule(
+    definition: IndicatorDef, area: str, entry: Any, path: str, *, meta: CatalogueMeta, source: Source
+) -> IndicatorRule:
+    mapping = _validate_with(_CATEGORIES, entry, source, path)
+    verdicts = {}
+    for name, level in mapping.items():
+        if not 1 <= level <= 4:
+            raise CatalogueError(source.display, f"{path}.{name}", f"level must be 1-4, got {level}")
+        verdicts[name] = _verdict(definition, area, meta, level=Level(level), category=name)
+    return IndicatorRule(definition, area, categories=verdicts)
+
+
+def _verdict(
+    definition: IndicatorDef,
+    area: str,
+    meta: CatalogueMeta,
+    *,
+    level: Level | None = None,
+    band: Any = None,
+    category: str | None = None,
+    reason: str | None = None,
+) -> Verdict:
+    return Verdict(definition.id, area, level, band, category, reason, definition.plan_section, meta)
+
+
+def compile_indicator_catalogue(data: dict[str, Any], source: Source) -> IndicatorCatalogue:
+    raw = _validate(RawIndicatorCatalogue, data, source)
+    meta = _meta(raw, source)
+    areas = {key: AreaDef(key, area.name) for key, area in raw.areas.items()}
+    indicators: dict[str, IndicatorDef] = {}
+    rules: dict[tuple[str, str], IndicatorRule] = {}
+    for ident, spec in raw.indicators.items():
+        path = f"indicators.{ident}"
+        definition = IndicatorDef(ident, spec.name, spec.unit, spec.plan_section, spec.direction)
+        indicators[ident] = definition
+        if (spec.bands is None) == (spec.categories is None):
+            raise CatalogueError(source.display, path, "give exactly one of 'bands' or 'categories'")
+        build = _numeric_rule if spec.bands is not None else _categorical_rule
+        entries = spec.bands if spec.bands is not None else spec.categories
+        assert entries is not None
+        field_name = "bands" if spec.bands is not None else "categories"
+        for area, (where, entry) in _area_entries(entries, areas, f"{path}.{field_name}", source).items():
+            rules[(ident, area)] = build(definition, area, entry, where, meta=meta, source=source)
+    county = raw.aggregation.county
+    return IndicatorCatalogue(
+        meta=meta,
+        areas=areas,
+        indicators=indicators,
+        rules=rules,
+        area_rule=raw.aggregation.area.rule,
+        county=CountyRule(county.id, county.some_areas_min, county.county_wide_min_share),
+        step_down_dwell=raw.escalation.step_down_dwell,
+        action_plan=raw.action_plan,
+    )
+
+
+# ---------------------------------------------------------------- acute catalogues and level maps
+
+
+def compile_level_map(data: dict[str, Any], source: Source) -> LevelMap:
+    raw = _validate(RawLevelMap, data, source)
+    table = _table(_interval_specs(raw.levels, "levels", source), source, raw.direction)
+    return LevelMap(_meta(raw, source), table)
+
+
+def compile_acute_catalogue(data: dict[str, Any], source: Source) -> AcuteCatalogue:
+    raw = _validate(RawAcuteCatalogue, data, source)
+    expected, given = set(PARAMETER_IDS), set(raw.parameters)
+    for unknown in sorted(given - expected):
+        raise CatalogueError(
+            source.display, f"parameters.{unknown}", f"unknown parameter (known: {', '.join(PARAMETER_IDS)})"
+        )
+    for missing in sorted(expected - given):
+        raise CatalogueError(source.display, "parameters", f"missing parameter '{missing}'")
+    parameters = {}
+    for ident in PARAMETER_IDS:
+        spec = raw.parameters[ident]
+        path = f"parameters.{ident}.points"
+        table = _table(_interval_specs(spec.points, path, source), source, spec.direction, spec.minimum)
+        parameters[ident] = AcuteParameterRule(
+            ident, spec.name, spec.unit, spec.plan_ref, spec.minimum, table
+        )
+    score_levels = _range_table(raw.score_levels, "score_levels", source, Direction.HIGHER_IS_WORSE)
+    normalised = None
+    if raw.normalised_level_map is not None:
+        try:
+            normalised = load_level_map(raw.normalised_level_map)
+        except CatalogueError as exc:
+            raise CatalogueError(source.display, "normalised_level_map", str(exc)) from None
+    sites = {key: SiteDef(key, site.name, site.delivery_board) for key, site in raw.sites.items()}
+    systems = {}
+    for key, system in raw.systems.items():
+        for site, weight in system.sites.items():
+            where = f"systems.{key}.sites.{site}"
+            if site not in sites:
+                raise CatalogueError(
+                    source.display, where, f"unknown site '{site}' (sites: {', '.join(sites)})"
+                )
+            if weight <= 0:
+                raise CatalogueError(source.display, where, f"weight must be above 0, got {weight}")
+        systems[key] = SystemDef(
+            key, system.name, dict(system.sites), Level(system.enact_site_level_at_or_above)
+        )
+    return AcuteCatalogue(
+        meta=_meta(raw, source),
+        parameters=parameters,
+        score_levels=score_levels,
+        normalised_map=normalised,
+        missing_parameters=raw.missing_parameters,
+        sites=sites,
+        systems=systems,
+    )
+
+
+# ---------------------------------------------------------------- entry points
+
+
+def _load_uncached(name_or_path: str) -> Catalogue:
+    source = locate(name_or_path)
+    data = parse_yaml(source)
+    header = _validate(RawHeader, data, source)
+    by_name = not name_or_path.endswith((".yaml", ".yml")) and "/" not in name_or_path
+    if by_name and header.id != name_or_path:
+        raise CatalogueError(source.display, "id", f"id '{header.id}' does not match the file name")
+    if header.kind is Kind.INDICATORS:
+        return compile_indicator_catalogue(data, source)
+    if header.kind is Kind.ACUTE:
+        return compile_acute_catalogue(data, source)
+    return compile_level_map(data, source)
+
+
+@lru_cache(maxsize=32)
+def _load_shipped(name: str) -> Catalogue:
+    return _load_uncached(name)
+
+
+def load_catalogue(name_or_path: str) -> Catalogue:
+    """Load a shipped catalogue by name (cached) or any catalogue file by path (read afresh)."""
+    if name_or_path.endswith((".yaml", ".yml")) or "/" in name_or_path:
+        return _load_uncached(name_or_path)
+    return _load_shipped(name_or_path)
+
+
+def _expect(catalogue: Catalogue, wanted: type[T], kind: Kind) -> T:
+    if not isinstance(catalogue, wanted):
+        raise CatalogueError(
+            catalogue.meta.source,
+            "kind",
+            f"expected a '{kind.value}' catalogue, got '{catalogue.meta.kind.value}'",
+        )
+    return catalogue
+
+
+def load_indicator_catalogue(name_or_path: str) -> IndicatorCatalogue:
+    return _expect(load_catalogue(name_or_path), IndicatorCatalogue, Kind.INDICATORS)
+
+
+def load_acute_catalogue(name_or_path: str) -> AcuteCatalogue:
+    return _expect(load_catalogue(name_or_path), AcuteCatalogue, Kind.ACUTE)
+
+
+def load_level_map(name_or_path: str) -> LevelMap:
+    return _expect(load_catalogue(name_or_path), LevelMap, Kind.LEVEL_MAP)
+
+
+DEFAULT_INDICATOR_CATALOGUE = "kcc-asch-2025-26"
+DEFAULT_ACUTE_CATALOGUE = "nhs-acute-2023-24"

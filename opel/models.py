@@ -1,0 +1,165 @@
+"""Input contracts at the edge of the core: an indicator reading and an acute site submission.
+
+These are the public shapes feed producers write (JSON Schema in docs/schemas/). They carry
+counts, percentages and capacities only, never people, and refuse fields they do not know.
+Whether an indicator or area exists is decided by the catalogue, not here, so a catalogue
+can add one without a schema change.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+Identifier = Annotated[
+    str,
+    StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", min_length=1, max_length=64),
+]
+SiteId = Annotated[
+    str,
+    StringConstraints(pattern=r"^[a-z][a-z0-9_-]*$", min_length=1, max_length=64),
+]
+Category = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=32)]
+# The constraints repeat what check_number enforces so the published JSON Schema states them.
+Count = Annotated[int, Field(ge=0)]
+Amount = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+
+# The ids feed producers may rely on (the public contract); catalogues decide how each is judged.
+AREA_IDS: tuple[str, ...] = ("dgs", "east_kent", "swale", "west_kent")
+INDICATOR_IDS: tuple[str, ...] = (
+    "stp_staffing_pct",
+    "health_caseload",
+    "social_caseload",
+    "referrals",
+    "keah_capacity",
+    "d2a_p1_weekly_availability",
+    "d2a_p1_discharged_yesterday",
+    "assessment_bed_availability",
+    "dementia_bed_availability",
+)
+
+
+def check_number(value: Any, *, minimum: float = 0.0) -> float | int:
+    """A finite number at or above ``minimum``; booleans and numeric strings are refused."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"must be a number, got {value!r}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"must be a finite number, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"must be {_fmt(minimum)} or more, got {value!r}")
+    return value
+
+
+def _fmt(number: float) -> str:
+    return str(int(number)) if float(number).is_integer() else str(number)
+
+
+class Reading(BaseModel):
+    """One indicator value for one area at one time, e.g. staffing 65 % in East Kent."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    indicator: Identifier = Field(
+        description="Indicator id, e.g. stp_staffing_pct.", examples=list(INDICATOR_IDS)
+    )
+    area: Identifier = Field(description="Area id.", examples=list(AREA_IDS))
+    value: Count | Amount | Category = Field(
+        description=(
+            "A finite number >= 0 for numeric indicators, or a category name for categorical "
+            "ones (keah_capacity in the 2024-25 catalogue: good, limited, very_limited, none)."
+        )
+    )
+    observed_at: AwareDatetime = Field(description="When the value was true; must carry a timezone.")
+
+    @field_validator("value", mode="before")
+    @classmethod
+    def _value(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return value
+        return check_number(value)
+
+
+PARAMETER_IDS: tuple[str, ...] = (
+    "ambulance_handover_mean_min",
+    "ed_4h_performance_pct",
+    "ed_attendances_vs_expected_pct",
+    "majors_resus_occupancy_pct",
+    "time_to_treatment_median_min",
+    "ed_over_12h_pct",
+    "ga_bed_occupancy_pct",
+    "escalation_beds_pct",
+    "nctr_beds_pct",
+)
+
+Measure = Annotated[float, Field(ge=0, allow_inf_nan=False)] | None
+RelativeMeasure = Annotated[float, Field(ge=-100, allow_inf_nan=False)] | None
+
+
+class AcuteParameters(BaseModel):
+    """The nine core parameters of the NHS OPEL framework 2023/24 for one acute site.
+
+    A parameter that is absent or null was not reported: see docs/semantics.md for how a
+    partial submission is scored.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    ambulance_handover_mean_min: Measure = Field(
+        default=None, description="Mean ambulance arrival-to-handover time, minutes."
+    )
+    ed_4h_performance_pct: Measure = Field(
+        default=None, description="ED all-type 4-hour performance since midnight, percent."
+    )
+    ed_attendances_vs_expected_pct: RelativeMeasure = Field(
+        default=None,
+        description=(
+            "ED all-type attendances in the past hour above the locally expected number, as a "
+            "percent of expected; negative when fewer came than expected (minimum -100)."
+        ),
+    )
+    majors_resus_occupancy_pct: Measure = Field(
+        default=None, description="Adult majors and resus occupancy, percent (may exceed 100)."
+    )
+    time_to_treatment_median_min: Measure = Field(
+        default=None, description="Median arrival-to-clinical-decision-maker time, minutes."
+    )
+    ed_over_12h_pct: Measure = Field(
+        default=None, description="Patients in ED for more than 12 hours, percent of those in ED."
+    )
+    ga_bed_occupancy_pct: Measure = Field(
+        default=None, description="General and acute bed occupancy, percent."
+    )
+    escalation_beds_pct: Measure = Field(
+        default=None, description="Open G&A beds that are escalation beds, percent."
+    )
+    nctr_beds_pct: Measure = Field(
+        default=None, description="Beds occupied by patients no longer meeting criteria to reside, percent."
+    )
+
+    @field_validator(*[p for p in PARAMETER_IDS if p != "ed_attendances_vs_expected_pct"], mode="before")
+    @classmethod
+    def _non_negative(cls, value: Any) -> Any:
+        return None if value is None else check_number(value)
+
+    @field_validator("ed_attendances_vs_expected_pct", mode="before")
+    @classmethod
+    def _relative(cls, value: Any) -> Any:
+        return None if value is None else check_number(value, minimum=-100.0)
+
+    def reported(self) -> dict[str, float]:
+        """The parameters that carry a value, by id."""
+        return {name: value for name in PARAMETER_IDS if (value := getattr(self, name)) is not None}
+
+
+class AcuteSubmission(BaseModel):
+    """An acute hospital site's OPEL parameter return."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    site: SiteId = Field(
+        description="Acute site id, e.g. maidstone.", examples=["maidstone", "darent_valley"]
+    )
+    observed_at: AwareDatetime = Field(description="Time of the assessment; must carry a timezone.")
+    parameters: AcuteParameters
