@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
+
+from pydantic_core import to_json
 
 from opel.bands import Placement
 from opel.catalogue import IndicatorCatalogue, IndicatorRule, Verdict
@@ -13,14 +14,25 @@ from opel.levels import Level
 from opel.models import Reading
 
 
-@dataclass(frozen=True, slots=True)
-class Assessment:
-    """A reading's outcome with everything needed to explain it."""
+class Assessment(NamedTuple):
+    """A reading's outcome with everything needed to explain it.
+
+    A NamedTuple rather than a frozen dataclass: it is built once per reading on the hot path,
+    and tuple construction costs a fraction of a frozen dataclass's per-field setattr.
+    """
 
     value: float | str
     observed_at: datetime
     verdict: Verdict
-    placement: Placement
+
+    @property
+    def placement(self) -> Placement:
+        band, value = self.verdict.band, self.value
+        if band is None or isinstance(value, str):
+            return Placement.INSIDE
+        table = self.verdict.table
+        assert table is not None
+        return table.placement(band, value)
 
     @property
     def level(self) -> Level | None:
@@ -30,50 +42,49 @@ class Assessment:
     def assessed(self) -> bool:
         return self.verdict.level is not None
 
-    def explanation(self) -> str:
-        verdict = self.verdict
-        source = f"{verdict.catalogue.ref} §{verdict.plan_section}"
-        if verdict.level is None:
-            return f"{verdict.indicator} in {verdict.area} is not assessed: {verdict.reason} ({source})"
-        if verdict.category is not None:
-            return (
-                f"{verdict.indicator} in {verdict.area} is '{verdict.category}': "
-                f"{verdict.level.label} {verdict.level.colour} ({source})"
-            )
-        band = verdict.band
-        assert band is not None
-        where = {
-            Placement.INSIDE: f"in the published band {band.published}",
-            Placement.BETWEEN: f"between published bands; exact band {band.exact} ({band.published})",
-            Placement.BEYOND: f"beyond the published range; takes the extreme band {band.published}",
-        }[self.placement]
-        return (
-            f"{verdict.indicator} {self.value} in {verdict.area} is {where}: "
-            f"{verdict.level.label} {verdict.level.colour} ({source})"
-        )
+    def explanation(self, placement: Placement | None = None) -> str:
+        before, after = self.verdict.sentence[placement or self.placement]
+        return f"{before}{self.value}{after}" if after else before
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON shape used by `opel assess` and the status topic."""
+        """The output shape of `opel assess` and the status topic.
+
+        ``observed_at`` stays a datetime: serialise with pydantic_core.to_json (or
+        to_jsonable_python), which writes it in ISO 8601.
+        """
         verdict = self.verdict
-        band = verdict.band
+        placement = self.placement
         return {
             "indicator": verdict.indicator,
             "area": verdict.area,
             "value": self.value,
-            "observed_at": self.observed_at.isoformat(),
-            "level": None if verdict.level is None else int(verdict.level),
-            "colour": verdict.colour,
-            "status": "assessed" if verdict.level is not None else "not_assessed",
-            "reason": verdict.reason,
-            "band": None if band is None else band.published,
-            "interval": None if band is None else str(band.exact),
-            "placement": None if band is None else self.placement.value,
-            "category": verdict.category,
-            "catalogue": verdict.catalogue.id,
-            "catalogue_version": verdict.catalogue.version,
-            "plan_section": verdict.plan_section,
-            "explanation": self.explanation(),
+            "observed_at": self.observed_at,
+            **verdict.fixed,
+            "placement": None if verdict.band is None else placement.value,
+            "explanation": self.explanation(placement),
         }
+
+    def to_json(self) -> bytes:
+        """``to_dict()`` serialised as compact JSON, without building the dict (the batch hot path)."""
+        verdict = self.verdict
+        placement = self.placement
+        head, fixed = verdict.json_parts
+        return b"".join(
+            (
+                head,
+                to_json(self.value),
+                b',"observed_at":',
+                to_json(self.observed_at),
+                fixed,
+                b"null" if verdict.band is None else _PLACEMENT_JSON[placement],
+                b',"explanation":',
+                to_json(self.explanation(placement)),
+                b"}",
+            )
+        )
+
+
+_PLACEMENT_JSON = {placement: to_json(placement.value) for placement in Placement}
 
 
 def rule_for(catalogue: IndicatorCatalogue, indicator: str, area: str) -> IndicatorRule:
@@ -91,26 +102,31 @@ def rule_for(catalogue: IndicatorCatalogue, indicator: str, area: str) -> Indica
     )
 
 
-def verdict_for(rule: IndicatorRule, value: float | str) -> tuple[Verdict, Placement]:
-    """Decide a value under a rule. Values must already be finite and non-negative (see Reading)."""
+def verdict_for(rule: IndicatorRule, value: float | str) -> Verdict:
+    """Decide a value under a rule. Values must already be finite and in range (see Reading)."""
     table = rule.table
     if table is not None:
         if isinstance(value, str):
             raise InputError("value", f"{rule.indicator.id} takes a number, got {value!r}")
-        band = table.band_for(value)
-        return rule.band_verdicts[band.index], table.placement(band, value)
+        return rule.band_verdicts[table.band_for(value).index]
     if rule.categories:
         verdict = rule.categories.get(value) if isinstance(value, str) else None
         if verdict is None:
             choices = ", ".join(rule.categories)
             raise InputError("value", f"{rule.indicator.id} takes one of {choices}, got {value!r}")
-        return verdict, Placement.INSIDE
+        return verdict
     assert rule.not_assessed is not None
-    return rule.not_assessed, Placement.INSIDE
+    return rule.not_assessed
 
 
 def assess(catalogue: IndicatorCatalogue, reading: Reading) -> Assessment:
     """Assess one reading. Raises InputError naming the field for anything it cannot decide."""
-    rule = rule_for(catalogue, reading.indicator, reading.area)
-    verdict, placement = verdict_for(rule, reading.value)
-    return Assessment(reading.value, reading.observed_at, verdict, placement)
+    rule = catalogue.rules.get((reading.indicator, reading.area))
+    if rule is None:
+        rule = rule_for(catalogue, reading.indicator, reading.area)  # raises, naming the field
+    value = reading.value
+    table = rule.table
+    if table is not None and not isinstance(value, str):
+        # The hot path, inlined: one dictionary lookup and one bisect per reading.
+        return Assessment(value, reading.observed_at, rule.band_verdicts[table.index_of(value)])
+    return Assessment(value, reading.observed_at, verdict_for(rule, value))

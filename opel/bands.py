@@ -12,8 +12,10 @@ import itertools
 import math
 import re
 from bisect import bisect_left, bisect_right
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import partial
 
 
 class Direction(StrEnum):
@@ -163,7 +165,7 @@ class BandTable:
     a value past the published extremes takes the extreme band (``beyond_published`` says so).
     """
 
-    __slots__ = ("_bounds", "_mode", "_right", "bands", "direction", "minimum")
+    __slots__ = ("_bounds", "_right", "bands", "direction", "index_of", "minimum")
 
     def __init__(self, specs: list[BandSpec], direction: Direction, minimum: float = 0.0) -> None:
         if not specs:
@@ -184,24 +186,27 @@ class BandTable:
         self._bounds: tuple[float, ...] = tuple(band.exact.high for band in bands[:-1])
         # At a boundary value the band on the right wins when its low end is closed.
         self._right: tuple[bool, ...] = tuple(band.exact.low_closed for band in bands[1:])
+        # Pick the lookup once: when every boundary leans the same way a single C-level bisect
+        # answers it, which keeps the per-reading cost down to one call.
+        self.index_of: Callable[[float], int]
         if all(self._right):
-            self._mode = 1
+            self.index_of = partial(bisect_right, self._bounds)
         elif not any(self._right):
-            self._mode = -1
+            self.index_of = partial(bisect_left, self._bounds)
         else:
-            self._mode = 0
+            self.index_of = self._index_mixed
 
-    def band_for(self, value: float) -> Band:
-        """The band holding ``value``; the caller has already checked the value's domain."""
+    def _index_mixed(self, value: float) -> int:
         bounds = self._bounds
-        if self._mode < 0:
-            return self.bands[bisect_left(bounds, value)]
-        if self._mode > 0:
-            return self.bands[bisect_right(bounds, value)]
         index = bisect_left(bounds, value)
         if index < len(bounds) and bounds[index] == value and self._right[index]:
             index += 1
-        return self.bands[index]
+        return index
+
+    def band_for(self, value: float) -> Band:
+        """The band holding ``value``; the caller has already checked the value's domain."""
+        band: Band = self.bands[self.index_of(value)]
+        return band
 
     def placement(self, band: Band, value: float) -> Placement:
         """Say how ``value`` relates to what the plan published for ``band``."""

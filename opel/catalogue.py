@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from enum import StrEnum
+from typing import Any
 
 from opel.bands import Band, BandTable, Direction
 from opel.levels import Level
@@ -55,6 +56,11 @@ class Verdict:
     reason: str | None
     plan_section: str
     catalogue: CatalogueMeta
+    table: BandTable | None = None  # the table the band belongs to, to explain a value
+    # Filled in at load time by opel.explain: the constant output fields and sentence parts.
+    fixed: Mapping[str, Any] = field(default_factory=dict)
+    sentence: Mapping[Any, tuple[str, str]] = field(default_factory=dict)
+    json_parts: tuple[bytes, bytes] = (b"", b"")
 
     @property
     def colour(self) -> str | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from functools import lru_cache
 from typing import Any, Literal, TypeVar
 
@@ -32,6 +33,7 @@ from opel.catalogue import (
     Verdict,
 )
 from opel.errors import CatalogueError
+from opel.explain import fixed_fields, json_parts, sentence_parts
 from opel.levels import Level
 from opel.models import PARAMETER_IDS
 from opel.sources import Source, locate, parse_yaml
@@ -284,7 +286,8 @@ def _numeric_rule(
         )
     table = _range_table(ranges, path, source, definition.direction)
     verdicts = tuple(
-        _verdict(definition, area, meta, level=Level(band.outcome), band=band) for band in table.bands
+        _verdict(definition, area, meta, level=Level(band.outcome), band=band, table=table)
+        for band in table.bands
     )
     return IndicatorRule(definition, area, table=table, band_verdicts=verdicts)
 
@@ -310,8 +313,17 @@ def _verdict(
     band: Any = None,
     category: str | None = None,
     reason: str | None = None,
+    table: BandTable | None = None,
 ) -> Verdict:
-    return Verdict(definition.id, area, level, band, category, reason, definition.plan_section, meta)
+    verdict = Verdict(
+        definition.id, area, level, band, category, reason, definition.plan_section, meta, table
+    )
+    return replace(
+        verdict,
+        fixed=fixed_fields(verdict),
+        sentence=sentence_parts(verdict),
+        json_parts=json_parts(verdict),
+    )
 
 
 def compile_indicator_catalogue(data: dict[str, Any], source: Source) -> IndicatorCatalogue:

@@ -9,9 +9,10 @@ can add one without a schema change.
 from __future__ import annotations
 
 import math
+import re
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, Strict, StringConstraints, field_validator
 
 Identifier = Annotated[
     str,
@@ -21,10 +22,11 @@ SiteId = Annotated[
     str,
     StringConstraints(pattern=r"^[a-z][a-z0-9_-]*$", min_length=1, max_length=64),
 ]
+CATEGORY_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,31}")
 Category = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=32)]
 # The constraints repeat what check_number enforces so the published JSON Schema states them.
-Count = Annotated[int, Field(ge=0)]
-Amount = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+Count = Annotated[int, Strict(), Field(ge=0)]
+Amount = Annotated[float, Strict(), Field(ge=0, allow_inf_nan=False)]
 
 # The ids feed producers may rely on (the public contract); catalogues decide how each is judged.
 AREA_IDS: tuple[str, ...] = ("dgs", "east_kent", "swale", "west_kent")
@@ -76,7 +78,10 @@ class Reading(BaseModel):
     @field_validator("value", mode="before")
     @classmethod
     def _value(cls, value: Any) -> Any:
+        # Checked here, not left to the union: pydantic's lax mode would turn "65" into 65.
         if isinstance(value, str):
+            if not CATEGORY_PATTERN.fullmatch(value):
+                raise ValueError(f"must be a number or a category name such as 'limited', got {value!r}")
             return value
         return check_number(value)
 

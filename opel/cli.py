@@ -1,0 +1,149 @@
+"""The `opel` command. The core commands here need neither Kafka nor Faust.
+
+Service commands (`opel run`, ...) live in other packages and join through the
+``opel.commands`` entry-point group, so this module never imports them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from importlib.metadata import entry_points
+from typing import TypeVar
+
+from opel.assess_lines import LineAssessor
+from opel.catalogue import AcuteCatalogue, IndicatorCatalogue, LevelMap
+from opel.catalogue_load import (
+    DEFAULT_ACUTE_CATALOGUE,
+    DEFAULT_INDICATOR_CATALOGUE,
+    load_catalogue,
+)
+from opel.catalogue_show import render_catalogue
+from opel.errors import CatalogueError
+from opel.sources import shipped_names
+
+T = TypeVar("T")
+
+EXIT_OK, EXIT_INVALID_INPUT, EXIT_USAGE = 0, 1, 2
+FLUSH_EVERY = 512
+
+
+def _assess(args: argparse.Namespace) -> int:
+    indicators: IndicatorCatalogue | None = None
+    acute: AcuteCatalogue | None = None
+    for name in args.catalogue or []:
+        catalogue = load_catalogue(name)
+        if isinstance(catalogue, LevelMap):
+            raise CatalogueError(catalogue.meta.source, "kind", "a level map cannot assess lines on its own")
+        if isinstance(catalogue, IndicatorCatalogue):
+            indicators = catalogue
+        else:
+            acute = catalogue
+    # A kind not named on the command line falls back to the current default catalogue.
+    if indicators is None:
+        indicators = _as(load_catalogue(DEFAULT_INDICATOR_CATALOGUE), IndicatorCatalogue)
+    if acute is None:
+        acute = _as(load_catalogue(DEFAULT_ACUTE_CATALOGUE), AcuteCatalogue)
+    assessor = LineAssessor(indicators, acute)
+    out = sys.stdout.buffer
+    pending: list[bytes] = []
+    for answer in assessor.run(sys.stdin.buffer):
+        pending.append(answer)
+        if len(pending) >= FLUSH_EVERY:
+            out.write(b"\n".join(pending) + b"\n")
+            pending.clear()
+    if pending:
+        out.write(b"\n".join(pending) + b"\n")
+    out.flush()
+    return EXIT_INVALID_INPUT if assessor.invalid else EXIT_OK
+
+
+def _as(catalogue: object, kind: type[T]) -> T:
+    assert isinstance(catalogue, kind)
+    return catalogue
+
+
+def _validate(args: argparse.Namespace) -> int:
+    status = EXIT_OK
+    for path in args.paths:
+        try:
+            catalogue = load_catalogue(path)
+        except CatalogueError as exc:
+            print(f"invalid: {exc}", file=sys.stderr)
+            status = EXIT_INVALID_INPUT
+            continue
+        meta = catalogue.meta
+        print(f"ok: {meta.source} ({meta.id} version {meta.version}, {meta.kind.value}, {meta.status})")
+    return status
+
+
+def _show(args: argparse.Namespace) -> int:
+    print(render_catalogue(load_catalogue(args.name)), end="")
+    return EXIT_OK
+
+
+def _list(_: argparse.Namespace) -> int:
+    for name in shipped_names():
+        meta = load_catalogue(name).meta
+        print(f"{name:28} {meta.kind.value:11} version {meta.version:8} {meta.status}")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="opel", description="OPEL escalation levels for adult social care.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    assess = commands.add_parser(
+        "assess",
+        help="assess JSON lines from stdin, one JSON line out per line in",
+        description=(
+            "Read readings or acute submissions as JSON lines on stdin; write one JSON line per input "
+            "line, in order. Exit 1 if any line was invalid (its output line has an 'error')."
+        ),
+    )
+    assess.add_argument(
+        "--catalogue",
+        action="append",
+        metavar="NAME|PATH",
+        help=(
+            f"catalogue to use; repeat to give an indicator and an acute catalogue. Defaults: "
+            f"{DEFAULT_INDICATOR_CATALOGUE}, {DEFAULT_ACUTE_CATALOGUE}"
+        ),
+    )
+    assess.set_defaults(handler=_assess)
+
+    catalogue = commands.add_parser("catalogue", help="list, validate or show trigger catalogues")
+    actions = catalogue.add_subparsers(dest="action", required=True, metavar="ACTION")
+    validate = actions.add_parser("validate", help="check catalogue files; exit 1 if any is invalid")
+    validate.add_argument("paths", nargs="+", metavar="PATH")
+    validate.set_defaults(handler=_validate)
+    show = actions.add_parser("show", help="print a catalogue's trigger tables as a person reads them")
+    show.add_argument("name", metavar="NAME|PATH")
+    show.set_defaults(handler=_show)
+    listing = actions.add_parser("list", help="list the catalogues shipped with opel")
+    listing.set_defaults(handler=_list)
+
+    for entry in entry_points(group="opel.commands"):
+        register: Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None] = entry.load()
+        register(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        status: int = args.handler(args)
+    except CatalogueError as exc:
+        print(f"opel: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
