@@ -15,6 +15,7 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from opel.actions import load_action_plan
 from opel.bands import BandError, BandSpec, BandTable, Direction, integer_range_bands, parse_interval
 from opel.catalogue import (
     AcuteCatalogue,
@@ -344,6 +345,11 @@ def compile_indicator_catalogue(data: dict[str, Any], source: Source) -> Indicat
         field_name = "bands" if spec.bands is not None else "categories"
         for area, (where, entry) in _area_entries(entries, areas, f"{path}.{field_name}", source).items():
             rules[(ident, area)] = build(definition, area, entry, where, meta=meta, source=source)
+    if raw.action_plan is not None:
+        try:
+            load_action_plan(raw.action_plan)
+        except CatalogueError as exc:
+            raise CatalogueError(source.display, "action_plan", str(exc)) from None
     county = raw.aggregation.county
     return IndicatorCatalogue(
         meta=meta,

@@ -12,6 +12,8 @@ from collections.abc import Callable, Sequence
 from importlib.metadata import entry_points
 from typing import TypeVar
 
+from opel.actions import DEFAULT_ACTION_PLAN, load_action_plan
+from opel.actions_show import render_change, render_level
 from opel.assess_lines import LineAssessor
 from opel.catalogue import AcuteCatalogue, IndicatorCatalogue, LevelMap
 from opel.catalogue_load import (
@@ -21,6 +23,7 @@ from opel.catalogue_load import (
 )
 from opel.catalogue_show import render_catalogue
 from opel.errors import CatalogueError
+from opel.levels import Level
 from opel.sources import shipped_names
 
 T = TypeVar("T")
@@ -90,6 +93,31 @@ def _list(_: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _level(text: str) -> Level:
+    try:
+        return Level.parse(int(text) if text.isdigit() else text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _actions(args: argparse.Namespace) -> int:
+    plan = load_action_plan(args.plan)
+    roles = list(plan.roles)
+    if args.role:
+        unknown = [role for role in args.role if role not in plan.roles]
+        if unknown:
+            raise CatalogueError(plan.id, "", f"unknown role {unknown[0]!r} (roles: {', '.join(plan.roles)})")
+        roles = args.role
+    if args.to_level is not None:
+        print(render_change(plan, args.from_level, args.to_level, roles))
+    elif args.from_level is not None:
+        raise CatalogueError(plan.id, "", "--from needs --to: say which level the change goes to")
+    else:
+        for level in [args.level] if args.level else [Level.OPEL_2, Level.OPEL_3, Level.OPEL_4]:
+            print(render_level(plan, level, roles))
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="opel", description="OPEL escalation levels for adult social care.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -123,6 +151,18 @@ def build_parser() -> argparse.ArgumentParser:
     show.set_defaults(handler=_show)
     listing = actions.add_parser("list", help="list the catalogues shipped with opel")
     listing.set_defaults(handler=_list)
+
+    actions_cmd = commands.add_parser(
+        "actions",
+        help="what each role does at a level, or what starts and stands down on a change",
+        description="Show the action plan: --level N for what is in force, --from A --to B for a change.",
+    )
+    actions_cmd.add_argument("--plan", default=DEFAULT_ACTION_PLAN, metavar="NAME|PATH")
+    actions_cmd.add_argument("--level", type=_level, default=None, help="default: levels 2, 3 and 4")
+    actions_cmd.add_argument("--from", dest="from_level", type=_level, default=None, metavar="LEVEL")
+    actions_cmd.add_argument("--to", dest="to_level", type=_level, default=None, metavar="LEVEL")
+    actions_cmd.add_argument("--role", action="append", metavar="ROLE", help="repeat to show several roles")
+    actions_cmd.set_defaults(handler=_actions)
 
     for entry in entry_points(group="opel.commands"):
         register: Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None] = entry.load()
