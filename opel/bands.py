@@ -151,10 +151,11 @@ def _check_integer_contiguity(ordered: list[tuple[int, int, int, str]]) -> None:
         if after[1] <= before[2]:
             raise BandError(after[3], f"range {after[1]}-{after[2]} overlaps {before[1]}-{before[2]}")
         if after[1] > before[2] + 1:
+            first, last = before[2] + 1, after[1] - 1
+            missing = f"{first}" if first == last else f"{first}-{last}"
             raise BandError(
                 after[3],
-                f"gap: no band covers {before[2] + 1}-{after[1] - 1} "
-                f"between {before[1]}-{before[2]} and {after[1]}-{after[2]}",
+                f"gap: no band covers {missing} between {before[1]}-{before[2]} and {after[1]}-{after[2]}",
             )
 
 

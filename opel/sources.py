@@ -34,6 +34,8 @@ def _shipped(subdir: str) -> Any:
 def shipped_names(subdir: str = "") -> list[str]:
     """Names of the catalogue files shipped in ``triggers/<subdir>``, sorted."""
     folder = _shipped(subdir)
+    if not folder.is_dir():
+        return []
     return sorted(
         entry.name[: -len(SUFFIX)]
         for entry in folder.iterdir()

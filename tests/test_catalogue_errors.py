@@ -7,6 +7,7 @@ temporary file and loads it by path.
 from __future__ import annotations
 
 import dataclasses
+import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -510,6 +511,8 @@ def shipped_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pat
         return tmp_path / subdir if subdir else tmp_path
 
     monkeypatch.setattr(sources, "_shipped", fake_shipped)
+    # Indicator catalogues name their action plan, which is looked up beside them.
+    shutil.copytree(TRIGGERS / "actions", tmp_path / "actions")
     _load_shipped.cache_clear()
     yield tmp_path
     _load_shipped.cache_clear()
