@@ -30,6 +30,12 @@ ALERTS: Final = "opel.alerts.v1"
 AUDIT: Final = "opel.audit.v1"
 DEADLETTER: Final = "opel.deadletter.v1"
 
+# --- service-internal (consumed only by opel itself) ---------------------------------
+NOTIFICATIONS: Final = "opel.notifications.v1"
+AREA_EVENTS: Final = "opel.internal.area.v1"
+COUNTY_EVENTS: Final = "opel.internal.county.v1"
+SYSTEM_EVENTS: Final = "opel.internal.system.v1"
+
 DEFAULT_PARTITIONS: Final = 4
 
 
@@ -50,20 +56,25 @@ class TopicSpec:
 
 # (name, compacted, role, description); partitions are supplied by all_topics().
 _DEFINITIONS: Final[tuple[tuple[str, bool, TopicRole, str], ...]] = (
-    (CAPACITY, False, "in", "Capacity readings (beds, staffing) per site/unit, keyed by site id."),
-    (REFERRALS, False, "in", "New referrals into services, keyed by site id."),
-    (REFERRAL_EVENTS, False, "in", "Referral lifecycle events (accepted, delayed, closed), by site id."),
-    (ACUTE, False, "in", "Acute-sector pressure signals (e.g. discharge delays), keyed by site id."),
-    (COMMANDS, False, "in", "Operator commands (overrides, acknowledgements, re-evaluation requests)."),
-    (STATUS, True, "out", "Current OPEL level and state per site; latest value per key (compacted)."),
-    (ESCALATIONS, False, "out", "OPEL level transitions (escalation and de-escalation) per site."),
-    (ALERTS, False, "out", "Notifications to be delivered to people or downstream systems."),
-    (AUDIT, False, "out", "Audit trail of decisions and operator commands."),
-    (DEADLETTER, False, "out", "Records that could not be decoded or processed, with the error."),
+    (CAPACITY, False, "in", "Indicator readings (staffing, KEaH, D2A, beds) per area; key = area id."),
+    (REFERRALS, False, "in", "Referral and caseload indicator readings per area; key = area id."),
+    (REFERRAL_EVENTS, False, "in", "Referral lifecycle events (received, accepted, closed) per area."),
+    (ACUTE, False, "in", "Acute site OPEL parameter submissions; key = site id."),
+    (COMMANDS, False, "in", "Escalation-group commands: overrides, withdrawals, acks, catalogue reload."),
+    (STATUS, True, "out", "Current level per scope (indicator, area, county, site, system); key = scope."),
+    (ESCALATIONS, False, "out", "Escalations and de-escalations as CloudEvents, with actions per role."),
+    (ALERTS, False, "out", "What duty managers must be told, one record per alert and delivery state."),
+    (AUDIT, False, "out", "Every decision: input, rule, catalogue version, override author."),
+    (DEADLETTER, False, "out", "Rejected input: the raw message, where it came from, and why."),
+    (NOTIFICATIONS, True, "internal", "Alerting's notification log and outbox (latest state per alert)."),
+    (AREA_EVENTS, False, "internal", "Readings, referral events, commands and ticks re-keyed by area."),
+    (COUNTY_EVENTS, False, "internal", "Area levels, commands and ticks re-keyed by county."),
+    (SYSTEM_EVENTS, False, "internal", "Acute site scores, commands and ticks re-keyed by system."),
 )
 
 INPUT_TOPICS: Final[tuple[str, ...]] = tuple(d[0] for d in _DEFINITIONS if d[2] == "in")
 OUTPUT_TOPICS: Final[tuple[str, ...]] = tuple(d[0] for d in _DEFINITIONS if d[2] == "out")
+INTERNAL_TOPICS: Final[tuple[str, ...]] = tuple(d[0] for d in _DEFINITIONS if d[2] == "internal")
 ALL_TOPIC_NAMES: Final[tuple[str, ...]] = tuple(d[0] for d in _DEFINITIONS)
 
 

@@ -169,10 +169,11 @@ async def test_all_opel_topics_exist_and_status_is_compacted(broker: EmbeddedBro
 
 def test_topic_specs() -> None:
     specs = all_topics(PARTITIONS)
-    assert len({s.name for s in specs}) == len(specs) == 10
-    assert [s.name for s in specs if s.compacted] == [topics.STATUS]
+    assert len({s.name for s in specs}) == len(specs) == 14
+    assert [s.name for s in specs if s.compacted] == [topics.STATUS, topics.NOTIFICATIONS]
     assert {s.name for s in specs if s.role == "in"} == set(topics.INPUT_TOPICS)
     assert {s.name for s in specs if s.role == "out"} == set(topics.OUTPUT_TOPICS)
+    assert {s.name for s in specs if s.role == "internal"} == set(topics.INTERNAL_TOPICS)
     assert all(s.partitions == PARTITIONS for s in specs)
     with pytest.raises(ValueError, match="partitions"):
         all_topics(0)
