@@ -1,0 +1,348 @@
+"""Runtime settings of the service and its Kafka commands, from ``OPEL_*`` variables and an env file.
+
+Precedence, highest first: values passed in code, the process environment, the env file named by
+``OPEL_CONFIG`` (default ``config/opel.env`` when that file exists), the defaults below. Every
+variable is documented in ``config/opel.example.env`` and ``docs/configuration.md``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Final
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    DotEnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+ENV_PREFIX: Final = "OPEL_"
+CONFIG_ENV: Final = "OPEL_CONFIG"
+DEFAULT_CONFIG_FILE: Final = Path("config/opel.env")
+BROKER_URL_FILE: Final = "broker.url"
+"""Name of the file in ``data_dir`` where `opel run` records the address of the broker it started."""
+
+MIN_MESSAGE_BYTES: Final = 1024
+MAX_MESSAGE_BYTES: Final = 10 * 1024 * 1024
+STORE_SCHEMES: Final = ("memory://", "rocksdb://")
+LOG_LEVELS: Final = ("debug", "info", "warning", "error", "critical")
+
+_LABEL = r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)"
+_HOSTNAME = re.compile(rf"{_LABEL}(\.{_LABEL})*\.?")
+
+
+class SettingsError(ValueError):
+    """Settings that cannot be used; the message names each offending ``OPEL_*`` variable."""
+
+
+def check_host(host: str) -> str:
+    """``host`` if it is a literal IPv4/IPv6 address or an RFC 1123 host name, else ValueError."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        if len(host) > 253 or not _HOSTNAME.fullmatch(host):
+            raise ValueError(f"must be an IP address or a host name, got {host!r}") from None
+    return host
+
+
+def parse_broker_url(text: str) -> tuple[tuple[str, int], ...]:
+    """Split ``kafka://host:port[;host2:port]`` or ``host:port[,host2:port]`` into (host, port) pairs.
+
+    IPv6 hosts go in brackets (``[::1]:9092``). Raises ValueError naming the part that is wrong.
+    """
+    body = text.strip()
+    if "://" in body:
+        scheme, _, body = body.partition("://")
+        if scheme != "kafka":
+            raise ValueError(f"the only scheme understood is kafka://, got {text!r}")
+    parts = [part.strip() for part in re.split(r"[;,]", body)]
+    if not body or any(not part for part in parts):
+        raise ValueError(f"expected host:port or kafka://host:port[;host:port], got {text!r}")
+    servers: list[tuple[str, int]] = []
+    for part in parts:
+        if part.startswith("["):
+            host, bracket, rest = part[1:].partition("]")
+            port_text = rest.removeprefix(":") if bracket and rest.startswith(":") else ""
+        else:
+            host, _, port_text = part.rpartition(":")
+        if not host or not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+            raise ValueError(f"expected host:port with a port 1-65535, got {part!r} in {text!r}")
+        check_host(host)
+        servers.append((host, int(port_text)))
+    return tuple(servers)
+
+
+def _join(servers: tuple[tuple[str, int], ...], separator: str) -> str:
+    return separator.join(f"[{host}]:{port}" if ":" in host else f"{host}:{port}" for host, port in servers)
+
+
+def bootstrap_servers(url: str) -> str:
+    """A broker URL in either accepted form as aiokafka's ``host:port,host:port``."""
+    return _join(parse_broker_url(url), ",")
+
+
+def faust_broker_url(url: str) -> str:
+    """A broker URL in either accepted form as Faust's ``kafka://host:port;host:port``."""
+    return "kafka://" + _join(parse_broker_url(url), ";")
+
+
+class Settings(BaseSettings):
+    """Everything the worker and the Kafka commands need to know about their environment."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        extra="forbid",
+        frozen=True,
+        case_sensitive=False,
+        env_file_encoding="utf-8",
+        validate_default=True,
+    )
+
+    broker_url: str | None = Field(
+        default=None,
+        description=(
+            "Kafka bootstrap servers as kafka://host:port[;host:port] or host:port[,host:port]. "
+            "Unset: `opel run` starts the embedded broker and writes its address to <data_dir>/broker.url."
+        ),
+    )
+    partitions: int = Field(
+        default=4, description="Partition count of every OPEL topic (the worker's tables are co-partitioned)."
+    )
+    store: str = Field(
+        default="memory://",
+        description="Faust table store: memory:// (tests, demos) or rocksdb:// (production).",
+    )
+    data_dir: Path = Field(
+        default=Path(".opel-data"), description="Folder for table stores, broker data and broker.url."
+    )
+    app_id: str = Field(
+        default="opel", description="Faust application id: consumer group and prefix of internal topics."
+    )
+    web_host: str = Field(default="127.0.0.1", description="Address the web server (health, metrics) binds.")
+    web_port: int = Field(default=8080, description="Port of the web server; 0 picks a free port.")
+    indicator_catalogue: str = Field(
+        default="kcc-asch-2025-26", description="Indicator trigger catalogue: a shipped name or a YAML path."
+    )
+    acute_catalogue: str = Field(
+        default="nhs-acute-2023-24", description="Acute parameter catalogue: a shipped name or a YAML path."
+    )
+    catalogue_dir: Path | None = Field(
+        default=None, description="Folder of extra catalogue YAML files, watched for new versions."
+    )
+    step_down_dwell: timedelta | None = Field(
+        default=None,
+        description=(
+            "How long a lower level must hold before stepping down, as ISO 8601 (PT4H) or seconds. "
+            "Unset: the indicator catalogue's value."
+        ),
+    )
+    tick_interval: float = Field(
+        default=15.0, description="Seconds between clock ticks that let dwell and expiry happen without data."
+    )
+    max_message_bytes: int = Field(
+        default=512 * 1024, description="Largest inbound message accepted; bigger ones are dead-lettered."
+    )
+    session_timeout: float = Field(
+        default=6.0,
+        description="Kafka consumer session timeout, seconds (Tansu holds a first join for half).",
+    )
+    heartbeat_interval: float = Field(
+        default=1.0, description="Kafka consumer heartbeat interval, seconds; below the session timeout."
+    )
+    exercise: bool = Field(
+        default=False, description="Mark every escalation and alert as an exercise (training, testing)."
+    )
+    routing_file: Path | None = Field(
+        default=None, description="YAML file saying which alert goes to whom, by role and level."
+    )
+    log_level: str = Field(default="info", description="One of debug, info, warning, error, critical.")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The env file is chosen when settings are read, not at import, so OPEL_CONFIG set by a
+        # test or a wrapper script after import still counts.
+        return init_settings, env_settings, DotEnvSettingsSource(settings_cls, env_file=config_file())
+
+    @classmethod
+    def load(cls, **overrides: Any) -> Settings:
+        """Read the settings, turning validation errors into a SettingsError naming the variables."""
+        try:
+            return cls(**overrides)
+        except ValidationError as exc:
+            raise SettingsError(describe_settings_error(exc)) from None
+
+    @field_validator("broker_url")
+    @classmethod
+    def _broker_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        parse_broker_url(value)
+        return value.strip()
+
+    @field_validator("partitions")
+    @classmethod
+    def _partitions(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError(f"must be 1 or more, got {value}")
+        return value
+
+    @field_validator("store")
+    @classmethod
+    def _store(cls, value: str) -> str:
+        if not value.startswith(STORE_SCHEMES):
+            raise ValueError(f"must start with one of {', '.join(STORE_SCHEMES)}, got {value!r}")
+        return value
+
+    @field_validator("app_id")
+    @classmethod
+    def _app_id(cls, value: str) -> str:
+        # It becomes part of Kafka topic and group names, which allow only these characters.
+        if not re.fullmatch(r"[A-Za-z0-9._-]{1,100}", value):
+            raise ValueError(f"must be 1-100 letters, digits, '.', '_' or '-', got {value!r}")
+        return value
+
+    @field_validator("web_host")
+    @classmethod
+    def _web_host(cls, value: str) -> str:
+        return check_host(value)
+
+    @field_validator("web_port")
+    @classmethod
+    def _web_port(cls, value: int) -> int:
+        if not 0 <= value <= 65535:
+            raise ValueError(f"must be a port 0-65535, got {value}")
+        return value
+
+    @field_validator("indicator_catalogue", "acute_catalogue")
+    @classmethod
+    def _catalogue(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must name a catalogue or a YAML file, got an empty value")
+        return value.strip()
+
+    @field_validator("step_down_dwell", mode="before")
+    @classmethod
+    def _dwell_seconds(cls, value: Any) -> Any:
+        # pydantic reads a bare number as seconds only when it is a number, and env values are text.
+        if isinstance(value, str) and re.fullmatch(r"\d+(\.\d+)?", value.strip()):
+            return float(value)
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @field_validator("step_down_dwell")
+    @classmethod
+    def _dwell(cls, value: timedelta | None) -> timedelta | None:
+        if value is not None and value < timedelta(0):
+            raise ValueError(f"must not be negative, got {value}")
+        return value
+
+    @field_validator("tick_interval", "session_timeout", "heartbeat_interval")
+    @classmethod
+    def _positive_seconds(cls, value: float) -> float:
+        if not value > 0 or value == float("inf"):
+            raise ValueError(f"must be a positive number of seconds, got {value}")
+        return value
+
+    @field_validator("max_message_bytes")
+    @classmethod
+    def _max_message_bytes(cls, value: int) -> int:
+        if not MIN_MESSAGE_BYTES <= value <= MAX_MESSAGE_BYTES:
+            raise ValueError(
+                f"must be between {MIN_MESSAGE_BYTES} and {MAX_MESSAGE_BYTES} bytes, got {value}"
+            )
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        level = value.strip().lower()
+        if level not in LOG_LEVELS:
+            raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}, got {value!r}")
+        return level
+
+    @model_validator(mode="after")
+    def _heartbeat_below_session(self) -> Settings:
+        # Kafka drops a member that misses heartbeats for a whole session timeout.
+        if self.heartbeat_interval >= self.session_timeout:
+            raise ValueError(
+                f"OPEL_HEARTBEAT_INTERVAL ({self.heartbeat_interval}) must be less than "
+                f"OPEL_SESSION_TIMEOUT ({self.session_timeout})"
+            )
+        return self
+
+    # ------------------------------------------------------------------ derived values
+    @property
+    def broker_url_file(self) -> Path:
+        """Where `opel run` records the embedded broker's address for the other commands."""
+        return self.data_dir / BROKER_URL_FILE
+
+    def with_broker(self, url: str) -> Settings:
+        """A copy pointing at ``url`` (e.g. the embedded broker once it has a port)."""
+        try:
+            parse_broker_url(url)
+        except ValueError as exc:
+            raise SettingsError(f"OPEL_BROKER_URL: {exc}") from None
+        return self.model_copy(update={"broker_url": url.strip()})
+
+    def kafka_bootstrap(self) -> str:
+        """The broker as aiokafka's ``bootstrap_servers`` (``host:port,host:port``)."""
+        return bootstrap_servers(self._require_broker())
+
+    def faust_broker(self) -> str:
+        """The broker as Faust's ``broker`` setting (``kafka://host:port;host:port``)."""
+        return faust_broker_url(self._require_broker())
+
+    def _require_broker(self) -> str:
+        if self.broker_url is None:
+            raise SettingsError(
+                "OPEL_BROKER_URL: not set; start the embedded broker first and use with_broker(url)"
+            )
+        return self.broker_url
+
+
+def config_file() -> Path | None:
+    """The env file to read: ``OPEL_CONFIG`` if set (it must exist), else config/opel.env if present."""
+    named = os.environ.get(CONFIG_ENV, "").strip()
+    if named:
+        path = Path(named)
+        if not path.is_file():
+            raise SettingsError(f"{CONFIG_ENV}: no such file {named!r}")
+        return path
+    return DEFAULT_CONFIG_FILE if DEFAULT_CONFIG_FILE.is_file() else None
+
+
+def env_name(field: str) -> str:
+    return ENV_PREFIX + field.upper()
+
+
+def describe_settings_error(exc: ValidationError) -> str:
+    """One line per problem, each starting with the ``OPEL_*`` variable it concerns."""
+    lines = []
+    for error in exc.errors(include_url=False):
+        loc = [str(part) for part in error["loc"]]
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            name = loc[0].upper() if loc else "?"
+            name = name if name.startswith(ENV_PREFIX) else env_name(name)
+            lines.append(f"{name}: is not a known setting (value {error['input']!r})")
+        elif not loc:
+            lines.append(message)  # a rule across fields already names its variables
+        else:
+            shown = error["input"]
+            suffix = "" if "got" in message else f", got {shown!r}"
+            lines.append(f"{env_name(loc[0])}: {message}{suffix}")
+    return "\n".join(lines)
