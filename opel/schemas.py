@@ -10,20 +10,28 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
 
+from opel.feeds import Command, ReferralEvent
 from opel.models import AcuteSubmission, Reading
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "docs" / "schemas"
 BASE_ID = "https://opel.invalid/schemas/"
-MODELS: dict[str, type[BaseModel]] = {
+MODELS: dict[str, type[BaseModel] | TypeAdapter[Any]] = {
     "reading.schema.json": Reading,
     "acute-submission.schema.json": AcuteSubmission,
+    "referral-event.schema.json": ReferralEvent,
+    # A union of four shapes told apart by "type", so it has no model class of its own.
+    "command.schema.json": TypeAdapter(Command),
 }
 
 
 def schema_for(filename: str) -> dict[str, Any]:
-    schema = MODELS[filename].model_json_schema()
+    source = MODELS[filename]
+    if isinstance(source, TypeAdapter):
+        schema = {"title": "Command", **source.json_schema()}
+    else:
+        schema = source.model_json_schema()
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": BASE_ID + filename, **schema}
 
 
