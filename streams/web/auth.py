@@ -1,0 +1,183 @@
+"""Who may call the API: principals, their roles, and bearer tokens taken from the environment.
+
+The config file (``config/api.example.yaml``) never holds a secret: it names, per principal,
+the environment variable that does. A principal whose variable is unset cannot authenticate,
+which is reported by :attr:`AuthConfig.without_token` so the server can say so at start-up.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import hmac
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Final, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+__all__ = [
+    "MIN_TOKEN_LENGTH",
+    "ApiConfig",
+    "AuthConfig",
+    "AuthConfigError",
+    "BoardConfig",
+    "Permission",
+    "Principal",
+    "load_api_config",
+]
+
+MIN_TOKEN_LENGTH: Final = 16
+"""Shorter secrets are refused at load: a guessable token is worse than none."""
+
+RoleName = Literal["escalation_group", "duty_manager", "viewer"]
+
+
+class Permission(enum.Enum):
+    READ = "read"
+    OVERRIDE = "override"
+    ACK = "ack"
+
+
+ROLE_PERMISSIONS: Final[Mapping[str, frozenset[Permission]]] = {
+    "escalation_group": frozenset({Permission.READ, Permission.OVERRIDE}),
+    "duty_manager": frozenset({Permission.READ, Permission.ACK}),
+    "viewer": frozenset({Permission.READ}),
+}
+
+
+class AuthConfigError(ValueError):
+    """The API config file is unreadable or invalid; the message names the file and the key."""
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """An API caller. ``token`` is the secret read from ``token_env`` (None when unset)."""
+
+    name: str
+    roles: frozenset[str]
+    token_env: str
+    token: str | None = None
+
+    @property
+    def permissions(self) -> frozenset[Permission]:
+        granted: set[Permission] = set()
+        for role in self.roles:
+            granted |= ROLE_PERMISSIONS.get(role, frozenset())
+        return frozenset(granted)
+
+    def may(self, permission: Permission) -> bool:
+        return permission in self.permissions
+
+    def __repr__(self) -> str:  # never print the secret
+        return f"Principal(name={self.name!r}, roles={sorted(self.roles)!r}, token_env={self.token_env!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class AuthConfig:
+    """Principals with their tokens resolved, and whether reading needs a token at all."""
+
+    principals: tuple[Principal, ...] = ()
+    reads_require_token: bool = False
+
+    def authenticate(self, token: str) -> Principal | None:
+        """The principal holding ``token``, compared in constant time against every principal."""
+        supplied = token.encode("utf-8")
+        found: Principal | None = None
+        for principal in self.principals:
+            if principal.token is None:
+                continue
+            # Every principal is compared, matched or not, so timing says nothing about which one.
+            if hmac.compare_digest(supplied, principal.token.encode("utf-8")) and found is None:
+                found = principal
+        return found
+
+    @property
+    def without_token(self) -> tuple[str, ...]:
+        """Principals whose token variable is unset: they cannot call the API."""
+        return tuple(p.name for p in self.principals if p.token is None)
+
+
+@dataclass(frozen=True, slots=True)
+class BoardConfig:
+    """Settings the status board needs from the server."""
+
+    stale_after: dt.timedelta = dt.timedelta(hours=26)
+
+
+@dataclass(frozen=True, slots=True)
+class ApiConfig:
+    auth: AuthConfig
+    board: BoardConfig
+
+
+# --- file shape -------------------------------------------------------------------------------
+
+PrincipalName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_.-]{0,63}$")]
+EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Z_][A-Z0-9_]{0,127}$")]
+
+
+class _PrincipalIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    roles: list[RoleName] = Field(min_length=1)
+    token_env: EnvName
+
+
+class _BoardIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    stale_after_hours: float = Field(default=26, gt=0, le=24 * 30)
+
+
+class _ApiConfigIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    reads_require_token: bool = False
+    principals: dict[PrincipalName, _PrincipalIn] = Field(default_factory=dict)
+    board: _BoardIn = Field(default_factory=_BoardIn)
+
+
+def build_api_config(data: object, environ: Mapping[str, str], display: str = "<api config>") -> ApiConfig:
+    """Validate parsed YAML and resolve tokens from ``environ``."""
+    try:
+        raw = _ApiConfigIn.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(part) for part in first["loc"]) or "<top level>"
+        raise AuthConfigError(f"{display}: {where}: {first['msg']}") from None
+    principals: list[Principal] = []
+    seen_env: dict[str, str] = {}
+    for name, entry in raw.principals.items():
+        if entry.token_env in seen_env:
+            raise AuthConfigError(
+                f"{display}: principals.{name}.token_env: {entry.token_env} is already used by "
+                f"{seen_env[entry.token_env]}; each principal needs its own token"
+            )
+        seen_env[entry.token_env] = name
+        token = environ.get(entry.token_env) or None
+        if token is not None and len(token) < MIN_TOKEN_LENGTH:
+            raise AuthConfigError(
+                f"{display}: principals.{name}: the token in ${entry.token_env} is shorter than "
+                f"{MIN_TOKEN_LENGTH} characters"
+            )
+        principals.append(Principal(name, frozenset(entry.roles), entry.token_env, token))
+    return ApiConfig(
+        auth=AuthConfig(tuple(principals), raw.reads_require_token),
+        board=BoardConfig(stale_after=dt.timedelta(hours=raw.board.stale_after_hours)),
+    )
+
+
+def load_api_config(path: str | Path, environ: Mapping[str, str] | None = None) -> ApiConfig:
+    """Read the API config file; tokens come from ``environ`` (default: the process environment)."""
+    source = Path(path)
+    try:
+        data = yaml.safe_load(source.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise AuthConfigError(f"{source}: cannot read: {exc.strerror or exc}") from exc
+    except yaml.YAMLError as exc:
+        raise AuthConfigError(f"{source}: invalid YAML: {exc}") from exc
+    return build_api_config(data or {}, os.environ if environ is None else environ, str(source))

@@ -1,0 +1,36 @@
+"""What every handler needs, kept on the aiohttp application under one typed key."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from aiohttp import web
+
+from opel.actions import ActionPlan
+from streams.status_view import StatusView, Subscription
+from streams.web.auth import AuthConfig, BoardConfig
+
+SendCommand = Callable[[dict[str, Any]], Awaitable[None]]
+Catalogues = Callable[[], list[dict[str, Any]]]
+
+
+@dataclass(slots=True)
+class Context:
+    view: StatusView
+    send_command: SendCommand
+    auth: AuthConfig
+    catalogues: Catalogues
+    action_plan: ActionPlan
+    board: BoardConfig
+    county_scope: str
+    sse_heartbeat: float
+    streams: set[Subscription] = field(default_factory=set)
+
+
+CONTEXT: Final = web.AppKey("opel_context", Context)
+
+
+def context(request: web.Request) -> Context:
+    return request.app[CONTEXT]

@@ -1,0 +1,142 @@
+"""The API and board wired to a broker without a worker: for demos, screenshots and tests.
+
+:class:`LocalStack` creates its own status, audit and commands topics (unique names unless
+told otherwise, so several stacks can share one broker), starts a :class:`StatusView`, a
+:class:`CommandSender` and a :class:`WebServer` on 127.0.0.1, and can publish status and
+audit records the way the worker does. The real service wires the same parts to the real
+topic names.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from collections.abc import Iterable, Mapping
+from typing import Any, Final
+
+from aiokafka import AIOKafkaProducer
+
+from opel.actions import ActionPlan, default_action_plan
+from streams.broker import LOOPBACK, EmbeddedBroker
+from streams.status_view import StatusView
+from streams.topics import DEFAULT_PARTITIONS, TopicSpec
+from streams.web.auth import AuthConfig, BoardConfig
+from streams.web.command_sender import CommandSender
+from streams.web.server import WebServer
+
+__all__ = ["LocalStack", "private_topics"]
+
+CAUGHT_UP_SECONDS: Final = 60.0
+
+
+def private_topics(prefix: str = "opel-web", partitions: int = DEFAULT_PARTITIONS) -> dict[str, TopicSpec]:
+    """Fresh status (compacted), audit and commands topics named ``<prefix>-<random>.<role>``."""
+    tag = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    return {
+        "status": TopicSpec(f"{tag}.status", partitions, True, "out", "status for a local stack"),
+        "audit": TopicSpec(f"{tag}.audit", partitions, False, "out", "audit for a local stack"),
+        "commands": TopicSpec(f"{tag}.commands", partitions, False, "in", "commands from a local stack"),
+    }
+
+
+class LocalStack:
+    """Status view, command sender and web server over one broker. Use ``async with``."""
+
+    def __init__(
+        self,
+        broker: EmbeddedBroker,
+        *,
+        auth: AuthConfig | None = None,
+        board: BoardConfig | None = None,
+        topics: Mapping[str, TopicSpec] | None = None,
+        action_plan: ActionPlan | None = None,
+        catalogues: list[dict[str, Any]] | None = None,
+        port: int = 0,
+        sse_heartbeat: float = 15.0,
+    ) -> None:
+        self.broker = broker
+        self.topics = dict(topics or private_topics())
+        self.view = StatusView(
+            broker.bootstrap, status_topic=self.topics["status"].name, audit_topic=self.topics["audit"].name
+        )
+        self.sender = CommandSender(broker.bootstrap, topic=self.topics["commands"].name)
+        listed = catalogues if catalogues is not None else [{"id": "kcc-asch-2025-26", "version": "1.8"}]
+        self.server = WebServer(
+            host=LOOPBACK,
+            port=port,
+            view=self.view,
+            send_command=self.sender,
+            auth=auth or AuthConfig(),
+            catalogues=lambda: listed,
+            action_plan=action_plan or default_action_plan(),
+            board=board,
+            sse_heartbeat=sse_heartbeat,
+        )
+        self._producer: AIOKafkaProducer | None = None
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    async def start(self) -> None:
+        await self.broker.acreate_topics(self.topics.values())
+        self._producer = AIOKafkaProducer(bootstrap_servers=self.broker.bootstrap, acks="all")
+        await self._producer.start()
+        await self.view.start()
+        await self.sender.start()
+        await self.server.start()
+        await self.view.wait_caught_up(CAUGHT_UP_SECONDS)
+
+    async def stop(self) -> None:
+        await self.server.stop()
+        await self.sender.stop()
+        await self.view.stop()
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
+
+    async def __aenter__(self) -> LocalStack:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def _send(self, topic: str, key: str, value: Any) -> None:
+        if self._producer is None:
+            raise RuntimeError("LocalStack is not started")
+        body = None if value is None else json.dumps(value).encode("utf-8")
+        await self._producer.send_and_wait(topic, value=body, key=key.encode("utf-8"))
+
+    async def publish_status(self, statuses: Iterable[dict[str, Any]]) -> None:
+        """Write status values keyed by their scope, as the worker does."""
+        for status in statuses:
+            await self._send(self.topics["status"].name, status["scope"], status)
+
+    async def remove_status(self, scope: str) -> None:
+        """Write a tombstone for ``scope``."""
+        await self._send(self.topics["status"].name, scope, None)
+
+    async def publish_audit(self, records: Iterable[dict[str, Any]]) -> None:
+        for record in records:
+            await self._send(self.topics["audit"].name, str(record.get("scope") or ""), record)
+
+
+def audit_record(scope: str, decision: str, at: dt.datetime, **fields: Any) -> dict[str, Any]:
+    """An ``opel.audit.v1`` value with the documented fields."""
+    record: dict[str, Any] = {
+        "id": uuid.uuid4().hex,
+        "at": at.isoformat(),
+        "decision": decision,
+        "scope": scope,
+        "input": None,
+        "rule": None,
+        "catalogue": "kcc-asch-2025-26",
+        "catalogue_version": "1.8",
+        "author": None,
+        "reason": None,
+        "outcome": None,
+    }
+    record.update(fields)
+    return record

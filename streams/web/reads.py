@@ -1,0 +1,164 @@
+"""Read-only routes: status, history, actions in force, catalogues, metrics and health."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any, Final
+
+import prometheus_client
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+
+from opel.levels import Level
+from opel.models import AREA_IDS
+from streams.web.auth import Permission
+from streams.web.context import context
+from streams.web.guard import require
+from streams.web.inputs import parse_rfc3339
+from streams.web.problems import ProblemError
+
+_SCOPE_KINDS: Final = (
+    "indicator/<indicator>/<area>, area/<area>, county/<county>, site/<site>, system/<system>"
+)
+
+
+def level_label(level: object) -> str:
+    """``OPEL 3 red``, or ``not assessed``: the words shown beside (never instead of) a colour."""
+    if isinstance(level, int) and not isinstance(level, bool) and 1 <= level <= 4:
+        parsed = Level(level)
+        return f"{parsed.label} {parsed.colour}"
+    return "not assessed"
+
+
+def _area_order(status: dict[str, Any]) -> tuple[int, str]:
+    area = str(status.get("area") or "")
+    return (AREA_IDS.index(area) if area in AREA_IDS else len(AREA_IDS), area)
+
+
+async def get_status(request: web.Request) -> web.Response:
+    require(request, Permission.READ)
+    ctx = context(request)
+    return web.json_response(
+        {
+            "now": ctx.view.now().isoformat(),
+            "caught_up": ctx.view.caught_up,
+            "stale_after_seconds": int(ctx.board.stale_after.total_seconds()),
+            "statuses": ctx.view.statuses(),
+            "overrides": [override.as_json() for override in ctx.view.active_overrides()],
+        }
+    )
+
+
+def _unknown_scope(scope: str) -> ProblemError:
+    return ProblemError(
+        404,
+        "unknown-scope",
+        f"no status or history for scope {scope!r}; scopes look like {_SCOPE_KINDS}",
+        title="Unknown scope",
+    )
+
+
+async def get_scope_status(request: web.Request) -> web.Response:
+    require(request, Permission.READ)
+    scope = request.match_info["scope"]
+    status = context(request).view.status(scope)
+    if status is None:
+        raise _unknown_scope(scope)
+    return web.json_response(status)
+
+
+async def get_history(request: web.Request) -> web.Response:
+    require(request, Permission.READ)
+    view = context(request).view
+    scope = request.match_info["scope"]
+    since_text = request.query.get("since")
+    since = parse_rfc3339("since", since_text) if since_text is not None else None
+    if not view.knows(scope):
+        raise _unknown_scope(scope)
+    return web.json_response(
+        {
+            "scope": scope,
+            "since": since.isoformat() if since else None,
+            "entries": view.history(scope, since),
+        }
+    )
+
+
+async def get_actions(request: web.Request) -> web.Response:
+    require(request, Permission.READ)
+    ctx = context(request)
+    county = ctx.view.status(ctx.county_scope) or {}
+    raw_level = county.get("level")
+    level = Level(raw_level) if raw_level in (1, 2, 3, 4) and not isinstance(raw_level, bool) else None
+    plan = ctx.action_plan
+    roles = []
+    for role in plan.roles.values():
+        actions = plan.in_force(role.id, level)
+        roles.append(
+            {
+                "role": role.id,
+                "name": role.name,
+                "plan_ref": role.plan_ref,
+                "actions": [
+                    {"id": a.id, "level": int(a.level), "text": a.text, "plan_ref": a.plan_ref}
+                    for a in actions
+                ],
+            }
+        )
+    areas = sorted(
+        (status for status in ctx.view.statuses() if status.get("kind") == "area"),
+        key=_area_order,
+    )
+    return web.json_response(
+        {
+            "plan": {"id": plan.id, "version": plan.version},
+            "county": {
+                "scope": ctx.county_scope,
+                "level": int(level) if level else None,
+                "label": level_label(int(level) if level else None),
+                "since": county.get("since"),
+            },
+            "areas": [
+                {
+                    "scope": status.get("scope"),
+                    "area": status.get("area"),
+                    "level": status.get("level"),
+                    "label": level_label(status.get("level")),
+                }
+                for status in areas
+            ],
+            "roles": roles,
+        }
+    )
+
+
+async def get_catalogues(request: web.Request) -> web.Response:
+    require(request, Permission.READ)
+    return web.json_response({"catalogues": context(request).catalogues()})
+
+
+def metrics_registry() -> CollectorRegistry:
+    """``streams.metrics.REGISTRY`` when that module exists, else prometheus_client's default."""
+    try:
+        module = importlib.import_module("streams.metrics")
+    except ImportError:
+        return prometheus_client.REGISTRY
+    registry = getattr(module, "REGISTRY", None)
+    return registry if isinstance(registry, CollectorRegistry) else prometheus_client.REGISTRY
+
+
+async def get_metrics(request: web.Request) -> web.Response:
+    require(request, Permission.READ)
+    body = prometheus_client.generate_latest(metrics_registry())
+    response = web.Response(body=body)
+    response.headers["Content-Type"] = prometheus_client.CONTENT_TYPE_LATEST
+    return response
+
+
+async def get_healthz(request: web.Request) -> web.Response:
+    view = context(request).view
+    if not view.running:
+        raise ProblemError(503, "not-ready", "the status view is not consuming", title="Not ready")
+    if not view.caught_up:
+        raise ProblemError(503, "not-ready", "the status view is still reading the topics", title="Not ready")
+    return web.json_response({"status": "ok", "caught_up": True, "scopes": len(view.statuses())})

@@ -1,0 +1,156 @@
+"""The HTTP server: routes, middleware and lifecycle (aiohttp, bound to the host it is given)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Final
+
+from aiohttp import web
+
+from opel.actions import ActionPlan
+from streams.status_view import StatusView
+from streams.web import board, events, reads, writes
+from streams.web.auth import AuthConfig, BoardConfig
+from streams.web.context import CONTEXT, Catalogues, Context, SendCommand
+from streams.web.problems import problem_middleware
+
+__all__ = ["ROUTES", "Route", "WebServer", "build_app"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_COUNTY_SCOPE: Final = "county/kent"
+SHUTDOWN_SECONDS: Final = 5.0
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    method: str
+    path: str
+    handler: Handler
+
+
+# Scopes contain slashes (indicator/health_caseload/dgs), hence the ".+" patterns.
+ROUTES: Final[tuple[Route, ...]] = (
+    Route("GET", "/", board.get_board),
+    Route("GET", "/static/{filename}", board.get_static),
+    Route("GET", "/healthz", reads.get_healthz),
+    Route("GET", "/metrics", reads.get_metrics),
+    Route("GET", "/status", reads.get_status),
+    Route("GET", "/status/{scope:.+}", reads.get_scope_status),
+    Route("GET", "/history/{scope:.+}", reads.get_history),
+    Route("GET", "/actions", reads.get_actions),
+    Route("GET", "/catalogues", reads.get_catalogues),
+    Route("GET", "/events", events.get_events),
+    Route("POST", "/overrides", writes.post_override),
+    Route("DELETE", "/overrides/{id}", writes.delete_override),
+    Route("POST", "/alerts/{id}/ack", writes.post_ack),
+)
+
+# The board loads only its own files and talks only to this server.
+_CSP: Final = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; "
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+
+
+async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    response.headers.setdefault("Content-Security-Policy", _CSP)
+    response.headers.setdefault("Cache-Control", "no-store")
+
+
+def build_app(ctx: Context) -> web.Application:
+    app = web.Application(middlewares=[problem_middleware], client_max_size=64 * 1024)
+    app[CONTEXT] = ctx
+    for route in ROUTES:
+        # No automatic HEAD: the OpenAPI document lists every method the server answers.
+        if route.method == "GET":
+            app.router.add_get(route.path, route.handler, allow_head=False)
+        else:
+            app.router.add_route(route.method, route.path, route.handler)
+    app.on_response_prepare.append(_security_headers)
+    return app
+
+
+class WebServer:
+    """Serves the API and the board. ``port=0`` picks a free port; read it from :attr:`port`."""
+
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int,
+        view: StatusView,
+        send_command: SendCommand,
+        auth: AuthConfig,
+        catalogues: Catalogues,
+        action_plan: ActionPlan,
+        board: BoardConfig | None = None,
+        county_scope: str = DEFAULT_COUNTY_SCOPE,
+        sse_heartbeat: float = 15.0,
+    ) -> None:
+        self.host = host
+        self._requested_port = port
+        self._ctx = Context(
+            view=view,
+            send_command=send_command,
+            auth=auth,
+            catalogues=catalogues,
+            action_plan=action_plan,
+            board=board or BoardConfig(),
+            county_scope=county_scope,
+            sse_heartbeat=sse_heartbeat,
+        )
+        self.app = build_app(self._ctx)
+        self._runner: web.AppRunner | None = None
+        self._port: int | None = None
+
+    @property
+    def port(self) -> int:
+        if self._port is None:
+            raise RuntimeError("the web server is not started")
+        return self._port
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    async def start(self) -> None:
+        if self._runner is not None:
+            return
+        for name in self._ctx.auth.without_token:
+            log.warning("API principal %s has no token in its environment variable: it cannot log in", name)
+        runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=SHUTDOWN_SECONDS)
+        await runner.setup()
+        site = web.TCPSite(runner, self.host, self._requested_port)
+        try:
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        address: Any = runner.addresses[0]
+        self._port = int(address[1])
+        self._runner = runner
+        log.info("opel web server on %s", self.url)
+
+    async def stop(self) -> None:
+        runner, self._runner = self._runner, None
+        if runner is None:
+            return
+        # Event streams never end by themselves; closing their subscriptions lets them return.
+        for subscription in list(self._ctx.streams):
+            subscription.close()
+        await runner.cleanup()
+        self._port = None
+
+    async def __aenter__(self) -> WebServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()

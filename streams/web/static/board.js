@@ -1,0 +1,478 @@
+// OPEL status board: reads /status and /actions, then follows /events (Server-Sent Events).
+// Plain script, no build step. Every piece of server data goes into the page as text
+// (textContent), never as markup.
+"use strict";
+
+(function () {
+  const AREAS = [
+    ["dgs", "Dartford, Gravesham & Swanley"],
+    ["east_kent", "East Kent"],
+    ["swale", "Swale"],
+    ["west_kent", "West Kent"],
+  ];
+  const INDICATORS = [
+    ["stp_staffing_pct", "STP staffing %"],
+    ["health_caseload", "Health caseload"],
+    ["social_caseload", "Social caseload"],
+    ["referrals", "Referrals pending"],
+    ["keah_capacity", "KEaH capacity"],
+    ["d2a_p1_weekly_availability", "D2A P1 weekly availability"],
+    ["d2a_p1_discharged_yesterday", "D2A P1 discharged yesterday"],
+    ["assessment_bed_availability", "Assessment beds"],
+    ["dementia_bed_availability", "Dementia beds"],
+  ];
+  const SITES = {
+    william_harvey: "William Harvey Hospital",
+    qeqm: "Queen Elizabeth the Queen Mother Hospital",
+    kent_and_canterbury: "Kent and Canterbury Hospital",
+    tunbridge_wells: "Tunbridge Wells Hospital",
+    maidstone: "Maidstone Hospital",
+    darent_valley: "Darent Valley Hospital",
+    medway_maritime: "Medway Maritime Hospital",
+  };
+  const COLOURS = { 1: "green", 2: "amber", 3: "red", 4: "black" };
+  const TOKEN_KEY = "opel-api-token";
+  const LONDON = new Intl.DateTimeFormat("en-GB", {
+    timeZone: "Europe/London", day: "numeric", month: "short", hour: "2-digit", minute: "2-digit",
+  });
+
+  const state = {
+    statuses: new Map(),
+    actions: null,
+    staleAfterMs: 26 * 3600 * 1000,
+    clockOffsetMs: 0, // server clock minus this browser's clock
+    lastEventAt: null,
+    retryMs: 3000,
+  };
+
+  // ---------------------------------------------------------------- helpers
+  function $(id) { return document.getElementById(id); }
+
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    for (const [name, value] of Object.entries(attrs || {})) {
+      if (value === null || value === undefined || value === false) continue;
+      if (name === "class") node.className = value;
+      else node.setAttribute(name, value === true ? "" : String(value));
+    }
+    for (const child of children) {
+      if (child === null || child === undefined) continue;
+      node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+    }
+    return node;
+  }
+
+  function validLevel(level) { return Number.isInteger(level) && level >= 1 && level <= 4; }
+  function levelLabel(level) { return validLevel(level) ? `OPEL ${level} ${COLOURS[level]}` : "not assessed"; }
+  function levelClass(level) { return validLevel(level) ? `level-${level}` : "level-none"; }
+  function badge(level) { return el("span", { class: `badge ${levelClass(level)}` }, levelLabel(level)); }
+
+  function now() { return Date.now() + state.clockOffsetMs; }
+
+  function relative(iso) {
+    const then = Date.parse(iso);
+    if (Number.isNaN(then)) return "unknown";
+    const seconds = Math.round((now() - then) / 1000);
+    const future = seconds < 0;
+    let s = Math.abs(seconds);
+    let text;
+    if (s < 60) text = "just now";
+    else if (s < 3600) text = `${Math.floor(s / 60)} min`;
+    else if (s < 86400) text = `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
+    else { s = Math.floor(s / 3600); text = `${Math.floor(s / 24)} d ${s % 24} h`; }
+    if (text === "just now") return text;
+    return future ? `in ${text}` : `${text} ago`;
+  }
+
+  function timeEl(iso, prefix) {
+    if (!iso) return el("span", {}, "no time");
+    return el("time", { datetime: iso, title: LONDON.format(new Date(iso)) }, (prefix || "") + relative(iso));
+  }
+
+  function isStale(status) {
+    const at = Date.parse(status.observed_at || status.updated_at || "");
+    return !Number.isNaN(at) && now() - at > state.staleAfterMs;
+  }
+
+  function areaName(id) {
+    const found = AREAS.find(([key]) => key === id);
+    return found ? found[1] : id;
+  }
+
+  function scopeName(scope) {
+    const [kind, a, b] = scope.split("/");
+    if (kind === "area") return areaName(a);
+    if (kind === "county") return a === "kent" ? "Kent (county)" : a;
+    if (kind === "site") return SITES[a] || a;
+    if (kind === "system") return a === "kent-medway" ? "Kent and Medway system" : a;
+    if (kind === "indicator") {
+      const found = INDICATORS.find(([key]) => key === a);
+      return `${found ? found[1] : a}, ${areaName(b)}`;
+    }
+    return scope;
+  }
+
+  function formatValue(value) {
+    if (value === null || value === undefined) return "no value";
+    if (typeof value === "number") return Number.isInteger(value) ? String(value) : value.toFixed(1);
+    return String(value).replace(/_/g, " ");
+  }
+
+  function activeOverride(status) {
+    const o = status && status.override;
+    if (!o || typeof o !== "object") return null;
+    const expires = Date.parse(o.expires_at || "");
+    if (!Number.isNaN(expires) && expires <= now()) return null;
+    return o;
+  }
+
+  function computedLevel(status) {
+    return validLevel(status.state_level) ? status.state_level : status.computed_level;
+  }
+
+  // ---------------------------------------------------------------- authorisation
+  function token() { return sessionStorage.getItem(TOKEN_KEY); }
+  function headers() {
+    const t = token();
+    return t ? { Authorization: `Bearer ${t}` } : {};
+  }
+
+  class Unauthorised extends Error {}
+
+  function askForToken() {
+    $("token-dialog").hidden = false;
+    $("token-input").focus();
+  }
+
+  async function getJSON(path) {
+    const response = await fetch(path, { headers: headers(), cache: "no-store" });
+    if (response.status === 401) { askForToken(); throw new Unauthorised(path); }
+    if (!response.ok) throw new Error(`${path}: HTTP ${response.status}`);
+    return response.json();
+  }
+
+  // ---------------------------------------------------------------- rendering
+  function renderBanner() {
+    const county = state.statuses.get("county/kent");
+    const level = county ? county.level : null;
+    const banner = $("county-banner");
+    banner.className = `banner ${levelClass(level)}`;
+    $("county-level").textContent = levelLabel(level);
+    const detail = $("county-detail");
+    detail.replaceChildren();
+    if (county) {
+      const override = activeOverride(county);
+      if (override) detail.append(`Declared by ${override.author}; computed ${levelLabel(computedLevel(county))}. `);
+      if (county.since) detail.append("In force since ", timeEl(county.since), ". ");
+      if (county.explanation) detail.append(county.explanation);
+    } else {
+      detail.append("No county level has been published yet.");
+    }
+    const systems = [...state.statuses.values()].filter((s) => s.kind === "system");
+    const system = $("system-level");
+    system.replaceChildren();
+    for (const s of systems) {
+      system.append(
+        `${scopeName(s.scope)}: ${levelLabel(s.level)}`,
+        s.score !== null && s.score !== undefined ? ` (score ${formatValue(s.score)} of ${formatValue(s.score_max)})` : "",
+        ". ",
+      );
+    }
+  }
+
+  function gridColumns() {
+    const present = new Set();
+    for (const s of state.statuses.values()) if (s.kind === "indicator" && s.indicator) present.add(s.indicator);
+    const known = INDICATORS.filter(([id]) => present.has(id));
+    const extra = [...present].filter((id) => !INDICATORS.some(([k]) => k === id)).sort().map((id) => [id, id]);
+    return [...known, ...extra];
+  }
+
+  function gridRows() {
+    const rows = AREAS.slice();
+    for (const s of state.statuses.values()) {
+      if ((s.kind === "area" || s.kind === "indicator") && s.area && !rows.some(([id]) => id === s.area)) {
+        rows.push([s.area, s.area]);
+      }
+    }
+    return rows;
+  }
+
+  function indicatorCell(status) {
+    if (!status) return el("td", { class: "cell level-none" }, el("span", { class: "label" }, "not assessed"));
+    const stale = isStale(status);
+    return el(
+      "td",
+      { class: `cell ${levelClass(status.level)}${stale ? " stale" : ""}`, "data-scope": status.scope, title: status.explanation || null },
+      el("span", { class: "label" }, levelLabel(status.level)),
+      el("span", { class: "value" }, formatValue(status.value)),
+      el("span", { class: "time" }, timeEl(status.observed_at || status.updated_at)),
+      stale ? el("span", { class: "stale-badge" }, "stale") : null,
+    );
+  }
+
+  function areaCell(status) {
+    if (!status) {
+      return el("td", { class: "cell area-level level-none" }, el("span", { class: "label" }, "not assessed"));
+    }
+    const override = activeOverride(status);
+    const cell = el("td", {
+      class: `cell area-level ${levelClass(status.level)}${override ? " overridden" : ""}`,
+      "data-scope": status.scope,
+      title: status.explanation || null,
+    });
+    if (override) {
+      cell.append(
+        el("span", { class: "pair" },
+          el("span", { class: "caption" }, "Declared"), badge(status.level)),
+        el("span", { class: "pair" },
+          el("span", { class: "caption" }, "Computed"), badge(computedLevel(status))),
+      );
+    } else {
+      cell.append(el("span", { class: "label" }, levelLabel(status.level)));
+    }
+    if (status.since) cell.append(el("span", { class: "time" }, timeEl(status.since, "since ")));
+    return cell;
+  }
+
+  function renderGrid() {
+    const columns = gridColumns();
+    const head = $("grid-head");
+    head.replaceChildren(
+      el("th", { scope: "col" }, "Area"),
+      el("th", { scope: "col" }, "Area level"),
+      ...columns.map(([, name]) => el("th", { scope: "col" }, name)),
+    );
+    const body = $("grid-body");
+    body.replaceChildren(
+      ...gridRows().map(([area, name]) =>
+        el(
+          "tr",
+          { "data-area": area },
+          el("th", { scope: "row" }, name),
+          areaCell(state.statuses.get(`area/${area}`)),
+          ...columns.map(([indicator]) => indicatorCell(state.statuses.get(`indicator/${indicator}/${area}`))),
+        ),
+      ),
+    );
+  }
+
+  function renderOverrides() {
+    const rows = [];
+    for (const status of [...state.statuses.values()].sort((a, b) => a.scope.localeCompare(b.scope))) {
+      const o = activeOverride(status);
+      if (!o) continue;
+      rows.push(
+        el(
+          "tr",
+          { "data-override": o.id },
+          el("th", { scope: "row" }, scopeName(status.scope)),
+          el("td", {}, badge(o.level), o.declaration ? " (daily declaration)" : ""),
+          el("td", {}, badge(computedLevel(status))),
+          el("td", {}, o.author || "unknown"),
+          el("td", {}, o.reason || ""),
+          el("td", {}, o.expires_at ? timeEl(o.expires_at) : "no expiry", o.expires_at ? ` (${LONDON.format(new Date(o.expires_at))})` : ""),
+        ),
+      );
+    }
+    $("overrides-body").replaceChildren(...rows);
+    $("overrides").hidden = rows.length === 0;
+    $("no-overrides").hidden = rows.length !== 0;
+  }
+
+  function renderSites() {
+    const sites = [...state.statuses.values()].filter((s) => s.kind === "site").sort((a, b) => a.scope.localeCompare(b.scope));
+    const body = $("sites-body");
+    if (sites.length === 0) {
+      body.replaceChildren(el("tr", {}, el("td", { colspan: 5 }, "No acute site returns yet.")));
+      return;
+    }
+    body.replaceChildren(
+      ...sites.map((s) => {
+        const stale = isStale(s);
+        return el(
+          "tr",
+          { "data-scope": s.scope },
+          el("th", { scope: "row" }, SITES[s.site] || s.site),
+          el("td", { class: `cell ${levelClass(s.level)}${stale ? " stale" : ""}` },
+            el("span", { class: "label" }, levelLabel(s.level)),
+            stale ? el("span", { class: "stale-badge" }, "stale") : null),
+          el("td", {}, s.score === null || s.score === undefined ? "no score" : `${formatValue(s.score)} of ${formatValue(s.score_max)}`,
+            s.complete === false ? " (incomplete)" : ""),
+          el("td", {}, s.normalised_score === null || s.normalised_score === undefined ? "–" : `${formatValue(s.normalised_score)} / 100`),
+          el("td", {}, timeEl(s.observed_at || s.updated_at)),
+        );
+      }),
+    );
+  }
+
+  function renderActions() {
+    const container = $("actions");
+    const summary = $("actions-summary");
+    const data = state.actions;
+    if (!data) { summary.textContent = "Loading actions…"; return; }
+    const level = data.county.level;
+    summary.replaceChildren(
+      "County level ", badge(level), ` (action plan ${data.plan.id}).`,
+      data.areas.length ? " Areas: " : "",
+      ...data.areas.flatMap((a, i) => [i ? ", " : "", `${areaName(a.area)} ${a.label}`]),
+    );
+    const roles = data.roles.map((role) => {
+      const items = role.actions.map((action) =>
+        el("li", {}, el("span", { class: `badge ${levelClass(action.level)}` }, `L${action.level}`), " ", action.text, " ",
+          el("span", { class: "plan-ref" }, `(plan ${action.plan_ref})`)));
+      return el(
+        "details",
+        { "data-role": role.role, open: items.length > 0 && items.length <= 6 ? true : null },
+        el("summary", {}, `${role.name}: ${items.length ? `${items.length} action${items.length === 1 ? "" : "s"}` : "business as usual"}`),
+        items.length ? el("ul", {}, ...items) : el("p", {}, "Nothing beyond business as usual at this level."),
+      );
+    });
+    container.replaceChildren(...roles);
+  }
+
+  function render() {
+    renderBanner();
+    renderGrid();
+    renderOverrides();
+    renderSites();
+    renderActions();
+    const when = state.lastEventAt ? `Last update received ${relative(state.lastEventAt)}.` : "";
+    $("refreshed").textContent =
+      `${when} Values older than ${Math.round(state.staleAfterMs / 3600000)} h are marked stale. Times are UK time.`;
+  }
+
+  let renderQueued = false;
+  function scheduleRender() {
+    if (renderQueued) return;
+    renderQueued = true;
+    requestAnimationFrame(() => { renderQueued = false; render(); });
+  }
+
+  // ---------------------------------------------------------------- data
+  async function loadActions() {
+    try {
+      state.actions = await getJSON("/actions");
+      scheduleRender();
+    } catch (error) {
+      if (!(error instanceof Unauthorised)) setConnection("offline", `Could not load actions: ${error.message}`);
+    }
+  }
+
+  let actionsTimer = null;
+  function scheduleActions() {
+    clearTimeout(actionsTimer);
+    actionsTimer = setTimeout(loadActions, 300);
+  }
+
+  async function loadAll() {
+    const data = await getJSON("/status");
+    state.clockOffsetMs = Date.parse(data.now) - Date.now();
+    state.staleAfterMs = data.stale_after_seconds * 1000;
+    state.statuses = new Map(data.statuses.map((s) => [s.scope, s]));
+    state.lastEventAt = data.now;
+    scheduleRender();
+    await loadActions();
+  }
+
+  function announce(before, after) {
+    if (!after || !(after.kind === "area" || after.kind === "county")) return;
+    const was = before ? before.level : null;
+    if (was === after.level) return;
+    $("announcer").textContent = `${scopeName(after.scope)} is now ${levelLabel(after.level)}.`;
+  }
+
+  function applyChange(change) {
+    const before = state.statuses.get(change.scope);
+    if (change.status) state.statuses.set(change.scope, change.status);
+    else state.statuses.delete(change.scope);
+    state.lastEventAt = new Date(now()).toISOString();
+    announce(before, change.status);
+    scheduleRender();
+    if (change.scope.startsWith("area/") || change.scope.startsWith("county/")) scheduleActions();
+  }
+
+  function setConnection(kind, text) {
+    const node = $("connection");
+    node.dataset.state = kind;
+    node.textContent = text;
+  }
+
+  // ---------------------------------------------------------------- event stream
+  // fetch() rather than EventSource so the bearer token goes in a header, not the URL.
+  async function follow() {
+    const response = await fetch("/events", { headers: headers(), cache: "no-store" });
+    if (response.status === 401) { askForToken(); throw new Unauthorised("/events"); }
+    if (!response.ok || !response.body) throw new Error(`/events: HTTP ${response.status}`);
+    const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+    let buffer = "";
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      buffer = (buffer + value).replace(/\r\n?/g, "\n");
+      let end;
+      while ((end = buffer.indexOf("\n\n")) >= 0) {
+        const block = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        await handleBlock(block);
+      }
+    }
+  }
+
+  async function handleBlock(block) {
+    let event = "message";
+    const data = [];
+    for (const line of block.split("\n")) {
+      if (line.startsWith(":")) continue;
+      const colon = line.indexOf(":");
+      const field = colon < 0 ? line : line.slice(0, colon);
+      const value = colon < 0 ? "" : line.slice(colon + 1).replace(/^ /, "");
+      if (field === "event") event = value;
+      else if (field === "data") data.push(value);
+      else if (field === "retry" && /^\d+$/.test(value)) state.retryMs = Number(value);
+    }
+    if (data.length === 0) return;
+    const payload = JSON.parse(data.join("\n"));
+    if (event === "ready") {
+      // Subscribed before this arrived, so re-reading now leaves no gap between snapshot and events.
+      await loadAll();
+      setConnection("live", "Live: updates appear as they happen.");
+    } else if (event === "status") {
+      applyChange(payload);
+    }
+  }
+
+  async function run() {
+    let failures = 0;
+    for (;;) {
+      try {
+        await follow();
+        failures = 0;
+        setConnection("connecting", "Reconnecting…");
+      } catch (error) {
+        if (error instanceof Unauthorised) return; // resumes when a token is entered
+        failures += 1;
+        setConnection("offline", `Connection lost (${error.message}); retrying…`);
+      }
+      const wait = Math.min(state.retryMs * 2 ** Math.min(failures, 4), 30000);
+      await new Promise((resolve) => setTimeout(resolve, wait));
+    }
+  }
+
+  function start() {
+    $("token-form").addEventListener("submit", (event) => {
+      event.preventDefault();
+      const value = $("token-input").value.trim();
+      if (!value) return;
+      sessionStorage.setItem(TOKEN_KEY, value);
+      $("token-dialog").hidden = true;
+      run();
+    });
+    setInterval(scheduleRender, 30000); // keeps "x min ago" and stale marks current
+    render();
+    run();
+  }
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+  else start();
+})();

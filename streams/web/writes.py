@@ -1,0 +1,121 @@
+"""Routes that change something: each one puts a command on the commands topic and answers 202.
+
+The worker, not the API, applies commands, so 202 means "queued": the status record that
+follows shows the effect.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any, Final
+
+from aiohttp import web
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from opel.feeds import Acknowledge, Override, Text, Withdraw
+from streams.web.auth import Permission
+from streams.web.context import context
+from streams.web.guard import require_principal
+from streams.web.inputs import AckBody, OverrideBody, parse_body
+from streams.web.problems import ProblemError, validation_problem
+
+log = logging.getLogger(__name__)
+
+DEFAULT_WITHDRAW_REASON: Final = "withdrawn before expiry through the API"
+_TEXT: Final = TypeAdapter(Text)
+
+
+def _checked(model: type[BaseModel], command: dict[str, Any], renames: dict[str, str]) -> dict[str, Any]:
+    try:
+        return model.model_validate(command).model_dump(mode="json")
+    except ValidationError as exc:
+        raise validation_problem(exc, default_field=renames.get("", "body"), renames=renames) from None
+
+
+async def _send(request: web.Request, command: dict[str, Any]) -> web.Response:
+    try:
+        await context(request).send_command(command)
+    except Exception as exc:
+        log.exception("could not queue %s command", command.get("type"))
+        raise ProblemError(
+            503,
+            "command-not-queued",
+            f"the {command.get('type')} command could not be put on the commands topic: {type(exc).__name__}",
+            title="Command not queued",
+        ) from None
+    return web.json_response(command, status=202)
+
+
+async def post_override(request: web.Request) -> web.Response:
+    principal = require_principal(request, Permission.OVERRIDE)
+    body = await parse_body(request, OverrideBody)
+    now = context(request).view.now()
+    command = _checked(
+        Override,
+        {
+            "type": "override",
+            "id": f"ovr-{uuid.uuid4().hex}",
+            "scope": body.scope,
+            "level": body.level,
+            "author": principal.name,
+            "reason": body.reason,
+            "at": now,
+            "expires_at": body.expires_at,
+            "declaration": body.declaration,
+        },
+        # The only whole-model rule is expiry after now, so a nameless error is about expires_at.
+        {"": "expires_at"},
+    )
+    return await _send(request, command)
+
+
+async def delete_override(request: web.Request) -> web.Response:
+    principal = require_principal(request, Permission.OVERRIDE)
+    override_id = request.match_info["id"]
+    reason_text = request.query.get("reason")
+    reason = DEFAULT_WITHDRAW_REASON
+    if reason_text is not None:
+        try:
+            reason = _TEXT.validate_python(reason_text)
+        except ValidationError as exc:
+            raise validation_problem(exc, default_field="reason") from None
+    ctx = context(request)
+    active = ctx.view.find_override(override_id)
+    if active is None:
+        raise ProblemError(
+            404,
+            "unknown-override",
+            f"no active override with id {override_id!r}; GET /status lists the overrides in force",
+            title="Unknown override",
+        )
+    command = _checked(
+        Withdraw,
+        {
+            "type": "withdraw",
+            "id": active.id,
+            "scope": active.scope,
+            "author": principal.name,
+            "reason": reason,
+            "at": ctx.view.now(),
+        },
+        {},
+    )
+    return await _send(request, command)
+
+
+async def post_ack(request: web.Request) -> web.Response:
+    principal = require_principal(request, Permission.ACK)
+    body = await parse_body(request, AckBody, optional=True)
+    command = _checked(
+        Acknowledge,
+        {
+            "type": "ack",
+            "alert_id": request.match_info["id"],
+            "author": principal.name,
+            "at": context(request).view.now(),
+            "note": body.note,
+        },
+        {"alert_id": "id"},
+    )
+    return await _send(request, command)
