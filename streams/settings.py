@@ -145,6 +145,13 @@ class Settings(BaseSettings):
     tick_interval: float = Field(
         default=15.0, description="Seconds between clock ticks that let dwell and expiry happen without data."
     )
+    idle_grace: timedelta = Field(
+        default=timedelta(seconds=60),
+        description=(
+            "Wall time after which a silent area or site stops holding back the county or system "
+            "(which merge their members in event-time order), as ISO 8601 (PT1M) or seconds."
+        ),
+    )
     max_message_bytes: int = Field(
         default=512 * 1024, description="Largest inbound message accepted; bigger ones are dead-lettered."
     )
@@ -233,7 +240,7 @@ class Settings(BaseSettings):
             raise ValueError("must name a catalogue or a YAML file, got an empty value")
         return value.strip()
 
-    @field_validator("step_down_dwell", mode="before")
+    @field_validator("step_down_dwell", "idle_grace", mode="before")
     @classmethod
     def _dwell_seconds(cls, value: Any) -> Any:
         # pydantic reads a bare number as seconds only when it is a number, and env values are text.
@@ -243,7 +250,7 @@ class Settings(BaseSettings):
             return None
         return value
 
-    @field_validator("step_down_dwell")
+    @field_validator("step_down_dwell", "idle_grace")
     @classmethod
     def _dwell(cls, value: timedelta | None) -> timedelta | None:
         if value is not None and value < timedelta(0):

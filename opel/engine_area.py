@@ -1,0 +1,219 @@
+"""The area stage: readings and referral events for one area, in, levels and events out.
+
+Per indicator the latest reading wins; a reading that is not newer than the one held is
+audited as a duplicate or stale and changes nothing, so a replay after a crash tells the same
+story. The area's computed level is the worst of its indicators' computed levels (dwell is
+applied once, per scope, not compounded upward); its changes go to the county stage with a
+watermark so the county can merge areas in event-time order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from opel.aggregation import area_level
+from opel.assess import Assessment, rule_for, verdict_for
+from opel.engine_state import (
+    Book,
+    Context,
+    Emit,
+    advance_all,
+    audit_record,
+    end_override,
+    finish,
+    freeze,
+    iso,
+    parse_time,
+    set_override,
+    thaw,
+    tick,
+    update_scope,
+)
+from opel.errors import InputError
+from opel.feeds import ReferralEvent
+from opel.levels import Level
+from opel.referral_counts import apply_event, new_counts, value_of
+from opel.scopes import Scope, parse_scope
+
+
+def new_area_book(area: str) -> Book:
+    return {
+        "area": area,
+        "readings": {},
+        "scopes": {},
+        "overrides": {},
+        "ended": [],
+        "counts": new_counts(),
+        "computed": None,
+        "wm": None,
+    }
+
+
+Statuses = dict[str, dict[str, Any]]
+
+
+def apply_area(
+    stored: Book | None, area: str, items: Sequence[Mapping[str, Any]], ctx: Context, seen: datetime
+) -> tuple[Book, Emit, Statuses]:
+    """Apply a batch of area items in order. ``seen`` is the wall time the batch was sent.
+
+    Returns the book to store (only needed when ``emit.changed``), what to publish, and the
+    status value of every scope that changed.
+    """
+    book = thaw(dict(stored) if stored is not None else new_area_book(area))
+    emit = Emit()
+    changes: list[list[Any]] = []
+    wm_before = book["wm"]
+    for item in items:
+        kind = item["k"]
+        if kind == "reading":
+            _reading(book, area, item["v"], ctx, emit)
+        elif kind == "referral":
+            _referral(book, area, ReferralEvent.model_validate(item["v"]), ctx, emit)
+        elif kind == "override":
+            set_override(book, parse_scope(item["v"]["scope"]), item["v"], ctx, emit)
+        elif kind == "withdraw":
+            v = item["v"]
+            end_override(
+                book,
+                parse_scope(v["scope"]),
+                datetime.fromisoformat(v["at"]),
+                ctx,
+                emit,
+                decision="withdraw",
+                author=v["author"],
+                reason=v["reason"],
+                override_id=v["id"],
+            )
+        elif kind == "tick":
+            tick(book, datetime.fromisoformat(item["now"]), ctx, emit)
+        else:
+            raise InputError("k", f"unknown area item kind {kind!r}")
+        computed = _area_computed(book)
+        if computed != book["computed"]:
+            book["computed"] = computed
+            changes.append([book["wm"], computed])
+    if book["wm"] is not None and (changes or book["wm"] != wm_before):
+        emit.reports.append(
+            {"k": "area", "area": area, "changes": changes, "wm": book["wm"], "seen": seen.isoformat()}
+        )
+    return freeze(book), emit, finish(book, emit)
+
+
+def _area_computed(book: Book) -> int | None:
+    levels = [r["level"] for r in book["readings"].values() if r["level"] is not None]
+    return max(levels) if levels else None
+
+
+def _reading(
+    book: Book, area: str, reading: Mapping[str, Any], ctx: Context, emit: Emit, *, derived: bool = False
+) -> None:
+    indicator = reading["indicator"]
+    observed_at = datetime.fromisoformat(reading["observed_at"])
+    value = reading["value"]
+    rule = rule_for(ctx.catalogue, indicator, area)
+    held = book["readings"].get(indicator)
+    if held is not None:
+        held_at = datetime.fromisoformat(held["observed_at"])
+        # A count derived from referral events may move twice at one instant.
+        if observed_at < held_at or (observed_at == held_at and not derived):
+            decision = "duplicate" if observed_at == held_at and value == held["value"] else "stale"
+            emit.outcomes.append(decision)
+            emit.audit.append(
+                audit_record(
+                    decision,
+                    f"indicator/{indicator}/{area}",
+                    observed_at,
+                    input=reading,
+                    reason=f"holding a reading from {held['observed_at']}",
+                )
+            )
+            return
+    verdict = verdict_for(rule, value)
+    explanation = Assessment(value, observed_at, verdict).explanation()
+    level = verdict.level
+    book["readings"][indicator] = {
+        "value": value,
+        "observed_at": observed_at.isoformat(),
+        "level": None if level is None else int(level),
+    }
+    facts = {
+        "value": value,
+        "explanation": explanation,
+        "band": verdict.fixed["band"],
+        "catalogue": verdict.catalogue.id,
+        "catalogue_version": verdict.catalogue.version,
+        "observed_at": observed_at.isoformat(),
+    }
+    update_scope(
+        book, Scope("indicator", area, indicator), level, observed_at, facts=facts, ctx=ctx, emit=emit
+    )
+    outcome = "assessed" if level is not None else "not_assessed"
+    emit.outcomes.append(outcome)
+    emit.audit.append(
+        audit_record(
+            outcome,
+            f"indicator/{indicator}/{area}",
+            observed_at,
+            input=reading,
+            rule=verdict.fixed["interval"] or verdict.reason,
+            catalogue=verdict.catalogue.id,
+            catalogue_version=verdict.catalogue.version,
+            outcome={"level": None if level is None else int(level)},
+        )
+    )
+    _update_area(book, area, observed_at, ctx, emit)
+
+
+def _update_area(book: Book, area: str, observed_at: datetime, ctx: Context, emit: Emit) -> None:
+    # The area's own clock only moves forward: a reading that is late relative to another
+    # indicator of the area still counts, at the area's current time.
+    wm = parse_time(book["wm"])
+    at = observed_at if wm is None or observed_at > wm else wm
+    if wm is None or at > wm:
+        book["wm"] = at.isoformat()
+        advance_all(book, at, ctx, emit)
+    levels = {name: None if r["level"] is None else Level(r["level"]) for name, r in book["readings"].items()}
+    result = area_level(area, levels)
+    facts = {
+        "explanation": result.reason,
+        "driving": list(result.driving),
+        "catalogue": ctx.catalogue.meta.id,
+        "catalogue_version": ctx.catalogue.meta.version,
+        "observed_at": iso(at),
+    }
+    update_scope(book, Scope("area", area), result.level, at, facts=facts, ctx=ctx, emit=emit)
+
+
+def _referral(book: Book, area: str, event: ReferralEvent, ctx: Context, emit: Emit) -> None:
+    if event.area != area:
+        raise InputError("area", f"referral event for {event.area!r} reached the book of {area!r}")
+    counted = apply_event(book["counts"], event)
+    at = event.occurred_at
+    emit.changed = True
+    emit.audit.append(
+        audit_record(
+            "duplicate" if counted.duplicate else "referral_counted",
+            f"area/{area}",
+            at,
+            input=event.model_dump(mode="json", exclude_none=True),
+            outcome={k: book["counts"][k] for k in ("pending", "health", "social")}
+            | {"clamped": counted.clamped},
+        )
+    )
+    if counted.duplicate:
+        emit.outcomes.append("duplicate")
+        return
+    emit.outcomes.append("counted")
+    for indicator in counted.changed:
+        if (indicator, area) not in ctx.catalogue.rules:
+            continue
+        reading = {
+            "indicator": indicator,
+            "area": area,
+            "value": value_of(book["counts"], indicator),
+            "observed_at": at.isoformat(),
+        }
+        _reading(book, area, reading, ctx, emit, derived=True)

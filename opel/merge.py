@@ -1,0 +1,120 @@
+"""Merge several members' level timelines into one, in event-time order, whatever the arrival order.
+
+The county is computed from its areas and a system from its sites. Their changes reach the
+aggregate from different partitions (possibly different workers), so arrival order differs
+from run to run. Replaying every change in (time, member) order up to a watermark (the
+earliest point every live member has reported past) makes the aggregate's transitions, and
+therefore their ids, the same in every run. A member that has been silent for ``idle_grace``
+of wall time stops holding the watermark back, so one quiet area cannot freeze the county.
+
+A timeline is a plain dict so it can live in a Faust table:
+``{"members": {id: {"wm": iso|None, "seen": iso, "level": int|None, "pending": [[iso, int|None], ...]}},
+"done": iso|None, "created": iso}``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+Timeline = dict[str, Any]
+Change = tuple[datetime, str, Any]  # when, member, the member's new value (JSON-able)
+
+
+def new_timeline(members: Iterable[str], created: datetime) -> Timeline:
+    return {
+        "members": {m: {"wm": None, "seen": None, "level": None, "pending": []} for m in members},
+        "done": None,
+        "created": created.isoformat(),
+    }
+
+
+def offer(
+    timeline: Timeline,
+    member: str,
+    changes: Iterable[tuple[datetime, Any]],
+    watermark: datetime,
+    seen: datetime,
+) -> list[Change]:
+    """Queue a member's changes (in its own order) and advance its watermark.
+
+    Changes older than what the aggregate has already released are late: they are returned
+    so the caller can apply them at its current time and audit them as late.
+    """
+    track = timeline["members"].setdefault(member, {"wm": None, "seen": None, "level": None, "pending": []})
+    done = _parse(timeline["done"])
+    late: list[Change] = []
+    for at, level in changes:
+        if done is not None and at <= done:
+            late.append((at, member, level))
+        else:
+            track["pending"].append([at.isoformat(), level])
+    wm = _parse(track["wm"])
+    if wm is None or watermark > wm:
+        track["wm"] = watermark.isoformat()
+    track["seen"] = seen.isoformat()
+    return late
+
+
+def watermark(timeline: Timeline, now: datetime | None, idle_grace: timedelta) -> datetime | None:
+    """The event time up to which every live member has reported.
+
+    A member is idle (ignored) when it has not been seen for ``idle_grace`` of wall time by
+    ``now``. Without ``now`` (no tick yet) every member counts. Returns None when nothing can
+    be released yet.
+    """
+    marks: list[datetime] = []
+    created = _parse(timeline["created"])
+    for track in timeline["members"].values():
+        seen = _parse(track["seen"])
+        last = seen or created
+        idle = now is not None and last is not None and now - last >= idle_grace
+        if idle:
+            continue
+        wm = _parse(track["wm"])
+        if wm is None:
+            return None  # a live member has not reported yet: wait for it (or its grace)
+        marks.append(wm)
+    if not marks:
+        # Every member is idle: release whatever is queued.
+        queued = [_parse(p[0]) for t in timeline["members"].values() for p in t["pending"]]
+        return max((q for q in queued if q is not None), default=None)
+    return min(marks)
+
+
+def release(timeline: Timeline, upto: datetime | None) -> list[Change]:
+    """Pop every queued change at or before ``upto``, in (time, member) order.
+
+    The caller applies them one at a time with :func:`apply`, computing the aggregate after
+    each, so every intermediate aggregate level is seen at its own time.
+    """
+    if upto is None:
+        return []
+    out: list[Change] = []
+    for member, track in timeline["members"].items():
+        keep = []
+        for at_text, level in track["pending"]:
+            at = datetime.fromisoformat(at_text)
+            if at <= upto:
+                out.append((at, member, level))
+            else:
+                keep.append([at_text, level])
+        track["pending"] = keep
+    out.sort(key=lambda change: (change[0], change[1]))
+    done = _parse(timeline["done"])
+    if done is None or upto > done:
+        timeline["done"] = upto.isoformat()
+    return out
+
+
+def apply(timeline: Timeline, change: Change) -> None:
+    timeline["members"][change[1]]["level"] = change[2]
+
+
+def values(timeline: Timeline) -> dict[str, Any]:
+    return {member: track["level"] for member, track in timeline["members"].items()}
+
+
+def _parse(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text)

@@ -1,0 +1,217 @@
+"""The Faust application: stateful stages for areas, the county and acute systems.
+
+Topology (topic names in :mod:`streams.topics`)::
+
+    inputs --ingest--> opel.internal.area.v1   (key area)   --areas-->   status, escalations, audit
+                                                                   \\--> opel.internal.county.v1 (key county)
+                       opel.internal.system.v1 (key system) --systems--> status, escalations, audit
+                       opel.internal.county.v1              --county-->  status, escalations, audit
+
+Each stage reads one item list per message, runs the pure engine on the key's book, sends
+everything the engine produced and waits for Kafka to have it, and only then writes the book
+to its table (one changelog record per message, and none when nothing changed). A crash
+between the two replays the message; the engine sees its own outputs' inputs again, finds
+them duplicate, and re-emits nothing new, while anything it had not yet sent gets the same
+deterministic ids as before.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import faust
+
+from opel.engine_aggregate import apply_county, apply_system
+from opel.engine_area import apply_area
+from opel.engine_state import Context, Emit, audit_record
+from streams import metrics, topics
+from streams.catalogues import CatalogueStore
+from streams.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Stage = Callable[[Any, str, Sequence[Mapping[str, Any]], Context, datetime], tuple[Any, Emit, dict[str, Any]]]
+
+
+def dumps(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def create_app(settings: Settings, store: CatalogueStore) -> faust.App:
+    """A Faust app for these settings; every call builds a fresh one (tests start several)."""
+    app = faust.App(
+        settings.app_id,
+        broker=settings.faust_broker(),
+        store=settings.store,
+        datadir=str(settings.data_dir / "faust"),
+        topic_partitions=settings.partitions,
+        broker_session_timeout=settings.session_timeout,
+        broker_heartbeat_interval=settings.heartbeat_interval,
+        web_enabled=False,
+        web_host="127.0.0.1",
+        table_standby_replicas=0,
+        key_serializer="raw",
+        value_serializer="raw",
+        producer_linger_ms=5,
+        stream_wait_empty=True,
+    )
+    area_topic = app.topic(
+        topics.AREA_EVENTS, key_type=bytes, value_type=bytes, partitions=settings.partitions
+    )
+    county_topic = app.topic(
+        topics.COUNTY_EVENTS, key_type=bytes, value_type=bytes, partitions=settings.partitions
+    )
+    system_topic = app.topic(
+        topics.SYSTEM_EVENTS, key_type=bytes, value_type=bytes, partitions=settings.partitions
+    )
+    area_books = app.Table("area-books", default=None, partitions=settings.partitions, key_type=str)
+    county_books = app.Table("county-books", default=None, partitions=settings.partitions, key_type=str)
+    system_books = app.Table("system-books", default=None, partitions=settings.partitions, key_type=str)
+
+    async def run_stage(stream: Any, table: Any, stage: Stage, name: str) -> None:
+        async for event in stream.events():
+            key = event.key.decode() if event.key is not None else ""
+            try:
+                message = json.loads(event.value)
+                if message.get("reload"):
+                    for record in store.reload():
+                        await app.producer.send(topics.AUDIT, None, dumps(record), None, None, None)
+                ctx = store.context
+                seen = datetime.fromisoformat(message["seen"])
+                book, emit, statuses = stage(table.get(key), key, message["items"], ctx, seen)
+                await publish(app, emit, statuses, ctx, message.get("ts"))
+            except Exception as exc:
+                # A bug or a message the engine cannot take must not stop the partition: park it.
+                log.exception(
+                    "%s stage failed on %s:%s@%s",
+                    name,
+                    event.message.topic,
+                    event.message.partition,
+                    event.message.offset,
+                )
+                await _deadletter_internal(app, event, exc)
+                continue
+            if emit.changed:
+                table[key] = book
+
+    @app.agent(area_topic, name="areas")
+    async def areas(stream: Any) -> None:
+        await run_stage(stream, area_books, apply_area, "area")
+
+    def county_stage(
+        stored: Any, key: str, items: Sequence[Mapping[str, Any]], ctx: Context, seen: datetime
+    ) -> tuple[Any, Emit, dict[str, Any]]:
+        return apply_county(stored, items, ctx, seen)
+
+    @app.agent(county_topic, name="county")
+    async def county(stream: Any) -> None:
+        await run_stage(stream, county_books, county_stage, "county")
+
+    @app.agent(system_topic, name="systems")
+    async def systems(stream: Any) -> None:
+        await run_stage(stream, system_books, apply_system, "system")
+
+    @app.timer(settings.tick_interval, on_leader=True)  # type: ignore[untyped-decorator]
+    async def clock() -> None:
+        # An exception in a Faust timer kills the worker: a missed tick is only logged.
+        try:
+            await send_ticks(app, store, datetime.now(UTC))
+        except Exception:
+            log.exception("clock tick failed; the next one will catch up")
+
+    app.opel_stages = (areas, county, systems)  # type: ignore[attr-defined]
+    return app
+
+
+async def publish(
+    app: faust.App, emit: Emit, statuses: Mapping[str, dict[str, Any]], ctx: Context, ts: int | None
+) -> None:
+    """Send what a stage produced and wait until Kafka has all of it."""
+    producer = app.producer
+    futures = [
+        await producer.send(topics.ESCALATIONS, event["subject"].encode(), dumps(event), None, None, None)
+        for event in emit.escalations
+    ]
+    for key, value in statuses.items():
+        futures.append(await producer.send(topics.STATUS, key.encode(), dumps(value), None, None, None))
+    for record in emit.audit:
+        audit_key = record["scope"].encode() if record["scope"] else None
+        futures.append(await producer.send(topics.AUDIT, audit_key, dumps(record), None, None, None))
+    for report in emit.reports:
+        futures.append(
+            await producer.send(
+                topics.COUNTY_EVENTS,
+                ctx.county.encode(),
+                dumps({"items": [report], "seen": report["seen"], "ts": ts}),
+                None,
+                None,
+                None,
+            )
+        )
+    if futures:
+        await asyncio.gather(*futures)
+    for kind, direction in emit.transitions:
+        metrics.record_transition(kind, direction)
+    for outcome in emit.outcomes:
+        if outcome in ("assessed", "not_assessed", "duplicate", "stale"):
+            metrics.record_reading(topics.CAPACITY, outcome)
+    if ts is not None and statuses:
+        metrics.observe_processing(max(0.0, time.time() - ts / 1000))
+
+
+def aggregate_keys(store: CatalogueStore) -> list[tuple[str, str]]:
+    """Every (internal topic, key) a stateful stage owns: the areas, the county, the systems."""
+    ctx = store.context
+    keys = [(topics.AREA_EVENTS, area) for area in ctx.catalogue.areas]
+    keys.append((topics.COUNTY_EVENTS, ctx.county))
+    keys.extend((topics.SYSTEM_EVENTS, system) for system in ctx.acute.systems)
+    return keys
+
+
+async def send_ticks(app: faust.App, store: CatalogueStore, now: datetime) -> None:
+    message = dumps({"items": [{"k": "tick", "now": now.isoformat()}], "seen": now.isoformat()})
+    futures: list[Awaitable[Any]] = [
+        await app.producer.send(topic, key.encode(), message, None, None, None)
+        for topic, key in aggregate_keys(store)
+    ]
+    await asyncio.gather(*futures)
+
+
+async def _deadletter_internal(app: faust.App, event: Any, exc: Exception) -> None:
+    msg = event.message
+    value = {
+        "topic": msg.topic,
+        "partition": msg.partition,
+        "offset": msg.offset,
+        "key": _text(event.key),
+        "value": _text(event.value),
+        "size": len(event.value or b""),
+        "reason": "internal",
+        "field": None,
+        "error": f"{type(exc).__name__}: {exc}",
+        "at": datetime.now(UTC).isoformat(),
+    }
+    metrics.record_deadletter(msg.topic, "internal")
+    try:
+        fut = await app.producer.send(topics.DEADLETTER, event.key, dumps(value), None, None, None)
+        await fut
+        record = audit_record(
+            "internal_error",
+            None,
+            datetime.now(UTC),
+            input={"topic": msg.topic, "partition": msg.partition, "offset": msg.offset},
+            reason=value["error"],
+        )
+        await app.producer.send(topics.AUDIT, None, dumps(record), None, None, None)
+    except Exception:
+        log.exception("could not dead-letter %s:%s@%s", msg.topic, msg.partition, msg.offset)
+
+
+def _text(data: bytes | None) -> str | None:
+    return None if data is None else data.decode("utf-8", "replace")

@@ -1,0 +1,153 @@
+"""One opel worker process: (optionally) the embedded broker, the Faust stages, ingest, extras.
+
+``python -m streams.worker`` and ``opel run`` both end up in :func:`serve`. SIGINT and
+SIGTERM stop everything in reverse order of starting, so Ctrl-C leaves no broker behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from streams import topics
+from streams.app import aggregate_keys, create_app, dumps
+from streams.broker import EmbeddedBroker
+from streams.catalogues import CatalogueStore
+from streams.ingest import Ingest
+from streams.settings import Settings
+
+log = logging.getLogger("opel.worker")
+
+Extra = Callable[["Running"], Awaitable[Callable[[], Awaitable[None]]]]
+"""An optional component: started with the running worker, returns its stop function."""
+
+
+@dataclass
+class Running:
+    settings: Settings
+    store: CatalogueStore
+    app: Any
+    ingest: Ingest
+    broker: EmbeddedBroker | None = None
+    stops: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+
+def start_embedded_broker(settings: Settings) -> tuple[EmbeddedBroker, Settings]:
+    broker = EmbeddedBroker(log_path=settings.data_dir / "tansu.log")
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    broker.start(timeout=30)
+    broker.create_topics(topics.all_topics(settings.partitions))
+    settings = settings.with_broker(broker.url)
+    settings.broker_url_file.write_text(broker.url + "\n")
+    log.info(
+        "embedded broker (Tansu) on %s; its address is in %s", broker.bootstrap, settings.broker_url_file
+    )
+    return broker, settings
+
+
+async def start(settings: Settings, extras: tuple[Extra, ...] = ()) -> Running:
+    broker = None
+    (settings.data_dir / "faust").mkdir(parents=True, exist_ok=True)
+    if settings.broker_url is None:
+        broker, settings = await asyncio.to_thread(start_embedded_broker, settings)
+    store = CatalogueStore(settings)
+    app = create_app(settings, store)
+    ingest = Ingest(
+        bootstrap=settings.kafka_bootstrap(),
+        group_id=f"{settings.app_id}-ingest",
+        store=store,
+        max_bytes=settings.max_message_bytes,
+        session_timeout=settings.session_timeout,
+        heartbeat_interval=settings.heartbeat_interval,
+        aggregate_keys=lambda: aggregate_keys(store),
+    )
+    running = Running(settings, store, app, ingest, broker)
+    try:
+        await app.start()
+        running.stops.append(app.stop)
+        await ingest.start()
+        running.stops.append(ingest.stop)
+        await _add_watcher(running)
+        for extra in extras:
+            running.stops.append(await extra(running))
+    except BaseException:
+        await stop(running)
+        raise
+    return running
+
+
+async def _add_watcher(running: Running) -> None:
+    watcher = asyncio.create_task(_watch_catalogues(running), name="opel-catalogue-watch")
+
+    async def stop_watcher() -> None:
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
+
+    running.stops.append(stop_watcher)
+
+
+async def stop(running: Running) -> None:
+    for stop_one in reversed(running.stops):
+        try:
+            await stop_one()
+        except Exception:
+            log.exception("error while stopping")
+    if running.broker is not None:
+        await asyncio.to_thread(running.broker.stop)
+
+
+async def _watch_catalogues(running: Running, every: float = 5.0) -> None:
+    """Pick up new catalogue files without a restart; refusals are audited, never fatal."""
+    while True:
+        await asyncio.sleep(every)
+        try:
+            records = running.store.reload()
+            for record in records:
+                fut = await running.app.producer.send(topics.AUDIT, None, dumps(record), None, None, None)
+                await fut
+        except Exception:
+            log.exception("catalogue check failed")
+
+
+async def serve(
+    settings: Settings, extras: tuple[Extra, ...] = (), ready: Callable[[Running], None] | None = None
+) -> None:
+    loop = asyncio.get_running_loop()
+    stopping = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stopping.set)
+    running = await start(settings, extras)
+    try:
+        if ready is not None:
+            ready(running)
+        log.info("opel worker running (pid %s); Ctrl-C stops it", os.getpid())
+        await stopping.wait()
+        log.info("stopping")
+    finally:
+        await stop(running)
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True
+    )
+    # Faust and aiokafka are chatty at info; their warnings still show.
+    for name in ("faust", "aiokafka", "mode"):
+        logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLogger().level))
+
+
+def main() -> None:
+    settings = Settings.load()
+    configure_logging(settings.log_level)
+    asyncio.run(serve(settings))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,189 @@
+"""The engine stages: area, county and system books, replays, overrides and event-time merging."""
+
+from __future__ import annotations
+
+import itertools
+import random
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from opel.actions import default_action_plan
+from opel.catalogue_load import load_acute_catalogue, load_indicator_catalogue
+from opel.engine_aggregate import apply_county, apply_system
+from opel.engine_area import apply_area
+from opel.engine_state import Context
+from opel.escalation import EscalationPolicy
+
+T0 = datetime(2025, 11, 12, 9, 0, tzinfo=UTC)
+SEEN = datetime(2025, 11, 12, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def ctx() -> Context:
+    catalogue = load_indicator_catalogue("kcc-asch-2025-26")
+    return Context(
+        catalogue=catalogue,
+        acute=load_acute_catalogue("nhs-acute-2023-24"),
+        actions=default_action_plan(),
+        policy=EscalationPolicy(catalogue.step_down_dwell),
+    )
+
+
+def reading(indicator: str, area: str, value: float, minutes: float) -> dict[str, Any]:
+    at = T0 + timedelta(minutes=minutes)
+    return {
+        "k": "reading",
+        "v": {"indicator": indicator, "area": area, "value": value, "observed_at": at.isoformat()},
+    }
+
+
+def test_staffing_escalates_area_with_actions(ctx: Context) -> None:
+    book, emit, statuses = apply_area(
+        None, "east_kent", [reading("stp_staffing_pct", "east_kent", 65, 0)], ctx, SEEN
+    )
+    assert statuses["indicator/stp_staffing_pct/east_kent"]["level"] == 2
+    assert statuses["area/east_kent"]["level"] == 2
+    assert emit.outcomes == ["assessed"]
+    events = {e["subject"]: e for e in emit.escalations}
+    assert events["area/east_kent"]["data"]["direction"] == "initial"
+    assert events["area/east_kent"]["data"]["actions"], "area scopes carry per-role actions"
+    assert events["indicator/stp_staffing_pct/east_kent"]["data"]["actions"] == []
+    assert emit.reports
+    assert emit.reports[0]["changes"][0][1] == 2
+
+    book, emit, statuses = apply_area(
+        book, "east_kent", [reading("stp_staffing_pct", "east_kent", 45, 5)], ctx, SEEN
+    )
+    assert statuses["area/east_kent"]["level"] == 3
+    (area_event,) = [e for e in emit.escalations if e["subject"] == "area/east_kent"]
+    assert area_event["type"] == "uk.gov.kent.opel.escalation"
+    assert (area_event["data"]["from_level"], area_event["data"]["to_level"]) == (2, 3)
+
+
+def test_replay_changes_nothing_and_is_audited(ctx: Context) -> None:
+    items = [reading("stp_staffing_pct", "dgs", v, i) for i, v in enumerate([80, 65, 45, 20])]
+    book, _first, _ = apply_area(None, "dgs", items, ctx, SEEN)
+    again, second, statuses = apply_area(book, "dgs", items, ctx, SEEN)
+    assert second.escalations == []
+    assert statuses == {}
+    assert second.outcomes == ["stale", "stale", "stale", "duplicate"]
+    assert again["scopes"] == book["scopes"]
+
+
+def test_same_ids_whatever_the_batching(ctx: Context) -> None:
+    rng = random.Random(7)
+    items = [reading("health_caseload", "dgs", rng.randint(0, 200), i * 30) for i in range(200)]
+    _, whole, _ = apply_area(None, "dgs", items, ctx, SEEN)
+    book = None
+    ids: list[str] = []
+    for start in range(0, len(items), 13):
+        book, emit, _ = apply_area(book, "dgs", items[start : start + 13], ctx, SEEN)
+        ids += [e["id"] for e in emit.escalations]
+    assert ids == [e["id"] for e in whole.escalations]
+    assert len(ids) > 3
+
+
+def test_override_wins_then_expires(ctx: Context) -> None:
+    book, _, _ = apply_area(None, "swale", [reading("stp_staffing_pct", "swale", 80, 0)], ctx, SEEN)
+    override = {
+        "type": "override",
+        "id": "o-1",
+        "scope": "area/swale",
+        "level": 3,
+        "author": "escalation group",
+        "reason": "flu outbreak",
+        "at": (T0 + timedelta(hours=1)).isoformat(),
+        "expires_at": (T0 + timedelta(hours=5)).isoformat(),
+        "declaration": False,
+    }
+    book, emit, statuses = apply_area(book, "swale", [{"k": "override", "v": override}], ctx, SEEN)
+    status = statuses["area/swale"]
+    assert (status["level"], status["computed_level"], status["override"]["author"]) == (
+        3,
+        1,
+        "escalation group",
+    )
+    assert [e["data"]["cause"] for e in emit.escalations] == ["override"]
+    book, again, _ = apply_area(book, "swale", [{"k": "override", "v": override}], ctx, SEEN)
+    assert again.escalations == []
+    tick = {"k": "tick", "now": (T0 + timedelta(hours=6)).isoformat()}
+    book, emit, statuses = apply_area(book, "swale", [tick], ctx, SEEN)
+    assert statuses["area/swale"]["level"] == 1
+    assert statuses["area/swale"]["override"] is None
+    assert [(e["data"]["cause"], e["time"]) for e in emit.escalations] == [
+        ("override-ended", (T0 + timedelta(hours=5)).isoformat())
+    ]
+    _, replayed, _ = apply_area(book, "swale", [{"k": "override", "v": override}], ctx, SEEN)
+    assert replayed.escalations == [], "an ended override is not revived by a replay"
+
+
+def test_referral_events_drive_counts(ctx: Context) -> None:
+    def event(i: int, kind: str, **extra: Any) -> dict[str, Any]:
+        at = (T0 + timedelta(minutes=i)).isoformat()
+        return {
+            "k": "referral",
+            "v": {"event_id": f"e{i}", "area": "dgs", "kind": kind, "occurred_at": at, **extra},
+        }
+
+    snapshot = event(0, "snapshot", pending=0, health_caseload=0, social_caseload=0)
+    received = [event(i, "received", count=5) for i in range(1, 8)]
+    _book, emit, statuses = apply_area(None, "dgs", [snapshot, *received, received[0]], ctx, SEEN)
+    assert statuses["indicator/referrals/dgs"]["value"] == 35
+    assert emit.outcomes.count("duplicate") == 1
+
+
+def area_report(area: str, changes: list[tuple[float, int]], wm: float) -> dict[str, Any]:
+    return {
+        "k": "area",
+        "area": area,
+        "changes": [[(T0 + timedelta(minutes=m)).isoformat(), lv] for m, lv in changes],
+        "wm": (T0 + timedelta(minutes=wm)).isoformat(),
+        "seen": SEEN.isoformat(),
+    }
+
+
+def test_county_merges_in_event_time_order(ctx: Context) -> None:
+    reports = [
+        area_report("dgs", [(0, 1), (10, 3)], 10),
+        area_report("east_kent", [(1, 1), (11, 3)], 11),
+        area_report("swale", [(2, 2), (12, 3)], 12),
+        area_report("west_kent", [(3, 1), (13, 3)], 13),
+        area_report("dgs", [(20, 1)], 30),
+        area_report("east_kent", [], 30),
+        area_report("swale", [], 30),
+        area_report("west_kent", [], 30),
+    ]
+    outcomes = set()
+    for order in itertools.islice(itertools.permutations(range(4)), 8):
+        shuffled = [reports[i] for i in order] + [reports[4 + i] for i in order]
+        _, emit, statuses = apply_county(None, shuffled, ctx, SEEN)
+        outcomes.add(tuple((e["id"], e["data"]["to_level"]) for e in emit.escalations))
+        status = statuses["county/kent"]
+        assert (status["computed_level"], status["level"]) == (2, 3), "dgs eased: no longer county-wide"
+    assert len(outcomes) == 1
+    (events,) = outcomes
+    assert [lv for _, lv in events] == [1, 2, 3]
+
+
+def test_system_lifts_to_a_hot_site(ctx: Context) -> None:
+    def site(name: str, minutes: float, handover: float) -> dict[str, Any]:
+        at = (T0 + timedelta(minutes=minutes)).isoformat()
+        params = {
+            "ambulance_handover_mean_min": handover,
+            "ed_4h_performance_pct": 50,
+            "ga_bed_occupancy_pct": 99,
+            "majors_resus_occupancy_pct": 140,
+            "ed_over_12h_pct": 10,
+            "time_to_treatment_median_min": 200,
+            "ed_attendances_vs_expected_pct": 30,
+            "escalation_beds_pct": 10,
+            "nctr_beds_pct": 25,
+        }
+        return {"k": "site", "v": {"site": name, "observed_at": at, "parameters": params}}
+
+    tick = {"k": "tick", "now": (SEEN + timedelta(hours=1)).isoformat()}
+    _, _, statuses = apply_system(None, "kent-medway", [site("maidstone", 0, 90), tick], ctx, SEEN)
+    assert statuses["site/maidstone"]["level"] >= 3
+    assert statuses["system/kent-medway"]["level"] >= 3
