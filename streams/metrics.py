@@ -508,7 +508,8 @@ async def poll_consumer_lag(
     lags: dict[tuple[str, int], int] = {}
     for tp in partitions:
         meta = committed.get(tp)
-        position = meta.offset if meta is not None and meta.offset >= 0 else starts[tp]
+        # A commit older than the log start (retention deleted it) resumes from the start too.
+        position = max(meta.offset, starts[tp]) if meta is not None and meta.offset >= 0 else starts[tp]
         lags[(tp.topic, tp.partition)] = max(0, ends[tp] - position)
     return lags
 
