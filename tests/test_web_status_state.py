@@ -1,0 +1,124 @@
+"""The status view's in-memory state and change notifications, without a broker."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from typing import Any
+
+import pytest
+
+from streams.status_view import StatusState, StatusView, SubscriptionClosedError
+from streams.web.demo import status_record
+
+NOW = dt.datetime(2025, 11, 12, 9, 30, tzinfo=dt.UTC)
+
+
+def audit(scope: str | None, at: dt.datetime, decision: str = "transition") -> dict[str, Any]:
+    return {"id": f"{scope}-{at.isoformat()}", "at": at.isoformat(), "decision": decision, "scope": scope}
+
+
+def test_tombstone_removes_and_repeats_are_not_changes() -> None:
+    state = StatusState()
+    value = status_record("area/dgs", 2, at=NOW)
+    assert state.apply_status("area/dgs", value) is True
+    assert state.apply_status("area/dgs", dict(value)) is False
+    assert state.status("area/dgs") == value
+    assert state.apply_status("area/dgs", None) is True
+    assert state.status("area/dgs") is None
+    assert state.apply_status("area/dgs", None) is False
+
+
+def test_history_keeps_the_last_n_and_the_window() -> None:
+    state = StatusState(history_limit=3, history_window=dt.timedelta(days=7))
+    for hours in (200, 5, 4, 3, 2):
+        state.apply_audit(audit("area/dgs", NOW - dt.timedelta(hours=hours)), NOW)
+    kept = state.history("area/dgs", NOW)
+    assert [e["at"] for e in kept] == [(NOW - dt.timedelta(hours=h)).isoformat() for h in (4, 3, 2)]
+    assert [e["at"] for e in state.history("area/dgs", NOW, since=NOW - dt.timedelta(hours=3))] == [
+        (NOW - dt.timedelta(hours=h)).isoformat() for h in (3, 2)
+    ]
+    # Eight days later the whole history has aged out.
+    assert state.history("area/dgs", NOW + dt.timedelta(days=8)) == []
+
+
+def test_history_ignores_records_without_a_scope() -> None:
+    state = StatusState()
+    assert state.apply_audit(audit(None, NOW, "catalogue_loaded"), NOW) is None
+    assert state.apply_audit({"at": NOW.isoformat(), "scope": ""}, NOW) is None
+    assert not state.knows("")
+
+
+def test_active_overrides_skip_expired_ones() -> None:
+    state = StatusState()
+    live = {
+        "id": "ovr-1",
+        "level": 4,
+        "author": "group",
+        "reason": "r",
+        "at": NOW.isoformat(),
+        "expires_at": (NOW + dt.timedelta(hours=1)).isoformat(),
+        "declaration": True,
+    }
+    state.apply_status("area/dgs", status_record("area/dgs", 4, at=NOW, computed_level=2, override=live))
+    state.apply_status("area/swale", status_record("area/swale", 1, at=NOW))
+    [found] = state.active_overrides(NOW)
+    assert (found.scope, found.id, found.level, found.declaration) == ("area/dgs", "ovr-1", 4, True)
+    assert found.as_json()["computed_level"] == 2
+    assert state.find_override("ovr-1", NOW) == found
+    assert state.active_overrides(NOW + dt.timedelta(hours=2)) == []
+    assert state.find_override("ovr-1", NOW + dt.timedelta(hours=2)) is None
+
+
+async def test_subscribers_see_changes_and_the_metrics_hook_sees_every_value() -> None:
+    seen: list[dict[str, Any]] = []
+    view = StatusView("127.0.0.1:9", status_hook=seen.append, clock=lambda: NOW)
+    value = status_record("area/dgs", 3, at=NOW)
+    with view.subscribe() as subscription:
+        view.apply_status_record("area/dgs", value)
+        view.apply_status_record("area/dgs", value)  # unchanged: no second notification
+        view.apply_status_record("area/dgs", None)
+        first = await subscription.get(timeout=1)
+        second = await subscription.get(timeout=1)
+        assert await subscription.get(timeout=0.01) is None
+    assert first is not None
+    assert second is not None
+    assert (first["scope"], first["status"]) == ("area/dgs", value)
+    assert (second["scope"], second["status"]) == ("area/dgs", None)
+    assert second["sequence"] > first["sequence"]
+    assert seen == [value, value]
+
+
+async def test_a_subscriber_that_falls_behind_is_cut_off() -> None:
+    view = StatusView("127.0.0.1:9", use_metrics=False)
+    subscription = view.subscribe(maxsize=2)
+    for level in (1, 2, 3):
+        view.apply_status_record("area/dgs", status_record("area/dgs", level, at=NOW))
+    with pytest.raises(SubscriptionClosedError):
+        await subscription.get(timeout=1)
+    with pytest.raises(SubscriptionClosedError):
+        await subscription.get(timeout=1)
+
+
+async def test_changes_iterator_ends_when_the_view_stops() -> None:
+    view = StatusView("127.0.0.1:9", use_metrics=False)
+    received: list[dict[str, Any]] = []
+
+    async def collect() -> None:
+        async for change in view.changes():
+            received.append(change)
+
+    task = asyncio.create_task(collect())
+    await asyncio.sleep(0)
+    view.apply_status_record("area/dgs", status_record("area/dgs", 2, at=NOW))
+    await asyncio.sleep(0)
+    await view.stop()
+    await asyncio.wait_for(task, 5)
+    assert [c["scope"] for c in received] == ["area/dgs"]
+
+
+def test_record_without_scope_is_rejected() -> None:
+    view = StatusView("127.0.0.1:9", use_metrics=False)
+    view.apply_status_record(None, {"level": 2})
+    assert view.records_rejected == 1
+    assert view.statuses() == []
