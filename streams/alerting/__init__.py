@@ -1,0 +1,1 @@
+"""Alerting service: consumes escalations, acks and referral events; sends and records alerts."""

@@ -1,0 +1,117 @@
+"""The notification log, open alerts, outbox and run records on the compacted topic.
+
+One topic (``opel.notifications.v1``) holds every durable record, latest value per key. Keys
+are ``<namespace>/<kind>/<id>``; the namespace is the service's consumer group id, so two
+alerting deployments (or two test runs) on one cluster never read each other's state.
+Writes wait for the broker's acknowledgement: a record the service acts on is on the log.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from pydantic import BaseModel
+
+from opel.alerting.records import AlertRecord, Delivery, GroupRecord, KeahRecord, RunRecord
+from streams.topics import NOTIFICATIONS
+
+log = logging.getLogger(__name__)
+
+KINDS: dict[str, type[BaseModel]] = {
+    "alert": AlertRecord,
+    "group": GroupRecord,
+    "outbox": Delivery,
+    "run": RunRecord,
+    "keah": KeahRecord,
+}
+
+
+class State:
+    """Everything read back on start, by kind then id."""
+
+    def __init__(self) -> None:
+        self.alerts: dict[str, AlertRecord] = {}
+        self.groups: dict[str, GroupRecord] = {}
+        self.outbox: dict[str, Delivery] = {}
+        self.runs: dict[str, RunRecord] = {}
+        self.keah: dict[str, KeahRecord] = {}
+
+    def put(self, kind: str, ident: str, record: BaseModel) -> None:
+        getattr(
+            self,
+            {"alert": "alerts", "group": "groups", "outbox": "outbox", "run": "runs", "keah": "keah"}[kind],
+        )[ident] = record
+
+
+class LogStore:
+    def __init__(self, producer: AIOKafkaProducer, bootstrap: str, namespace: str) -> None:
+        self._producer = producer
+        self._bootstrap = bootstrap
+        self._prefix = f"{namespace}/"
+
+    def key(self, kind: str, ident: str) -> str:
+        return f"{self._prefix}{kind}/{ident}"
+
+    async def write(self, items: Iterable[tuple[str, str, BaseModel]]) -> None:
+        """Write ``(kind, id, record)`` items and wait until the broker has them all."""
+        futures = [
+            await self._producer.send(
+                NOTIFICATIONS,
+                key=self.key(kind, ident).encode(),
+                value=json.dumps({"kind": kind, "record": record.model_dump(mode="json")}).encode(),
+            )
+            for kind, ident, record in items
+        ]
+        for future in futures:
+            await future
+
+    async def load(self) -> State:
+        """Read the topic from the start to its current end; the latest value per key wins."""
+        state = State()
+        consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, enable_auto_commit=False)
+        await consumer.start()
+        try:
+            partitions = consumer.partitions_for_topic(NOTIFICATIONS) or set()
+            if not partitions:
+                partitions = await _partitions(consumer)
+            tps = [TopicPartition(NOTIFICATIONS, p) for p in sorted(partitions)]
+            consumer.assign(tps)
+            await consumer.seek_to_beginning(*tps)
+            end = await consumer.end_offsets(tps)
+            remaining = {tp for tp in tps if end[tp] > 0}
+            while remaining:
+                batch = await consumer.getmany(*remaining, timeout_ms=500)
+                for messages in batch.values():
+                    for message in messages:
+                        self._apply(state, message.key, message.value)
+                for tp in list(remaining):
+                    if await consumer.position(tp) >= end[tp]:
+                        remaining.discard(tp)
+        finally:
+            await consumer.stop()
+        return state
+
+    def _apply(self, state: State, key: bytes | None, value: bytes | None) -> None:
+        if key is None or value is None:
+            return
+        text = key.decode("utf-8", "replace")
+        if not text.startswith(self._prefix):
+            return
+        kind, _, ident = text[len(self._prefix) :].partition("/")
+        model = KINDS.get(kind)
+        if model is None:
+            return
+        try:
+            payload: dict[str, Any] = json.loads(value)
+            state.put(kind, ident, model.model_validate(payload["record"]))
+        except (ValueError, KeyError) as exc:
+            log.error("notification log: unreadable record %s: %s", text, exc)
+
+
+async def _partitions(consumer: AIOKafkaConsumer) -> set[int]:
+    await consumer.topics()  # refreshes metadata
+    return consumer.partitions_for_topic(NOTIFICATIONS) or {0}

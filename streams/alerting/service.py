@@ -1,0 +1,475 @@
+"""The alerting service: escalations, acks and referral events in; alerts out, exactly as recorded.
+
+Loop of one service instance:
+
+* a consumer (group ``group_id``) reads ``opel.escalations.v1``, ``opel.commands.v1`` (acks)
+  and ``opel.referral-events.v1`` (KEaH); each message's effect is written to the
+  notification log before its offset is committed, so a crash replays it, and the
+  deterministic alert ids make the replay a no-op;
+* a reader follows ``opel.status.v1`` from the start for the plan's clock duties;
+* a tick (every ``tick_seconds``, and whenever APScheduler or new input wakes it) runs the
+  pure pipeline with ``now = clock()``: escalation policy, group flushes, clock duties, then
+  sends due deliveries from the outbox and records each outcome.
+
+One instance per ``group_id``: the state is namespaced by it and not shared between instances.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from pydantic import BaseModel, ValidationError
+
+from opel.alerting import clock as plan_clock
+from opel.alerting import duties as plan_duties
+from opel.alerting import engine, stages
+from opel.alerting.events import EscalationEvent
+from opel.alerting.message import Vocabulary
+from opel.alerting.records import Delivery, KeahRecord, RunRecord, delivery_id, duty_id
+from opel.alerting.routing import RoutingConfig, RoutingError, load_routing
+from opel.feeds import Acknowledge, ReferralEvent
+from streams import topics
+from streams.alerting import outbox
+from streams.alerting.channels import Channels, SendResult
+from streams.alerting.log_store import LogStore, State
+from streams.alerting.scheduler import PlanClock, wall_clock_jobs
+
+log = logging.getLogger(__name__)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class AlertingTopics:
+    """Topic names (from :mod:`streams.topics`); tests may point ``status`` at a private topic."""
+
+    escalations: str = topics.ESCALATIONS
+    commands: str = topics.COMMANDS
+    referral_events: str = topics.REFERRAL_EVENTS
+    status: str = topics.STATUS
+    alerts: str = topics.ALERTS
+    audit: str = topics.AUDIT
+
+
+class AlertingService:
+    def __init__(
+        self,
+        *,
+        bootstrap: str,
+        routing: RoutingConfig,
+        exercise_only: bool = False,
+        clock: Callable[[], datetime] = utc_now,
+        group_id: str = "opel-alerting",
+        tick_seconds: float = 1.0,
+        duties: bool = True,
+        not_before: datetime | None = None,
+        rng: random.Random | None = None,
+        vocabulary: Vocabulary | None = None,
+        topic_names: AlertingTopics | None = None,
+        session_timeout_ms: int = 6000,
+    ) -> None:
+        self.bootstrap = bootstrap
+        self.routing = routing
+        self.exercise_only = exercise_only
+        self.group_id = group_id
+        self.state = State()
+        self.statuses: dict[str, plan_duties.Status] = {}
+        self.decisions: deque[str] = deque(maxlen=2000)
+        self._clock = clock
+        self._tick_seconds = tick_seconds
+        self._duties = duties and not exercise_only
+        self._not_before = not_before
+        self._rng = rng or random.Random()
+        self._vocab = vocabulary or Vocabulary()
+        self._topics = topic_names or AlertingTopics()
+        self._session_timeout_ms = session_timeout_ms
+        self._lock = asyncio.Lock()
+        self._wake = asyncio.Event()
+        self._in_flight: set[str] = set()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._producer: AIOKafkaProducer | None = None
+        self._consumer: AIOKafkaConsumer | None = None
+        self._status_consumer: AIOKafkaConsumer | None = None
+        self._store: LogStore | None = None
+        self._channels: Channels | None = None
+        self._plan_clock: PlanClock | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start(self) -> None:
+        self._producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all", linger_ms=2)
+        await self._producer.start()
+        self._store = LogStore(self._producer, self.bootstrap, self.group_id)
+        self.state = await self._store.load()
+        self._decide(
+            f"loaded {len(self.state.alerts)} alerts, {len(self.state.outbox)} deliveries, "
+            f"{len(self.state.runs)} runs from the notification log"
+        )
+        self._channels = Channels(self.routing)
+        self._consumer = AIOKafkaConsumer(
+            self._topics.escalations,
+            self._topics.commands,
+            self._topics.referral_events,
+            bootstrap_servers=self.bootstrap,
+            group_id=self.group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            session_timeout_ms=self._session_timeout_ms,
+            heartbeat_interval_ms=1000,
+            fetch_max_wait_ms=100,
+        )
+        await self._consumer.start()
+        self._status_consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap, enable_auto_commit=False, fetch_max_wait_ms=100
+        )
+        await self._status_consumer.start()
+        await self._status_consumer.topics()
+        parts = self._status_consumer.partitions_for_topic(self._topics.status) or {0}
+        tps = [TopicPartition(self._topics.status, p) for p in sorted(parts)]
+        self._status_consumer.assign(tps)
+        await self._status_consumer.seek_to_beginning(*tps)
+        self._tasks = [
+            asyncio.create_task(self._consume(), name="alerting-consume"),
+            asyncio.create_task(self._follow_status(), name="alerting-status"),
+            asyncio.create_task(self._ticker(), name="alerting-tick"),
+        ]
+        if self._duties:
+            self._plan_clock = PlanClock(self.routing.clock, self._wake.set)
+            self._plan_clock.start()
+
+    async def stop(self) -> None:
+        if self._plan_clock is not None:
+            self._plan_clock.stop()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+        for client in (self._consumer, self._status_consumer):
+            if client is not None:
+                await client.stop()
+        if self._channels is not None:
+            await self._channels.close()
+        if self._producer is not None:
+            await self._producer.stop()
+
+    async def routing_reload(self, path: str | Path) -> bool:
+        """Swap in a new routing file; a bad one is refused and the running config is kept."""
+        try:
+            config = load_routing(path)
+        except RoutingError as exc:
+            self._decide(f"routing reload refused, running config kept: {exc}")
+            log.error("routing reload refused, running config kept: %s", exc)
+            await self._audit("catalogue_refused", str(path), str(exc), "running routing config kept")
+            return False
+        async with self._lock:
+            self.routing = config
+            if self._channels is not None:
+                self._channels.routing = config
+        self._decide(f"routing reloaded from {path}")
+        await self._audit("catalogue_loaded", str(path), "routing reloaded", "new routing config in use")
+        return True
+
+    def keah_figures(self) -> tuple[int, int, int]:
+        """(met, missed, open) for the KEaH 2-hour rule."""
+        return plan_duties.keah_figures(self.state.keah.values(), self._clock())
+
+    # ------------------------------------------------------------------ input
+    async def _consume(self) -> None:
+        assert self._consumer is not None
+        while True:
+            batch = await self._consumer.getmany(timeout_ms=500)
+            if not batch:
+                continue
+            async with self._lock:
+                for messages in batch.values():
+                    for message in messages:
+                        try:
+                            await self._handle(message.topic, message.value)
+                        except Exception:  # one bad message must not stop alerting
+                            log.exception("alerting: failed to handle %s@%s", message.topic, message.offset)
+            await self._consumer.commit()
+            self._wake.set()
+
+    async def _handle(self, topic: str, value: bytes | None) -> None:
+        if value is None:
+            return
+        if topic == self._topics.escalations:
+            await self._on_escalation(value)
+        elif topic == self._topics.commands:
+            await self._on_command(value)
+        elif topic == self._topics.referral_events:
+            await self._on_referral(value)
+
+    async def _on_escalation(self, value: bytes) -> None:
+        try:
+            event = EscalationEvent.model_validate_json(value)
+        except ValidationError as exc:
+            self._decide(f"escalation refused: {exc.errors(include_url=False)[0]['msg']}")
+            return
+        if self.exercise_only and not event.data.exercise:
+            return
+        changes = engine.apply_escalation(
+            event, self.routing, self.state.alerts, self.state.groups, self._clock()
+        )
+        await self._save_changes(changes)
+
+    async def _on_command(self, value: bytes) -> None:
+        try:
+            raw: Any = json.loads(value)
+        except ValueError:
+            return
+        if not isinstance(raw, dict) or raw.get("type") != "ack":
+            return
+        try:
+            ack = Acknowledge.model_validate(raw)
+        except ValidationError as exc:
+            self._decide(f"ack refused: {exc.errors(include_url=False)[0]['msg']}")
+            return
+        changes, reason = engine.apply_ack(ack.alert_id, ack.author, ack.at, self.state.alerts)
+        await self._save_changes(changes)
+        self._decide(f"ack {ack.alert_id}: {reason}")
+        await self._audit("ack", ack.alert_id, ack.note or reason, reason, author=ack.author)
+
+    async def _on_referral(self, value: bytes) -> None:
+        try:
+            event = ReferralEvent.model_validate_json(value)
+        except ValidationError:
+            return  # the worker dead-letters bad referral events; nothing for alerting to add
+        if event.service != "keah" or event.kind != "received" or event.start_date_within_24h is not False:
+            return
+        if event.event_id in self.state.keah:
+            return
+        config = self.routing.clock
+        received = event.occurred_at
+        record = KeahRecord(
+            event_id=event.event_id,
+            area=event.area,
+            ref=event.ref,
+            received_at=received,
+            due_at=plan_clock.keah_deadline(received, config.keah_within),
+            notice_id=duty_id("keah", event.event_id, received),
+        )
+        rendered = plan_duties.keah_notice(record, self._vocab)
+        notice = plan_duties.DutyNotice(
+            record.notice_id, "keah", config.keah_role, event.area, rendered, "KEaH 2-hour rule"
+        )
+        await self._queue_duty([notice], self._clock())
+        await self._write([("keah", record.event_id, record)])
+        self.state.keah[record.event_id] = record
+
+    async def _follow_status(self) -> None:
+        assert self._status_consumer is not None
+        while True:
+            batch = await self._status_consumer.getmany(timeout_ms=500)
+            for messages in batch.values():
+                for message in messages:
+                    if message.value is None:
+                        continue
+                    try:
+                        status = plan_duties.Status.model_validate_json(message.value)
+                    except ValidationError:
+                        continue
+                    self.statuses[status.scope] = status
+
+    # ------------------------------------------------------------------ the tick
+    async def _ticker(self) -> None:
+        while True:
+            try:
+                await self.tick()
+            except Exception:
+                log.exception("alerting tick failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._tick_seconds)
+            self._wake.clear()
+
+    async def tick(self) -> None:
+        """Run every due stage once at ``clock()``, then send what is due."""
+        now = self._clock()
+        async with self._lock:
+            await self._save_changes(
+                engine.apply_policy(self.routing, self.state.alerts, self.state.groups, now)
+            )
+            for flush in engine.plan_flushes(self.routing, self.state.alerts, now, self._vocab):
+                fresh = [d for d in flush.deliveries if stages.dedup(d.delivery_id, self.state.outbox).act]
+                await self._write(("outbox", d.delivery_id, d) for d in fresh)
+                await self._write(("alert", r.key, r) for r in flush.records)
+                await self._write([("group", flush.group, flush.group_record)])
+                for d in fresh:
+                    self.state.outbox[d.delivery_id] = d
+                for r in flush.records:
+                    self.state.alerts[r.key] = r
+                self.state.groups[flush.group] = flush.group_record
+                self._decide(f"flush {flush.group} to {flush.role}: {len(fresh)} deliveries; {flush.reason}")
+            if self._duties:
+                await self._run_duties(now)
+            due = outbox.due(self.state.outbox.values(), now, self._in_flight)
+            self._in_flight.update(d.delivery_id for d in due)
+        if due:
+            await asyncio.gather(*(self._deliver(d) for d in due))
+
+    async def _deliver(self, delivery: Delivery) -> None:
+        assert self._channels is not None
+        try:
+            result = await self._channels.send(delivery)
+        except Exception as exc:  # a channel bug is a failed send, retried like any other
+            result = SendResult(False, True, f"{type(exc).__name__}: {exc}")
+        async with self._lock:
+            now = self._clock()
+            updated, reason = outbox.outcome(delivery, result, now, self.routing.retry, self._rng)
+            await self._write([("outbox", updated.delivery_id, updated)])
+            self.state.outbox[updated.delivery_id] = updated
+            self._in_flight.discard(delivery.delivery_id)
+            self._decide(
+                f"delivery {delivery.delivery_id} to {delivery.contact} via {delivery.channel}: {reason}"
+            )
+            await self._publish_alert(updated, reason, now)
+            if updated.state == "sent" and updated.kind == "duty":
+                for record in self.state.keah.values():
+                    if record.notice_id == updated.notice_id and record.told_at is None:
+                        told = record.model_copy(update={"told_at": now})
+                        await self._write([("keah", told.event_id, told)])
+                        self.state.keah[told.event_id] = told
+
+    async def _run_duties(self, now: datetime) -> None:
+        config = self.routing.clock
+        done = set(self.state.runs)
+        for job, instant in plan_clock.due_runs(
+            now, wall_clock_jobs(config), done, config.zone, self._not_before
+        ):
+            if job == "daily":
+                notices = [
+                    plan_duties.daily_summary(self.statuses, instant, self.keah_figures(), self._vocab)
+                ]
+                await self._publish_snapshot(instant)
+            else:
+                window = "morning" if job == "deadline-morning" else "afternoon"
+                day = instant.astimezone(config.zone).date()
+                notices = plan_duties.missed_updates(self.statuses, day, window, config, self._vocab)
+            queued = await self._queue_duty(notices, now)
+            run = RunRecord(job=job, instant=instant, ran_at=now, outcome=f"{queued} deliveries")
+            key = plan_clock.run_key(job, instant)
+            await self._write([("run", key, run)])
+            self.state.runs[key] = run
+            self._decide(f"clock job {job} for {instant.isoformat()}: {run.outcome}")
+        elapsed = plan_duties.stale_indicators(self.statuses, now, config, self._vocab)
+        elapsed += plan_duties.dos_reviews(self.statuses, now, config, self._vocab)
+        await self._queue_duty(elapsed, now)
+
+    async def _queue_duty(self, notices: Iterable[plan_duties.DutyNotice], now: datetime) -> int:
+        fresh: list[Delivery] = []
+        for notice in notices:
+            for contact in self.routing.contacts(notice.role, notice.area):
+                ident = delivery_id(notice.id, contact.id)
+                if not stages.dedup(ident, self.state.outbox).act:
+                    continue
+                fresh.append(
+                    Delivery(
+                        delivery_id=ident,
+                        notice_id=notice.id,
+                        kind="duty",
+                        role=notice.role,
+                        route=f"clock:{notice.job}",
+                        contact=contact.id,
+                        channel=contact.channel,
+                        alert_ids=(notice.id,),
+                        subject=notice.rendered.subject,
+                        text=notice.rendered.text,
+                        short=notice.rendered.short,
+                        created_at=now,
+                        next_at=now,
+                    )
+                )
+                self._decide(f"duty {notice.job} to {contact.id}: {notice.reason}")
+        await self._write(("outbox", d.delivery_id, d) for d in fresh)
+        for d in fresh:
+            self.state.outbox[d.delivery_id] = d
+        return len(fresh)
+
+    # ------------------------------------------------------------------ output
+    async def _save_changes(self, changes: list[engine.Change]) -> None:
+        await self._write(("alert", c.record.key, c.record) for c in changes)
+        for change in changes:
+            self.state.alerts[change.record.key] = change.record
+            self._decide(f"{change.record.key}: {change.reason}")
+
+    async def _write(self, items: Iterable[tuple[str, str, BaseModel]]) -> None:
+        assert self._store is not None
+        await self._store.write(list(items))
+
+    async def _publish_alert(self, delivery: Delivery, reason: str, now: datetime) -> None:
+        assert self._producer is not None
+        value = {
+            "id": delivery.delivery_id,
+            "notice_id": delivery.notice_id,
+            "kind": delivery.kind,
+            "alert_ids": list(delivery.alert_ids),
+            "role": delivery.role,
+            "route": delivery.route,
+            "contact": delivery.contact,
+            "channel": delivery.channel,
+            "state": "retrying" if delivery.state == "pending" else delivery.state,
+            "attempts": delivery.attempts,
+            "reason": reason,
+            "subject": delivery.subject,
+            "text": delivery.text,
+            "exercise": delivery.exercise,
+            "at": now.isoformat(),
+        }
+        key = delivery.alert_ids[0] if delivery.alert_ids else delivery.notice_id
+        await self._producer.send_and_wait(
+            self._topics.alerts, key=key.encode(), value=json.dumps(value).encode()
+        )
+
+    async def _publish_snapshot(self, instant: datetime) -> None:
+        assert self._producer is not None
+        value = {
+            "kind": "daily_snapshot",
+            "at": instant.isoformat(),
+            "statuses": [
+                s.model_dump(mode="json") for s in sorted(self.statuses.values(), key=lambda s: s.scope)
+            ],
+        }
+        key = f"snapshot/{instant.astimezone(UTC).date().isoformat()}"
+        await self._producer.send_and_wait(
+            self._topics.alerts, key=key.encode(), value=json.dumps(value).encode()
+        )
+
+    async def _audit(
+        self, decision: str, scope: str, reason: str, outcome: str, *, author: str = "alerting"
+    ) -> None:
+        if self._producer is None:
+            return
+        now = self._clock()
+        value = {
+            "id": str(uuid.uuid4()),
+            "at": now.isoformat(),
+            "decision": decision,
+            "scope": scope,
+            "input": scope,
+            "rule": "routing" if decision.startswith("catalogue") else "ack",
+            "catalogue": "routing" if decision.startswith("catalogue") else None,
+            "catalogue_version": None,
+            "author": author,
+            "reason": reason,
+            "outcome": outcome,
+        }
+        await self._producer.send_and_wait(
+            self._topics.audit, key=scope.encode(), value=json.dumps(value).encode()
+        )
+
+    def _decide(self, text: str) -> None:
+        log.info("alerting: %s", text)
+        self.decisions.append(text)
