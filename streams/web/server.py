@@ -78,7 +78,10 @@ def build_app(ctx: Context) -> web.Application:
 
 
 class WebServer:
-    """Serves the API and the board. ``port=0`` picks a free port; read it from :attr:`port`."""
+    """Serves the API and the board. ``port=0`` picks a free port; read it from :attr:`port`.
+
+    It can be stopped and started again; a restart binds the port it had before.
+    """
 
     def __init__(
         self,
@@ -109,6 +112,7 @@ class WebServer:
         self.app = build_app(self._ctx)
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
+        self._last_port: int | None = None
 
     @property
     def port(self) -> int:
@@ -127,14 +131,15 @@ class WebServer:
             log.warning("API principal %s has no token in its environment variable: it cannot log in", name)
         runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=SHUTDOWN_SECONDS)
         await runner.setup()
-        site = web.TCPSite(runner, self.host, self._requested_port)
+        # Started again after stop(), it returns to the same address, so clients can reconnect.
+        site = web.TCPSite(runner, self.host, self._last_port or self._requested_port)
         try:
             await site.start()
         except BaseException:
             await runner.cleanup()
             raise
         address: Any = runner.addresses[0]
-        self._port = int(address[1])
+        self._port = self._last_port = int(address[1])
         self._runner = runner
         log.info("opel web server on %s", self.url)
 

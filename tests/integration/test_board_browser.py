@@ -1,0 +1,204 @@
+"""The status board in real headless Chromium, fed by a real broker through the API.
+
+Needs /usr/bin/chromium (Debian: apt-get install -y chromium chromium-driver). Without it the
+tests skip, unless OPEL_REQUIRE_BROWSER is set (as in CI), when they fail instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any, Final
+
+import aiohttp
+import pytest
+from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright
+
+from streams.broker import EmbeddedBroker
+from streams.web.demo import demo_statuses, status_record
+from streams.web.local_stack import LocalStack
+from streams.web.reads import level_label
+
+CHROMIUM: Final = Path("/usr/bin/chromium")
+CHROMIUM_ARGS: Final = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+TIMEOUT_MS: Final = 60_000
+
+
+def _require_browser() -> None:
+    if CHROMIUM.exists():
+        return
+    if os.environ.get("OPEL_REQUIRE_BROWSER"):
+        pytest.fail(f"OPEL_REQUIRE_BROWSER is set but {CHROMIUM} is missing (apt-get install -y chromium)")
+    pytest.skip(
+        f"{CHROMIUM} is missing (apt-get install -y chromium chromium-driver); "
+        "set OPEL_REQUIRE_BROWSER=1 to make this a failure"
+    )
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    _require_browser()
+    async with async_playwright() as pw:
+        launched = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            await launched.close()
+
+
+@pytest.fixture
+async def stack(broker: EmbeddedBroker) -> AsyncIterator[LocalStack]:
+    async with LocalStack(broker) as running:
+        statuses = demo_statuses(dt.datetime.now(dt.UTC))
+        await running.publish_status(statuses)
+        deadline = asyncio.get_running_loop().time() + 60
+        while len(running.view.statuses()) < len(statuses):
+            assert asyncio.get_running_loop().time() < deadline, "demo statuses did not arrive"
+            await asyncio.sleep(0.05)
+        yield running
+
+
+class Console:
+    """Collects console errors and uncaught exceptions of a page."""
+
+    def __init__(self, page: Page) -> None:
+        self.errors: list[str] = []
+        page.on("console", self._console)
+        page.on("pageerror", lambda exc: self.errors.append(f"uncaught: {exc}"))
+
+    def _console(self, message: ConsoleMessage) -> None:
+        if message.type == "error":
+            self.errors.append(message.text)
+
+
+async def open_board(page: Page, url: str) -> None:
+    await page.goto(url + "/")
+    await page.wait_for_selector("#connection[data-state='live']", timeout=TIMEOUT_MS)
+    await page.wait_for_selector("#grid-body td[data-scope='area/dgs']", timeout=TIMEOUT_MS)
+
+
+async def cell_text(page: Page, scope: str) -> str:
+    return (await page.locator(f"td[data-scope='{scope}'] .label").first.inner_text()).strip()
+
+
+async def api_status(url: str) -> list[dict[str, Any]]:
+    async with aiohttp.ClientSession() as http, http.get(url + "/status") as response:
+        body: dict[str, Any] = await response.json()
+    statuses: list[dict[str, Any]] = body["statuses"]
+    return statuses
+
+
+async def test_board_shows_the_levels_the_api_reports_and_follows_escalations(
+    browser: Browser, stack: LocalStack
+) -> None:
+    page = await browser.new_page(viewport={"width": 1400, "height": 900})
+    console = Console(page)
+    await open_board(page, stack.url)
+
+    for status in await api_status(stack.url):
+        if status["kind"] == "indicator":
+            assert await cell_text(page, status["scope"]) == level_label(status["level"]), status["scope"]
+    area_cell = page.locator("td[data-scope='area/dgs']")
+    assert (await area_cell.inner_text()).startswith("OPEL 2 amber")
+    assert "level-2" in (await area_cell.get_attribute("class") or "")
+    amber = await area_cell.evaluate("cell => getComputedStyle(cell).backgroundColor")
+    assert (await page.locator("#county-level").inner_text()) == "OPEL 2 amber"
+
+    # East Kent has an override: declared and computed levels side by side, and in the list.
+    east = await page.locator("td[data-scope='area/east_kent']").inner_text()
+    assert "Declared" in east
+    assert "OPEL 4 black" in east
+    assert "Computed" in east
+    assert "OPEL 3 red" in east
+    override_row = await page.locator("tr[data-override='ovr-demo-east-kent']").inner_text()
+    assert "escalation-group" in override_row
+    assert "norovirus" in override_row
+    # A reading 40 hours old is marked stale in words, not only by style.
+    assert (
+        "stale" in (await page.locator("td[data-scope='indicator/keah_capacity/swale']").inner_text()).lower()
+    )
+    assert "31 of 44" in await page.locator("tr[data-scope='site/william_harvey']").inner_text()
+
+    now = dt.datetime.now(dt.UTC)
+    await stack.publish_status(
+        [
+            status_record("indicator/health_caseload/dgs", 3, at=now, value=63),
+            status_record("area/dgs", 3, at=now),
+        ]
+    )
+    await page.wait_for_function(
+        "() => document.querySelector(\"td[data-scope='area/dgs']\").classList.contains('level-3')",
+        timeout=TIMEOUT_MS,
+    )
+    assert (await area_cell.inner_text()).startswith("OPEL 3 red")
+    assert await cell_text(page, "indicator/health_caseload/dgs") == "OPEL 3 red"
+    red = await area_cell.evaluate("cell => getComputedStyle(cell).backgroundColor")
+    assert red != amber
+    assert red == "rgb(177, 14, 30)"
+    await page.wait_for_function(
+        "() => document.getElementById('announcer').textContent.includes('now OPEL 3 red')",
+        timeout=TIMEOUT_MS,
+    )
+    # The actions list follows the area levels it shows.
+    await page.wait_for_function(
+        "() => document.getElementById('actions-summary').textContent"
+        ".includes('Dartford, Gravesham & Swanley OPEL 3 red')",
+        timeout=TIMEOUT_MS,
+    )
+    assert console.errors == []
+
+
+async def test_board_renders_on_a_phone(browser: Browser, stack: LocalStack) -> None:
+    context = await browser.new_context(
+        viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True, has_touch=True
+    )
+    page = await context.new_page()
+    console = Console(page)
+    await open_board(page, stack.url)
+    assert await page.locator("h1").is_visible()
+    assert await page.locator("#grid").is_visible()
+    # The page itself does not scroll sideways; the wide grid scrolls inside its own box.
+    overflow = await page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 1
+    scrolls = await page.evaluate(
+        "() => { const box = document.querySelector('#grid-section .scroll');"
+        " return box.scrollWidth > box.clientWidth; }"
+    )
+    assert scrolls
+    assert (await page.locator("#county-level").inner_text()) == "OPEL 2 amber"
+    assert console.errors == []
+    await context.close()
+
+
+async def test_board_rereads_everything_after_a_reconnect(browser: Browser, stack: LocalStack) -> None:
+    page = await browser.new_page()
+    console = Console(page)
+    await open_board(page, stack.url)
+    # Stop serving: the stream ends, the board says so and retries.
+    port = stack.server.port
+    await stack.server.stop()
+    await page.wait_for_function(
+        "() => document.getElementById('connection').dataset.state !== 'live'", timeout=TIMEOUT_MS
+    )
+    # A change made while the board was disconnected appears once it is back.
+    await stack.publish_status([status_record("county/kent", 3, at=dt.datetime.now(dt.UTC))])
+    await stack.server.start()
+    assert stack.server.port == port
+    await page.wait_for_function(
+        "() => document.getElementById('county-level').textContent === 'OPEL 3 red'", timeout=TIMEOUT_MS
+    )
+    await page.wait_for_selector("#connection[data-state='live']", timeout=TIMEOUT_MS)
+    # While the server was down the browser logged failed fetches; nothing else may fail.
+    assert [e for e in console.errors if "Failed to load resource" not in e and "ERR_" not in e] == []
