@@ -29,6 +29,9 @@ REPO: Final = Path(__file__).resolve().parents[2]
 TOKEN: Final = "schemathesis-escalation-token-0123456789"
 MAX_EXAMPLES: Final = 20
 
+# Schemathesis's own strategies use the random module, which Hypothesis warns about; not ours.
+pytestmark = pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisDeprecationWarning")
+
 spec = schemathesis.openapi.from_path(REPO / "docs" / "openapi.yaml")
 spec.config.generation.update(
     modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE], max_examples=MAX_EXAMPLES
