@@ -159,6 +159,16 @@ def test_repeat_interval_exact_and_ack_stops_it() -> None:
     assert "no firing alert" in book.ack("nonsense", T0)
 
 
+def test_ack_by_the_short_id_an_sms_shows() -> None:
+    book = Book()
+    book.event(escalation("area/swale", 1, 2), T0)
+    book.tick(T0 + 10 * S)
+    tm = next(r for r in book.alerts.values() if r.role == "stp_team_manager")
+    assert "no firing alert" in book.ack(tm.alert_id[:7], T0)  # too short to be safe
+    assert "acknowledged" in book.ack(tm.alert_id[:8].upper(), T0)
+    assert all(r.acked_by for r in book.alerts.values() if r.route == "area")
+
+
 def test_unacknowledged_opel_3_goes_to_the_policy_and_ack_stops_it() -> None:
     book = Book()
     book.event(escalation("area/dgs", 2, 3, actions=stp_actions()), T0)
@@ -218,3 +228,24 @@ def test_resolved_before_anyone_was_told_sends_nothing() -> None:
     changes = book.event(escalation("area/dgs", 2, 1, T0 + 3 * S), T0 + 3 * S)
     assert all("before anyone was told" in c.reason for c in changes)
     assert book.tick(T0 + 600 * S) == []
+
+
+def test_route_removed_by_reload_still_sends_the_resolved_notice() -> None:
+    book = Book()
+    book.event(escalation("area/dgs", 2, 3), T0)
+    book.tick(T0 + 10 * S)
+    book.config = routing(
+        {
+            "defaults": {"hold": 60},
+            "roles": {
+                "stp_team_manager": {"contacts": [contact("tm-dgs", ["dgs"])]},
+                "senior_practitioner": {"contacts": [contact("sp")]},
+                "inhouse_registered_managers": {"contacts": [contact("inhouse")]},
+            },
+        }
+    )
+    book.event(escalation("area/dgs", 3, 2, T0 + 100 * S), T0 + 100 * S)  # below in-house OPEL 3 only
+    flushes = book.tick(T0 + 160 * S)
+    assert recipients(flushes) == [("inhouse", "resolved")]
+    book.event(escalation("area/dgs", 2, 1, T0 + 200 * S), T0 + 200 * S)
+    assert recipients(book.tick(T0 + 260 * S)) == [("sp", "resolved"), ("tm-dgs", "resolved")]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from opel.alerting import stages
 from opel.alerting.events import EscalationData, EscalationEvent
@@ -24,6 +24,9 @@ from opel.alerting.records import (
     notice_id,
 )
 from opel.alerting.routing import Match, Route, RoutingConfig
+
+ACK_PREFIX = 8
+"""Shortest alert id prefix an acknowledgement may use (the SMS shows this many characters)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +90,7 @@ def _open(  # noqa: PLR0917  (internal helper; every argument is needed)
         event_id=event.id,
         status="firing",
         level=data.to_level,
+        threshold=route.match.level_at_least,
         notified_level=told,
         exercise=data.exercise,
         data=data,
@@ -163,45 +167,41 @@ def apply_escalation(
                         continue
                 changes.append(_open(route, role, event, config, now, existing, groups))
             elif existing is not None and existing.status == "firing":
-                if existing.notified_level is None:
-                    reason = "resolved before anyone was told (within group_wait): nothing to send"
-                    closed = existing.model_copy(
-                        update={
-                            "status": "closed",
-                            "pending": "none",
-                            "due_at": None,
-                            "event_id": event.id,
-                            "data": data,
-                            "changed_at": now,
-                            "reason": reason,
-                        }
-                    )
-                    changes.append(Change(closed, reason))
-                    continue
-                hold = stages.flap_hold(now, config.timing(route).hold, now)
-                resolved = existing.model_copy(
-                    update={
-                        "status": "resolved",
-                        "pending": "resolve",
-                        "due_at": hold.at,
-                        "event_id": event.id,
-                        "data": data,
-                        "level": data.to_level,
-                        "changed_at": now,
-                        "reason": hold.reason,
-                    }
-                )
-                changes.append(Change(resolved, hold.reason))
+                changes.append(_resolve(existing, event, config.timing(route).hold, now))
+    names = {route.name for route in config.routes}
+    for record in book.values():
+        # A route removed by a reload still owes its people the resolved notice.
+        orphan = record.route not in names and record.scope == data.scope and record.status == "firing"
+        if orphan and record.event_id != event.id and data.to_level < record.threshold:
+            changes.append(_resolve(record, event, config.defaults.hold, now))
     return changes
+
+
+def _resolve(existing: AlertRecord, event: EscalationEvent, hold_for: timedelta, now: datetime) -> Change:
+    data = event.data
+    if existing.notified_level is None:
+        reason = "resolved before anyone was told (within group_wait): nothing to send"
+        update: dict[str, object] = {"status": "closed", "pending": "none", "due_at": None}
+    else:
+        hold = stages.flap_hold(now, hold_for, now)
+        reason = hold.reason
+        update = {"status": "resolved", "pending": "resolve", "due_at": hold.at, "level": data.to_level}
+    update |= {"event_id": event.id, "data": data, "changed_at": now, "reason": reason}
+    return Change(existing.model_copy(update=update), reason)
 
 
 def apply_ack(
     alert: str, author: str, at: datetime, book: Mapping[str, AlertRecord]
 ) -> tuple[list[Change], str]:
     """Acknowledge an alert: it and every record of the same route and scope stop repeating and escalating."""
-    target = next((r for r in book.values() if r.alert_id == alert and r.status == "firing"), None)
+    firing = [r for r in book.values() if r.status == "firing"]
+    target = next((r for r in firing if r.alert_id == alert), None)
+    if target is None and len(alert) >= ACK_PREFIX:
+        # Phones show the first 8 characters; accept them when they name one alert only.
+        found = {r.alert_id: r for r in firing if r.alert_id.startswith(alert.lower())}
+        target = next(iter(found.values())) if len(found) == 1 else None
     if target is None:
-        return [], f"no firing alert {alert} (unknown, superseded or already resolved)"
+        return [], f"no firing alert {alert} (unknown, ambiguous, superseded or already resolved)"
     reason = f"acknowledged by {author}"
     changes = [
         Change(r.model_copy(update={"acked_by": author, "acked_at": at, "reason": reason}), reason)
@@ -290,10 +290,10 @@ def plan_flushes(
             by_group.setdefault(record.group, []).append(record)
     flushes: list[Flush] = []
     for group, records in sorted(by_group.items()):
-        route = config.route(records[0].route)
-        if route is None:
-            continue
-        timing = config.timing(route)
+        route_name = records[0].route
+        route = config.route(route_name)
+        # A route removed by a reload still owes its people the resolved notice and repeats.
+        timing = config.timing(route) if route is not None else config.defaults
         notify = [r for r in records if r.pending == "notify"]
         resolve = [r for r in records if r.pending == "resolve" and r.due_at is not None and r.due_at <= now]
         repeats = [
@@ -364,7 +364,7 @@ def plan_flushes(
                 notice_id=nid,
                 kind=items[0][1],
                 role=role,
-                route=route.name,
+                route=route_name,
                 contact=contact,
                 channel=contacts[contact].channel,
                 alert_ids=tuple(r.alert_id for r, _, _ in items),
@@ -383,7 +383,7 @@ def plan_flushes(
             Flush(
                 group,
                 role,
-                route.name,
+                route_name,
                 nid,
                 f"{flush_notify.reason}; {reasons}",
                 rendered,

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from opel.alerting.events import EscalationData, PlanAction
+from opel.alerting.events import EscalationData, PlanAction, RoleActions
 from opel.levels import Level
 
 LONDON = ZoneInfo("Europe/London")
@@ -122,6 +122,16 @@ def _actions(title: str, actions: Sequence[PlanAction]) -> list[str]:
     return [title, *(f"- {a.text} (plan {a.plan_ref})" for a in actions)]
 
 
+def plan_refs(own: RoleActions | None) -> str:
+    """``7.3, 8`` and ``8`` become ``7.3, 8``: each section once, in the order first met."""
+    refs: list[str] = []
+    for action in (*(own.start if own else ()), *(own.stand_down if own else ())):
+        for ref in action.plan_ref.split(","):
+            if ref.strip() and ref.strip() not in refs:
+                refs.append(ref.strip())
+    return ", ".join(refs) if refs else "section 8, Appendix 3"
+
+
 def _block(item: Item, role: str, vocab: Vocabulary) -> list[str]:
     data = item.data
     where = scope_words(data, vocab)
@@ -149,8 +159,7 @@ def _block(item: Item, role: str, vocab: Vocabulary) -> list[str]:
         lines += _actions("Stand down:", own.stand_down)
     elif item.kind != "resolved":
         lines.append("No change to your role's actions from this alert alone; follow the area's level.")
-    refs = sorted({a.plan_ref for a in (*(own.start if own else ()), *(own.stand_down if own else ()))})
-    lines.append(f"Plan v1.8: {', '.join(refs) if refs else 'section 8, Appendix 3'}.")
+    lines.append(f"Plan v1.8: {plan_refs(own)}.")
     if item.kind != "resolved":
         lines.append(vocab.ack.format(alert_id=item.alert_id))
     else:

@@ -60,6 +60,7 @@ class AlertRecord(_Record):
     event_id: str
     status: AlertStatus
     level: int
+    threshold: int = 2
     notified_level: int | None = None
     exercise: bool = False
     data: EscalationData

@@ -193,14 +193,23 @@ class AlertingService:
             batch = await self._consumer.getmany(timeout_ms=500)
             if not batch:
                 continue
+            done: dict[TopicPartition, int] = {}
             async with self._lock:
-                for messages in batch.values():
+                for tp, messages in batch.items():
                     for message in messages:
                         try:
                             await self._handle(message.topic, message.value)
-                        except Exception:  # one bad message must not stop alerting
-                            log.exception("alerting: failed to handle %s@%s", message.topic, message.offset)
-            await self._consumer.commit()
+                        except Exception:
+                            # Most likely the log could not be written: read this message again
+                            # rather than commit past an effect that was never recorded.
+                            log.exception("alerting: failed to handle %s@%s; will retry", tp, message.offset)
+                            self._consumer.seek(tp, message.offset)
+                            break
+                        done[tp] = message.offset + 1
+            if done:
+                await self._consumer.commit(done)
+            if len(done) < len(batch):
+                await asyncio.sleep(1.0)
             self._wake.set()
 
     async def _handle(self, topic: str, value: bytes | None) -> None:
@@ -323,25 +332,34 @@ class AlertingService:
     async def _deliver(self, delivery: Delivery) -> None:
         assert self._channels is not None
         try:
-            result = await self._channels.send(delivery)
-        except Exception as exc:  # a channel bug is a failed send, retried like any other
-            result = SendResult(False, True, f"{type(exc).__name__}: {exc}")
-        async with self._lock:
-            now = self._clock()
-            updated, reason = outbox.outcome(delivery, result, now, self.routing.retry, self._rng)
-            await self._write([("outbox", updated.delivery_id, updated)])
-            self.state.outbox[updated.delivery_id] = updated
+            try:
+                result = await self._channels.send(delivery)
+            except Exception as exc:  # a channel bug is a failed send, retried like any other
+                result = SendResult(False, True, f"{type(exc).__name__}: {exc}")
+            async with self._lock:
+                await self._record_outcome(delivery, result)
+        except Exception:
+            # The outcome could not be recorded: the delivery stays pending on the log and
+            # in memory, so it is sent again (at least once) on a later tick or after a restart.
+            log.exception("alerting: could not record the outcome of %s", delivery.delivery_id)
+        finally:
             self._in_flight.discard(delivery.delivery_id)
-            self._decide(
-                f"delivery {delivery.delivery_id} to {delivery.contact} via {delivery.channel}: {reason}"
-            )
-            await self._publish_alert(updated, reason, now)
-            if updated.state == "sent" and updated.kind == "duty":
-                for record in self.state.keah.values():
-                    if record.notice_id == updated.notice_id and record.told_at is None:
-                        told = record.model_copy(update={"told_at": now})
-                        await self._write([("keah", told.event_id, told)])
-                        self.state.keah[told.event_id] = told
+
+    async def _record_outcome(self, delivery: Delivery, result: SendResult) -> None:
+        now = self._clock()
+        updated, reason = outbox.outcome(delivery, result, now, self.routing.retry, self._rng)
+        await self._write([("outbox", updated.delivery_id, updated)])
+        self.state.outbox[updated.delivery_id] = updated
+        self._decide(
+            f"delivery {delivery.delivery_id} to {delivery.contact} via {delivery.channel}: {reason}"
+        )
+        await self._publish_alert(updated, reason, now)
+        if updated.state == "sent" and updated.kind == "duty":
+            for record in self.state.keah.values():
+                if record.notice_id == updated.notice_id and record.told_at is None:
+                    told = record.model_copy(update={"told_at": now})
+                    await self._write([("keah", told.event_id, told)])
+                    self.state.keah[told.event_id] = told
 
     async def _run_duties(self, now: datetime) -> None:
         config = self.routing.clock
