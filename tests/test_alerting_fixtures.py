@@ -9,6 +9,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from opel.alerting.duties import Status
 from opel.alerting.events import EscalationEvent
 from opel.alerting.routing import RoutingConfig, build_routing
 from opel.levels import Level
@@ -129,3 +130,41 @@ def test_builder_indicator_scope() -> None:
     event = EscalationEvent.model_validate(escalation("indicator/referrals/swale", None, 2))
     assert (event.data.kind, event.data.indicator, event.data.area) == ("indicator", "referrals", "swale")
     assert event.type == "uk.gov.kent.opel.initial"
+
+
+# The worker's own output, copied from docs/topics.md "Examples" (the elided roles left out).
+WORKER_ESCALATION = """
+{"specversion": "1.0", "id": "331b6093-6a06-5d16-9f97-e3081104c5c2", "source": "urn:opel:kcc-asch",
+ "type": "uk.gov.kent.opel.escalation", "subject": "county/kent", "time": "2025-11-17T14:00:00+00:00",
+ "datacontenttype": "application/json",
+ "data": {"scope": "county/kent", "kind": "county", "area": null, "indicator": null, "site": null,
+          "system": null, "county": "kent", "from_level": 2, "from_colour": "amber", "to_level": 3,
+          "to_colour": "red", "direction": "escalation", "cause": "override",
+          "at": "2025-11-17T14:00:00+00:00", "exercise": false,
+          "evidence": {"computed_level": 2,
+                       "explanation": "in some areas: 3 of 4 assessed areas at OPEL 2 or above",
+                       "areas_assessed": 4, "catalogue": "kcc-asch-2025-26", "catalogue_version": "1.8",
+                       "observed_at": "2025-11-17T13:00:00+00:00", "late": null},
+          "actions": [{"role": "stp_team_manager", "role_name": "Short Term Pathway Team Manager",
+                       "start": [{"id": "stp_team_manager.l3.prioritise_discharge", "level": 3,
+                                  "text": "Put work that gets people safely out of hospital first.",
+                                  "plan_ref": "8"}],
+                       "stand_down": []}]}}
+"""
+WORKER_STATUS = """
+{"scope": "area/east_kent", "kind": "area", "area": "east_kent", "indicator": null, "site": null,
+ "system": null, "county": null, "level": 3, "colour": "red", "computed_level": 2,
+ "computed_colour": "amber", "state_level": 3, "override": null,
+ "explanation": "worst of 5 assessed indicators: health_caseload, keah_capacity at OPEL 2",
+ "driving": ["health_caseload", "keah_capacity"], "catalogue": "kcc-asch-2025-26",
+ "catalogue_version": "1.8", "observed_at": "2025-11-17T23:00:00+00:00",
+ "since": "2025-11-17T11:00:00+00:00", "updated_at": "2025-11-17T23:00:00+00:00"}
+"""
+
+
+def test_the_workers_documented_output_is_accepted() -> None:
+    event = EscalationEvent.model_validate_json(WORKER_ESCALATION)
+    assert event.data.county == "kent"
+    assert event.data.evidence.explanation is not None
+    status = Status.model_validate_json(WORKER_STATUS)
+    assert status.driving == ["health_caseload", "keah_capacity"]

@@ -45,6 +45,7 @@ class Status(BaseModel):
     complete: bool | None = None
     missing: list[str] | None = None
     explanation: str | None = None
+    driving: list[str] | None = None
     catalogue: str | None = None
     catalogue_version: str | None = None
     observed_at: AwareDatetime | None = None

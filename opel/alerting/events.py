@@ -39,7 +39,13 @@ class RoleActions(_In):
     stand_down: tuple[PlanAction, ...] = ()
 
 
-class Evidence(_In):
+class Evidence(BaseModel):
+    """Why the level changed. Descriptive only, and its fields vary with the scope kind (an
+    area's carries ``driving``, the county's ``areas_assessed``), so unknown fields are kept
+    rather than refused: refusing the escalation over one would silence the alert."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
     explanation: str | None = None
     computed_level: LevelNumber | None = None
     value: Any = None

@@ -226,6 +226,7 @@ class AlertingService:
         try:
             event = EscalationEvent.model_validate_json(value)
         except ValidationError as exc:
+            log.error("alerting: escalation refused, no alert sent: %s", exc)
             self._decide(f"escalation refused: {exc.errors(include_url=False)[0]['msg']}")
             return
         if self.exercise_only and not event.data.exercise:
@@ -289,7 +290,9 @@ class AlertingService:
                         continue
                     try:
                         status = plan_duties.Status.model_validate_json(message.value)
-                    except ValidationError:
+                    except ValidationError as exc:
+                        # Loud: a status alerting cannot read is one whose deadlines go unwatched.
+                        log.error("alerting: status at %s@%s refused: %s", message.topic, message.offset, exc)
                         continue
                     self.statuses[status.scope] = status
 
