@@ -184,8 +184,12 @@ def _produce(args: argparse.Namespace) -> int:
         inbound = ", ".join(short_name(name) for name in topics.INPUT_TOPICS)
         print(f"opel produce: {args.topic!r} is not an inbound topic ({inbound})", file=sys.stderr)
         return EXIT_USAGE
-    with _open_input(args.file) as source:
-        good, bad = check_lines(source, topic, settings.max_message_bytes)
+    try:
+        with _open_input(args.file) as source:
+            good, bad = check_lines(source, topic, settings.max_message_bytes)
+    except OSError as exc:
+        print(f"opel produce: cannot read {args.file}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_USAGE
     for refusal in bad:
         print(refusal, file=sys.stderr)
     sent: Counter[str] = Counter()

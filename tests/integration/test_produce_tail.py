@@ -21,7 +21,9 @@ import pytest
 from opel.cli import main
 from streams import topics
 from streams.broker import EmbeddedBroker
+from streams.cli import BrokerNotFoundError, resolve_broker, resolve_topic
 from streams.demo import winter_day
+from streams.settings import Settings
 from streams.topics import all_topics
 
 from .conftest import PARTITIONS, BrokerFactory
@@ -297,3 +299,52 @@ def test_the_demo_plays_its_whole_day_into_a_broker(
     assert sorted((r["value"]["observed_at"], r["key"]) for r in records) == sorted(
         (v["observed_at"], v["site"]) for v in expected
     )
+
+
+def test_a_missing_input_file_is_a_usage_error(
+    broker: EmbeddedBroker, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["produce", str(tmp_path / "absent.jsonl"), "--broker", broker.bootstrap]) == 2
+    assert "cannot read" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("name", "topic"),
+    [
+        ("status", topics.STATUS),
+        ("escalations", topics.ESCALATIONS),
+        ("alerts", topics.ALERTS),
+        ("audit", topics.AUDIT),
+        ("deadletter", topics.DEADLETTER),
+        ("capacity", topics.CAPACITY),
+        ("referral-events", topics.REFERRAL_EVENTS),
+        ("referral_events", topics.REFERRAL_EVENTS),
+        ("Commands", topics.COMMANDS),
+        ("internal.area", topics.AREA_EVENTS),
+        (topics.ACUTE, topics.ACUTE),
+        ("opel-changelog-topic", "opel-changelog-topic"),
+    ],
+)
+def test_short_topic_names(name: str, topic: str) -> None:
+    assert resolve_topic(name) == topic
+
+
+def test_broker_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "broker.url").write_text("kafka://127.0.0.1:1111\n", encoding="utf-8")
+    assert resolve_broker(None, Settings.load()) == "127.0.0.1:1111"
+    monkeypatch.setenv("OPEL_BROKER_URL", "kafka://a:2222;b:3333")
+    assert resolve_broker(None, Settings.load()) == "a:2222,b:3333"
+    assert resolve_broker("c:4444", Settings.load()) == "c:4444"
+    with pytest.raises(BrokerNotFoundError, match="--broker: "):
+        resolve_broker("nowhere", Settings.load())
+    (data / "broker.url").write_text("garbage\n", encoding="utf-8")
+    monkeypatch.delenv("OPEL_BROKER_URL")
+    with pytest.raises(BrokerNotFoundError, match=r"broker\.url"):
+        resolve_broker(None, Settings.load())
+
+
+def test_demo_without_a_broker_says_how_to_get_one(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo"]) == 2
+    assert "no broker: start `opel run` or set OPEL_BROKER_URL" in capsys.readouterr().err
