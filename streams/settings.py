@@ -168,6 +168,13 @@ class Settings(BaseSettings):
     routing_file: Path | None = Field(
         default=None, description="YAML file saying which alert goes to whom, by role and level."
     )
+    api_config: Path | None = Field(
+        default=None,
+        description=(
+            "YAML file of API principals, roles and token variables (config/api.example.yaml); "
+            "unset: the example, where reads are open and writes need tokens from the environment."
+        ),
+    )
     log_level: str = Field(default="info", description="One of debug, info, warning, error, critical.")
 
     @classmethod

@@ -1,0 +1,168 @@
+"""`opel run`: the worker with its web server (API, board, /metrics), alerting and, on request, the demo.
+
+Everything optional is an *extra* of :mod:`streams.worker`: started after the stages, stopped
+before them. The web server always runs (it serves /metrics and /healthz); alerting runs when
+a routing file is configured; ``--demo`` plays the scripted winter day into the broker.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from streams.settings import Settings
+
+if TYPE_CHECKING:  # the worker imports Faust; `opel assess` must not pay for that
+    from streams.worker import Extra, Running
+
+log = logging.getLogger("opel.run")
+
+DEFAULT_API_CONFIG = Path(__file__).resolve().parent.parent / "config" / "api.example.yaml"
+
+
+async def web_extra(running: Running) -> Callable[[], Awaitable[None]]:
+    from opel.actions import default_action_plan  # noqa: PLC0415  (only the worker needs the web stack)
+    from streams import metrics  # noqa: PLC0415
+    from streams.status_view import StatusView  # noqa: PLC0415
+    from streams.web.auth import load_api_config  # noqa: PLC0415
+    from streams.web.command_sender import CommandSender  # noqa: PLC0415
+    from streams.web.server import WebServer  # noqa: PLC0415
+
+    settings = running.settings
+    bootstrap = settings.kafka_bootstrap()
+    path = settings.api_config or DEFAULT_API_CONFIG
+    config = load_api_config(path)
+    for catalogue in running.store.versions():
+        metrics.set_catalogue_info(catalogue["kind"], catalogue["id"], catalogue["version"])
+    view = StatusView(bootstrap)
+    sender = CommandSender(bootstrap)
+    actions = running.store.context.actions or default_action_plan()
+    server = WebServer(
+        host=settings.web_host,
+        port=settings.web_port,
+        view=view,
+        send_command=sender,
+        auth=config.auth,
+        catalogues=running.store.versions,
+        action_plan=actions,
+        board=config.board,
+        county_scope=f"county/{running.store.context.county}",
+    )
+    await view.start()
+    await sender.start()
+    await server.start()
+    lag = asyncio.create_task(_poll_lag(settings), name="opel-lag")
+    log.info("status board and API on http://%s:%s/ (metrics at /metrics)", settings.web_host, server.port)
+
+    async def stop() -> None:
+        lag.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await lag
+        await server.stop()
+        await sender.stop()
+        await view.stop()
+
+    return stop
+
+
+async def _poll_lag(settings: Settings, every: float = 15.0) -> None:
+    from streams import metrics, topics  # noqa: PLC0415
+
+    while True:
+        await asyncio.sleep(every)
+        try:
+            await metrics.refresh_consumer_lag(
+                settings.kafka_bootstrap(), f"{settings.app_id}-ingest", topics.INPUT_TOPICS
+            )
+        except Exception:
+            log.warning("consumer lag poll failed", exc_info=True)
+
+
+async def alerting_extra(running: Running) -> Callable[[], Awaitable[None]]:
+    from opel.alerting.routing import load_routing  # noqa: PLC0415
+    from streams.alerting.service import AlertingService  # noqa: PLC0415
+
+    settings = running.settings
+    assert settings.routing_file is not None
+    service = AlertingService(
+        bootstrap=settings.kafka_bootstrap(),
+        routing=load_routing(settings.routing_file),
+        group_id=f"{settings.app_id}-alerting",
+    )
+    await service.start()
+    log.info("alerting with routes from %s", settings.routing_file)
+    return service.stop
+
+
+def demo_extra(speed: float) -> Extra:
+    async def start(running: Running) -> Callable[[], Awaitable[None]]:
+        from aiokafka import AIOKafkaProducer  # noqa: PLC0415
+
+        from streams.demo import play, winter_day  # noqa: PLC0415
+
+        producer = AIOKafkaProducer(bootstrap_servers=running.settings.kafka_bootstrap(), linger_ms=5)
+        await producer.start()
+
+        async def send(topic: str, key: bytes | None, value: bytes) -> None:
+            await producer.send_and_wait(topic, key=key, value=value)
+
+        async def run_demo() -> None:
+            script = winter_day(datetime.now(UTC).replace(second=0, microsecond=0))
+            log.info("demo: playing a winter day for Kent (%d messages) at speed %s", len(script), speed)
+            await play(script, send, speed=speed)
+            log.info("demo: the scripted day is over; the worker keeps running")
+
+        task = asyncio.create_task(run_demo(), name="opel-demo")
+
+        async def stop() -> None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await producer.stop()
+
+        return stop
+
+    return start
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.worker import configure_logging, serve  # noqa: PLC0415
+
+    if args.broker:
+        settings = settings.with_broker(args.broker)
+    configure_logging(settings.log_level)
+    extras: list[Extra] = [web_extra]
+    if settings.routing_file is not None:
+        extras.append(alerting_extra)
+    if args.demo:
+        extras.append(demo_extra(args.speed))
+
+    def ready(running: Running) -> None:
+        where = running.broker.bootstrap if running.broker is not None else settings.kafka_bootstrap()
+        print(
+            f"opel is running: broker {where}; board http://{settings.web_host}:{settings.web_port}/ ;"
+            " Ctrl-C stops it",
+            flush=True,
+        )
+
+    asyncio.run(serve(settings, tuple(extras), ready=ready))
+    return 0
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--broker",
+        help="Kafka bootstrap (kafka://host:port); default: OPEL_BROKER_URL, else start the embedded broker",
+    )
+    parser.add_argument("--demo", action="store_true", help="also play the scripted winter day for Kent")
+    parser.add_argument("--speed", type=float, default=1.0, help="demo speed factor (default 1)")
+
+
+def describe(_: Any) -> str:
+    return "run the worker (embedded broker unless OPEL_BROKER_URL is set)"
