@@ -111,7 +111,14 @@ def apply_county(
     for item in items:
         late: list[Change] = []
         if item["k"] == "area":
-            changes = [(datetime.fromisoformat(at), level) for at, level in item["changes"]]
+            track = book["timeline"]["members"].setdefault(
+                item["area"], {"wm": None, "seen": None, "level": None, "pending": []}
+            )
+            taken = track.get("seq", 0)
+            fresh = [c for c in item["changes"] if c[2] > taken]
+            if fresh:
+                track["seq"] = fresh[-1][2]
+            changes = [(datetime.fromisoformat(at), level) for at, level, _ in fresh]
             late = offer(
                 book["timeline"],
                 item["area"],

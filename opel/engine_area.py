@@ -94,7 +94,10 @@ def apply_area(
         computed = _area_computed(book)
         if computed != book["computed"]:
             book["computed"] = computed
-            changes.append([book["wm"], computed])
+            # A sequence number per change lets the county ignore a change it has already
+            # taken when this batch is replayed after a crash.
+            book["seq"] = book.get("seq", 0) + 1
+            changes.append([book["wm"], computed, book["seq"]])
     if book["wm"] is not None and (changes or book["wm"] != wm_before):
         emit.reports.append(
             {"k": "area", "area": area, "changes": changes, "wm": book["wm"], "seen": seen.isoformat()}

@@ -51,7 +51,7 @@ def test_staffing_escalates_area_with_actions(ctx: Context) -> None:
     assert events["area/east_kent"]["data"]["actions"], "area scopes carry per-role actions"
     assert events["indicator/stp_staffing_pct/east_kent"]["data"]["actions"] == []
     assert emit.reports
-    assert emit.reports[0]["changes"][0][1] == 2
+    assert emit.reports[0]["changes"][0][1:] == [2, 1]
 
     book, emit, statuses = apply_area(
         book, "east_kent", [reading("stp_staffing_pct", "east_kent", 45, 5)], ctx, SEEN
@@ -138,7 +138,7 @@ def area_report(area: str, changes: list[tuple[float, int]], wm: float) -> dict[
     return {
         "k": "area",
         "area": area,
-        "changes": [[(T0 + timedelta(minutes=m)).isoformat(), lv] for m, lv in changes],
+        "changes": [[(T0 + timedelta(minutes=m)).isoformat(), lv, int(m * 100) + 1] for m, lv in changes],
         "wm": (T0 + timedelta(minutes=wm)).isoformat(),
         "seen": SEEN.isoformat(),
     }
@@ -187,3 +187,15 @@ def test_system_lifts_to_a_hot_site(ctx: Context) -> None:
     _, _, statuses = apply_system(None, "kent-medway", [site("maidstone", 0, 90), tick], ctx, SEEN)
     assert statuses["site/maidstone"]["level"] >= 3
     assert statuses["system/kent-medway"]["level"] >= 3
+
+
+def test_county_ignores_a_replayed_area_report(ctx: Context) -> None:
+    reports = [
+        area_report(area, [(i, 3), (10 + i, 1)], 20)
+        for i, area in enumerate(("dgs", "east_kent", "swale", "west_kent"))
+    ]
+    book, first, _ = apply_county(None, reports, ctx, SEEN)
+    _, replay, statuses = apply_county(book, reports, ctx, SEEN)
+    assert first.escalations
+    assert replay.escalations == []
+    assert statuses == {}
