@@ -27,6 +27,7 @@ def bad_message(n: int, rng: random.Random) -> tuple[str, bytes | None, bytes, s
     """A bad message and the dead-letter reason it must get."""
     at = (START + timedelta(seconds=n)).isoformat()
     kind = n % 8
+    body: dict[str, Any]
     if kind == 0:
         return topics.CAPACITY, b"dgs", b'{"indicator": "stp_staffing_pct", "area": ', "bad_json"
     if kind == 1:
