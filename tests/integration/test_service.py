@@ -116,3 +116,117 @@ async def test_bad_messages_are_dead_lettered_and_good_ones_processed(
 
 async def _has(bootstrap: str, scope: str) -> Any:
     return (await latest_status(bootstrap)).get(scope)
+
+
+def referral(n: int, kind: str, area: str = "dgs", **extra: Any) -> tuple[str, bytes, bytes]:
+    body = {"event_id": f"ev-{n}", "area": area, "kind": kind, "occurred_at": at(n / 60), **extra}
+    return topics.REFERRAL_EVENTS, area.encode(), json.dumps(body).encode()
+
+
+async def test_referral_events_are_counted_and_escalate(own_broker: EmbeddedBroker, tmp_path: Path) -> None:
+    bootstrap = own_broker.bootstrap
+    async with worker(worker_settings(own_broker, tmp_path)):
+        events = [referral(0, "snapshot", pending=5, health_caseload=40, social_caseload=30)]
+        events += [referral(n, "received", count=2) for n in range(1, 9)]  # 5 + 16 = 21 pending: OPEL 4
+        events += [referral(1, "received", count=2)]  # a replay of ev-1 counts once
+        events += [referral(n, "accepted", caseload="health") for n in range(9, 12)]  # 18 pending
+        await produce(bootstrap, events)
+
+        async def counted() -> Any:
+            status = (await latest_status(bootstrap)).get("indicator/referrals/dgs", {})
+            return status if status.get("value") == 18 else None
+
+        status = await wait_for(counted)
+        assert status["computed_level"] == 3  # DGS referrals 15-19: OPEL 3
+        assert status["level"] == 4, "it reached 21 (OPEL 4) and has not held lower for the dwell"
+        health = (await latest_status(bootstrap))["indicator/health_caseload/dgs"]
+        assert health["value"] == 43
+        events_out = [v for _, v in await read_all(bootstrap, topics.ESCALATIONS)]
+        assert any(
+            e["subject"] == "indicator/referrals/dgs" and e["data"]["to_level"] == 4 for e in events_out
+        )
+
+
+async def test_override_wins_until_it_expires(own_broker: EmbeddedBroker, tmp_path: Path) -> None:
+    bootstrap = own_broker.bootstrap
+    async with worker(worker_settings(own_broker, tmp_path)):
+        await produce(bootstrap, [reading("stp_staffing_pct", "swale", 90, at(0))])
+        await wait_for(lambda: _has(bootstrap, "area/swale"))
+        now = datetime.now(UTC)
+        override = {
+            "type": "override",
+            "id": "ovr-1",
+            "scope": "area/swale",
+            "level": 3,
+            "author": "escalation-group",
+            "reason": "norovirus closes two care homes",
+            "at": now.isoformat(),
+            "expires_at": (now + timedelta(seconds=6)).isoformat(),
+        }
+        await produce(bootstrap, [(topics.COMMANDS, b"area/swale", json.dumps(override).encode())])
+
+        async def overridden() -> Any:
+            status = await _has(bootstrap, "area/swale")
+            return status if status and status["override"] else None
+
+        status = await wait_for(overridden)
+        assert (status["level"], status["computed_level"]) == (3, 1)
+        assert status["override"]["reason"] == "norovirus closes two care homes"
+
+        async def expired() -> Any:
+            status = await _has(bootstrap, "area/swale")
+            return status if status and status["override"] is None else None
+
+        status = await wait_for(expired)
+        assert status["level"] == 1
+        causes = [
+            e["data"]["cause"]
+            for _, e in await read_all(bootstrap, topics.ESCALATIONS)
+            if e["subject"] == "area/swale"
+        ]
+        assert causes[-2:] == ["override", "override-ended"]
+        audit = [a for _, a in await read_all(bootstrap, topics.AUDIT)]
+        assert any(a["decision"] == "override" and a["author"] == "escalation-group" for a in audit)
+        assert any(a["decision"] == "override_expired" for a in audit)
+
+
+async def test_catalogue_hot_reload_and_a_refused_catalogue(
+    own_broker: EmbeddedBroker, tmp_path: Path
+) -> None:
+    bootstrap = own_broker.bootstrap
+    folder = tmp_path / "catalogues"
+    folder.mkdir()
+    shipped = Path(__file__).resolve().parents[2] / "triggers" / "kcc-asch-2025-26.yaml"
+    async with worker(worker_settings(own_broker, tmp_path, catalogue_dir=folder)):
+        broken = shipped.read_text().replace('version: "1.8"', 'version: "1.9-bad"', 1)
+        broken = broken.replace("{level: 2, range: [10, 14]}", "{level: 2, range: [8, 14]}", 1)  # overlaps
+        (folder / "bad.yaml").write_text(broken)
+
+        async def refused() -> Any:
+            audit = [a for _, a in await read_all(bootstrap, topics.AUDIT)]
+            return [a for a in audit if a["decision"] == "catalogue_refused"]
+
+        (record,) = await wait_for(refused, timeout=30)
+        assert "bad.yaml" in record["reason"]
+        await produce(bootstrap, [reading("stp_staffing_pct", "dgs", 65, at(0))])
+        status = await wait_for(lambda: _has(bootstrap, "indicator/stp_staffing_pct/dgs"))
+        assert status["catalogue_version"] == "1.8", "the running catalogue was kept"
+
+        # A new version file with the same id replaces the running catalogue without a restart.
+        newer = shipped.read_text().replace('version: "1.8"', 'version: "1.9"', 1)
+        (folder / "bad.yaml").unlink()
+        (folder / "kcc-asch-2025-26-v1.9.yaml").write_text(newer)
+
+        async def loaded() -> Any:
+            audit = [a for _, a in await read_all(bootstrap, topics.AUDIT)]
+            return [a for a in audit if a["decision"] == "catalogue_loaded"]
+
+        (record,) = await wait_for(loaded, timeout=30)
+        assert record["catalogue_version"] == "1.9"
+        await produce(bootstrap, [reading("stp_staffing_pct", "dgs", 66, at(1))])
+
+        async def new_version() -> Any:
+            status = await _has(bootstrap, "indicator/stp_staffing_pct/dgs")
+            return status if status and status["catalogue_version"] == "1.9" else None
+
+        await wait_for(new_version)
