@@ -1,0 +1,288 @@
+"""Throughput and latency of the streaming service against one broker, with a plain-loop baseline.
+
+    python bench/stream.py                  # 100,000 readings, as recorded in docs/benchmarks.md
+    python bench/stream.py --readings 30000 # quicker
+
+In one run, against one embedded broker (Tansu) started here:
+  plain loop   an aiokafka consumer doing the same work as the service's hot path (decode and
+               validate, assess, keep the last level per key, forward transitions), no state store
+  service      one `python -m streams.worker` process: sustained readings/s from the first
+               reading produced to the last one's status
+  latency      p50/p99 from produce to the escalation event, at 1,000 readings/s, with a zero
+               step-down dwell so every reading changes a level
+
+Floors (issue 3): service >= 10,000 readings/s on one worker; p99 latency < 1 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from opel.assess import assess
+from opel.catalogue_load import load_indicator_catalogue
+from streams import topics
+from streams.broker import EmbeddedBroker
+from streams.codec import decode_reading
+
+PARTITIONS = 4
+AREAS = ("dgs", "east_kent", "swale", "west_kent")
+INDICATORS = (("stp_staffing_pct", 20, 100), ("health_caseload", 0, 200), ("keah_capacity", 0, 40))
+
+
+def readings(count: int, start: datetime) -> list[tuple[str, bytes, bytes]]:
+    out = []
+    for n in range(count):
+        area = AREAS[n % 4]
+        name, low, high = INDICATORS[(n // 4) % 3]
+        value = low + (n * 7919) % (high - low + 1)
+        body = {
+            "indicator": name,
+            "area": area,
+            "value": value,
+            "observed_at": (start + timedelta(milliseconds=n)).isoformat(),
+        }
+        out.append((topics.CAPACITY, area.encode(), json.dumps(body).encode()))
+    return out
+
+
+async def produce_all(bootstrap: str, messages: list[tuple[str, bytes, bytes]]) -> float:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=10, max_batch_size=262144)
+    await producer.start()
+    began = time.perf_counter()
+    try:
+        futures = [await producer.send(t, key=k, value=v) for t, k, v in messages]
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+    return time.perf_counter() - began
+
+
+async def plain_loop(bootstrap: str, count: int) -> float:
+    """The baseline: the hot path's work in one aiokafka loop, no tables, no Faust."""
+    catalogue = load_indicator_catalogue("kcc-asch-2025-26")
+    consumer = AIOKafkaConsumer(
+        topics.CAPACITY,
+        bootstrap_servers=bootstrap,
+        group_id=f"plain-{uuid.uuid4()}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        fetch_max_wait_ms=100,
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
+    await consumer.start()
+    await producer.start()
+    levels: dict[tuple[str, str], Any] = {}
+    seen = 0
+    began: float | None = None
+    try:
+        while seen < count:
+            batch = await consumer.getmany(timeout_ms=500, max_records=5000)
+            if began is None and batch:
+                began = time.perf_counter()
+            futures = []
+            for records in batch.values():
+                for record in records:
+                    seen += 1
+                    reading = decode_reading(record.value, 512 * 1024)
+                    if not hasattr(reading, "indicator"):
+                        continue
+                    level = assess(catalogue, reading).level  # type: ignore[arg-type]
+                    key = (reading.indicator, reading.area)  # type: ignore[union-attr]
+                    if levels.get(key) != level:
+                        levels[key] = level
+                        futures.append(await producer.send("bench.transitions", value=record.value))
+            await asyncio.gather(*futures)
+            await consumer.commit()
+    finally:
+        await consumer.stop()
+        await producer.stop()
+    assert began is not None
+    return seen / (time.perf_counter() - began)
+
+
+def start_worker(broker: EmbeddedBroker, data: Path, app_id: str, **env: str) -> subprocess.Popen[bytes]:
+    environ = dict(
+        os.environ,
+        OPEL_BROKER_URL=broker.url,
+        OPEL_APP_ID=app_id,
+        OPEL_DATA_DIR=str(data),
+        OPEL_PARTITIONS=str(PARTITIONS),
+        OPEL_LOG_LEVEL="warning",
+        **env,
+    )
+    log = (data / "worker.log").open("ab")
+    return subprocess.Popen([sys.executable, "-m", "streams.worker"], env=environ, stdout=log, stderr=log)
+
+
+async def statuses(bootstrap: str, consumer: AIOKafkaConsumer, into: dict[str, Any]) -> None:
+    batch = await consumer.getmany(timeout_ms=200)
+    for records in batch.values():
+        for r in records:
+            into[r.key.decode()] = json.loads(r.value)
+
+
+def tail_consumer(bootstrap: str, topic: str) -> AIOKafkaConsumer:
+    return AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=100)
+
+
+async def assign_end(consumer: AIOKafkaConsumer, topic: str) -> None:
+    await consumer.start()
+    tps = [TopicPartition(topic, p) for p in range(PARTITIONS)]
+    consumer.assign(tps)
+    await consumer.seek_to_end(*tps)
+
+
+async def warm_up(broker: EmbeddedBroker, consumer: AIOKafkaConsumer, seen: dict[str, Any]) -> None:
+    # An indicator the benchmark never sends, so the probe is never older than what is held.
+    probe = datetime.now(UTC).isoformat()
+    body = {"indicator": "dementia_bed_availability", "area": "dgs", "value": 3, "observed_at": probe}
+    await produce_all(broker.bootstrap, [(topics.CAPACITY, b"dgs", json.dumps(body).encode())])
+    deadline = time.monotonic() + 120
+    while (
+        seen.get("indicator/stp_staffing_pct/dgs", {}).get("observed_at")
+        != datetime.fromisoformat(probe).isoformat()
+    ):
+        if time.monotonic() > deadline:
+            raise SystemExit("worker did not become ready within 120 s")
+        await statuses(broker.bootstrap, consumer, seen)
+
+
+async def service_rate(broker: EmbeddedBroker, count: int, work: Path) -> float:
+    data = work / "service"
+    data.mkdir()
+    proc = start_worker(broker, data, "bench-service")
+    consumer = tail_consumer(broker.bootstrap, topics.STATUS)
+    await assign_end(consumer, topics.STATUS)
+    seen: dict[str, Any] = {}
+    try:
+        await warm_up(broker, consumer, seen)
+        start = datetime.now(UTC) + timedelta(minutes=1)
+        messages = readings(count, start)
+        last = {
+            (json.loads(v)["indicator"], json.loads(v)["area"]): json.loads(v)["observed_at"]
+            for _, _, v in messages[-12:]
+        }
+        began = time.perf_counter()
+        await produce_all(broker.bootstrap, messages)
+        while not all(
+            seen.get(f"indicator/{i}/{a}", {}).get("observed_at") == t for (i, a), t in last.items()
+        ):
+            await statuses(broker.bootstrap, consumer, seen)
+        return count / (time.perf_counter() - began)
+    finally:
+        await consumer.stop()
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+
+
+async def latency(broker: EmbeddedBroker, work: Path, rate: int, seconds: float) -> list[float]:
+    data = work / "latency"
+    data.mkdir()
+    proc = start_worker(broker, data, "bench-latency", OPEL_STEP_DOWN_DWELL="0")
+    status_consumer = tail_consumer(broker.bootstrap, topics.STATUS)
+    await assign_end(status_consumer, topics.STATUS)
+    events = tail_consumer(broker.bootstrap, topics.ESCALATIONS)
+    await assign_end(events, topics.ESCALATIONS)
+    sent: dict[str, float] = {}
+    got: list[float] = []
+    try:
+        await warm_up(broker, status_consumer, {})
+        producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap, linger_ms=0)
+        await producer.start()
+        start = datetime.now(UTC) + timedelta(days=1)
+        total = int(rate * seconds)
+
+        async def send() -> None:
+            began = time.perf_counter()
+            for n in range(total):
+                area = AREAS[n % 4]
+                at = (start + timedelta(milliseconds=n)).isoformat()
+                value = (
+                    95 if (n // 4) % 2 == 0 else 40
+                )  # OPEL 1 and OPEL 3 by turns: every reading moves a level
+                body = json.dumps(
+                    {"indicator": "stp_staffing_pct", "area": area, "value": value, "observed_at": at}
+                )
+                delay = began + n / rate - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                sent[f"indicator/stp_staffing_pct/{area}|{at}"] = time.perf_counter()
+                await producer.send(topics.CAPACITY, key=area.encode(), value=body.encode())
+
+        async def receive() -> None:
+            deadline = time.monotonic() + seconds + 30
+            while len(got) < total and time.monotonic() < deadline:
+                batch = await events.getmany(timeout_ms=200)
+                now = time.perf_counter()
+                for records in batch.values():
+                    for r in records:
+                        event = json.loads(r.value)
+                        key = f"{event['subject']}|{event['time']}"
+                        if key in sent:
+                            got.append(now - sent.pop(key))
+
+        await asyncio.gather(send(), receive())
+        await producer.stop()
+        return got
+    finally:
+        await status_consumer.stop()
+        await events.stop()
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--readings", type=int, default=100_000)
+    parser.add_argument("--latency-seconds", type=float, default=20.0)
+    args = parser.parse_args()
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cpus, Python {platform.python_version()}")
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        broker = EmbeddedBroker(log_path=work / "tansu.log")
+        broker.start(timeout=30)
+        broker.create_topics(topics.all_topics(PARTITIONS))
+        try:
+            # Old enough that the service, which reads them too, takes every later reading as newer.
+            baseline_input = readings(args.readings, datetime.now(UTC) - timedelta(days=1))
+            await produce_all(broker.bootstrap, baseline_input)
+            plain = await plain_loop(broker.bootstrap, args.readings)
+            print(f"plain aiokafka loop           {plain:>10,.0f} readings/s")
+            service = await service_rate(broker, args.readings, work)
+            print(
+                f"service, one worker           {service:>10,.0f} readings/s  "
+                f"({service / plain:.2f} of plain; floor 10,000)"
+            )
+            lat = await latency(broker, work, 1000, args.latency_seconds)
+            if len(lat) < 2:
+                print("latency: too few escalation events matched")
+            else:
+                q = statistics.quantiles(lat, n=100)
+                print(
+                    f"latency at 1,000 readings/s   p50 {q[49] * 1000:,.0f} ms  p99 {q[98] * 1000:,.0f} ms  "
+                    f"({len(lat):,} events; floor p99 < 1 s)"
+                )
+        finally:
+            broker.stop()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
