@@ -8,7 +8,7 @@ give the same transitions (and the same ids) however often or late the ticks arr
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
@@ -56,6 +56,8 @@ class Transition:
 
 
 def _utc(value: datetime, name: str) -> datetime:
+    if value.tzinfo is UTC:  # the common case, and the hot path of the streaming service
+        return value
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError(f"{name} must be timezone-aware, got naive {value.isoformat()}")
     return value.astimezone(UTC)
@@ -89,7 +91,7 @@ def _move(
         direction=direction,
         cause=cause,
     )
-    return replace(state, level=to_level, since=at, held_since=held), transition
+    return ScopeState(state.scope, to_level, at, state.last_observed_at, held), transition
 
 
 def advance(
@@ -131,7 +133,8 @@ def observe(
         return state, ()
 
     state, expired = advance(state, at, policy)
-    state = replace(state, last_observed_at=at)
+    # Built directly rather than with dataclasses.replace: this runs for every reading.
+    state = ScopeState(state.scope, state.level, state.since, at, state.held_since)
     current = state.level
     if current is None:
         state, transition = _move(state, level, at, direction="initial", cause="observation", held=NO_RUNS)
@@ -140,10 +143,12 @@ def observe(
         state, transition = _move(state, level, at, direction="escalation", cause="observation", held=NO_RUNS)
         return state, (*expired, transition)
     if level == current:
-        return replace(state, held_since=NO_RUNS), expired
+        if state.held_since is not NO_RUNS:
+            state = ScopeState(state.scope, current, state.since, at, NO_RUNS)
+        return state, expired
 
     held = _extend_runs(state.held_since, current, level, at)
-    state, stepped = advance(replace(state, held_since=held), at, policy)
+    state, stepped = advance(ScopeState(state.scope, current, state.since, at, held), at, policy)
     return state, (*expired, *stepped)
 
 

@@ -32,6 +32,7 @@ from opel.engine_area import apply_area
 from opel.engine_state import Context, Emit, audit_record
 from streams import metrics, topics
 from streams.catalogues import CatalogueStore
+from streams.faust_transport import OpelApp
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -45,8 +46,9 @@ def dumps(value: Any) -> bytes:
 
 def create_app(settings: Settings, store: CatalogueStore) -> faust.App:
     """A Faust app for these settings; every call builds a fresh one (tests start several)."""
-    app = faust.App(
+    app = OpelApp(
         settings.app_id,
+        fetch_max_wait_ms=settings.fetch_max_wait_ms,
         broker=settings.faust_broker(),
         store=settings.store,
         datadir=str(settings.data_dir / "faust"),

@@ -50,7 +50,9 @@ class CatalogueStore:
 
     def _build(self, indicators: IndicatorCatalogue, acute: AcuteCatalogue) -> Context:
         actions = load_action_plan(indicators.action_plan) if indicators.action_plan else None
-        dwell = self._settings.step_down_dwell or indicators.step_down_dwell
+        dwell = self._settings.step_down_dwell
+        if dwell is None:  # a configured zero is a real choice, not "unset"
+            dwell = indicators.step_down_dwell
         return Context(
             catalogue=indicators,
             acute=acute,

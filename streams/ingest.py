@@ -35,6 +35,8 @@ from streams.codec import DECODERS, Rejected, deadletter_value
 log = logging.getLogger(__name__)
 
 INPUTS = (topics.CAPACITY, topics.REFERRALS, topics.REFERRAL_EVENTS, topics.ACUTE, topics.COMMANDS)
+MAX_BATCH = 5000
+BATCH_LINGER = 0.05  # seconds
 UNKNOWN_REASONS = {"indicator": "unknown_indicator", "area": "unknown_area", "site": "unknown_site"}
 
 
@@ -171,6 +173,7 @@ class Ingest:
         store: CatalogueStore,
         max_bytes: int,
         session_timeout: float,
+        fetch_max_wait_ms: int = 100,
         heartbeat_interval: float,
         aggregate_keys: Callable[[], list[tuple[str, str]]],
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -186,7 +189,7 @@ class Ingest:
             auto_offset_reset="earliest",
             session_timeout_ms=int(session_timeout * 1000),
             heartbeat_interval_ms=int(heartbeat_interval * 1000),
-            fetch_max_wait_ms=100,
+            fetch_max_wait_ms=fetch_max_wait_ms,
             max_partition_fetch_bytes=max(1048576, max_bytes * 2),
             fetch_max_bytes=52428800,
         )
@@ -209,9 +212,33 @@ class Ingest:
         await self._consumer.stop()
         await self._producer.stop()
 
+    async def _poll(self) -> dict[Any, list[ConsumerRecord]]:
+        """One batch: whatever arrives within ``BATCH_LINGER`` of the first record, up to MAX_BATCH.
+
+        Every batch becomes one message per area downstream, and each downstream message costs
+        a round trip to Kafka, so a trickle of single readings is gathered for a few
+        milliseconds first (as a producer's linger does). A backlog fills a batch at once.
+        """
+        polled: dict[Any, list[ConsumerRecord]] = await self._consumer.getmany(
+            timeout_ms=200, max_records=MAX_BATCH
+        )
+        if not polled:
+            return polled
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + BATCH_LINGER
+        count = sum(len(records) for records in polled.values())
+        while count < MAX_BATCH and (left := deadline - loop.time()) > 0:
+            more = await self._consumer.getmany(
+                timeout_ms=int(left * 1000) + 1, max_records=MAX_BATCH - count
+            )
+            for tp, records in more.items():
+                polled.setdefault(tp, []).extend(records)
+                count += len(records)
+        return polled
+
     async def _run(self) -> None:
         while True:
-            polled = await self._consumer.getmany(timeout_ms=200, max_records=5000)
+            polled = await self._poll()
             if not polled:
                 continue
             try:

@@ -155,6 +155,13 @@ class Settings(BaseSettings):
     max_message_bytes: int = Field(
         default=512 * 1024, description="Largest inbound message accepted; bigger ones are dead-lettered."
     )
+    fetch_max_wait_ms: int = Field(
+        default=100,
+        description=(
+            "Longest a consumer fetch may wait at the broker for data, milliseconds. Tansu holds "
+            "a fetch for all of it, so it bounds each hop's latency."
+        ),
+    )
     session_timeout: float = Field(
         default=6.0,
         description="Kafka consumer session timeout, seconds (Tansu holds a first join for half).",

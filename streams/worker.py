@@ -65,6 +65,7 @@ async def start(settings: Settings, extras: tuple[Extra, ...] = ()) -> Running:
         max_bytes=settings.max_message_bytes,
         session_timeout=settings.session_timeout,
         heartbeat_interval=settings.heartbeat_interval,
+        fetch_max_wait_ms=settings.fetch_max_wait_ms,
         aggregate_keys=lambda: aggregate_keys(store),
     )
     running = Running(settings, store, app, ingest, broker)
@@ -138,9 +139,12 @@ def configure_logging(level: str) -> None:
     logging.basicConfig(
         level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True
     )
-    # Faust and aiokafka are chatty at info; their warnings still show.
+    # Faust and aiokafka are chatty at info; their warnings still show. At debug, show it all.
+    quiet = logging.getLogger().level > logging.DEBUG
     for name in ("faust", "aiokafka", "mode"):
-        logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLogger().level))
+        logging.getLogger(name).setLevel(
+            max(logging.WARNING, logging.getLogger().level) if quiet else logging.DEBUG
+        )
 
 
 def main() -> None:

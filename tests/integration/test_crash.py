@@ -57,7 +57,7 @@ def start_worker(broker: EmbeddedBroker, data: Path, app_id: str) -> subprocess.
         OPEL_TICK_INTERVAL="1",
         OPEL_IDLE_GRACE="120",
         OPEL_STEP_DOWN_DWELL="PT20M",
-        OPEL_LOG_LEVEL="warning",
+        OPEL_LOG_LEVEL=os.environ.get("OPEL_CRASH_LOG_LEVEL", "warning"),
     )
     log = (data / "worker.log").open("ab")
     return subprocess.Popen([sys.executable, "-m", "streams.worker"], env=env, stdout=log, stderr=log)
