@@ -57,6 +57,7 @@ async def web_extra(running: Running) -> Callable[[], Awaitable[None]]:
     await view.start()
     await sender.start()
     await server.start()
+    running.web_url = f"http://{settings.web_host}:{server.port}"
     lag = asyncio.create_task(_poll_lag(settings), name="opel-lag")
     log.info("status board and API on http://%s:%s/ (metrics at /metrics)", settings.web_host, server.port)
 

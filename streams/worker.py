@@ -35,6 +35,7 @@ class Running:
     app: Any
     ingest: Ingest
     broker: EmbeddedBroker | None = None
+    web_url: str | None = None  # set by the web extra once it listens
     stops: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
 
