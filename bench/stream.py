@@ -186,7 +186,7 @@ async def service_rate(broker: EmbeddedBroker, count: int, work: Path) -> float:
     seen: dict[str, Any] = {}
     try:
         await warm_up(broker, consumer, seen, data / "worker.log")
-        start = datetime.now(UTC) + timedelta(minutes=1)
+        start = datetime.now(UTC) + timedelta(days=2)  # after the latency run's readings (one day ahead)
         messages = readings(count, start)
         last = {
             (json.loads(v)["indicator"], json.loads(v)["area"]): json.loads(v)["observed_at"]
@@ -274,7 +274,7 @@ async def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--readings", type=int, default=100_000)
-    parser.add_argument("--latency-seconds", type=float, default=20.0)
+    parser.add_argument("--latency-seconds", type=float, default=60.0)
     args = parser.parse_args()
     print(f"machine: {platform.machine()}, {os.cpu_count()} cpus, Python {platform.python_version()}")
     with tempfile.TemporaryDirectory() as tmp:
@@ -283,6 +283,9 @@ async def main() -> None:
         broker.start(timeout=30)
         broker.create_topics(topics.all_topics(PARTITIONS))
         try:
+            # Latency first, while the broker holds little: it is the live steady state the floor
+            # is about. The throughput runs then fill the broker with 2 x --readings records.
+            lat = await latency(broker, work, 1000, args.latency_seconds)
             # Old enough that the service, which reads them too, takes every later reading as newer.
             baseline_input = readings(args.readings, datetime.now(UTC) - timedelta(days=1))
             await produce_all(broker.bootstrap, baseline_input)
@@ -293,14 +296,13 @@ async def main() -> None:
                 f"service, one worker           {service:>10,.0f} readings/s  "
                 f"({service / plain:.2f} of plain; floor 10,000)"
             )
-            lat = await latency(broker, work, 1000, args.latency_seconds)
             if len(lat) < 2:
                 print("latency: too few escalation events matched")
             else:
                 q = statistics.quantiles(lat, n=100)
                 print(
                     f"latency at 1,000 readings/s   p50 {q[49] * 1000:,.0f} ms  p99 {q[98] * 1000:,.0f} ms  "
-                    f"({len(lat):,} events; floor p99 < 1 s)"
+                    f"max {max(lat) * 1000:,.0f} ms ({len(lat):,} events; floor p99 < 1 s)"
                 )
         finally:
             broker.stop()

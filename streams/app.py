@@ -18,7 +18,6 @@ deterministic ids as before.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -26,6 +25,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import faust
+from pydantic_core import from_json, to_json
 
 from opel.engine_aggregate import apply_county, apply_system
 from opel.engine_area import apply_area
@@ -41,7 +41,8 @@ Stage = Callable[[Any, str, Sequence[Mapping[str, Any]], Context, datetime], tup
 
 
 def dumps(value: Any) -> bytes:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+    # pydantic-core's Rust encoder: compact UTF-8 JSON, several times faster than json.dumps.
+    return to_json(value)
 
 
 def create_app(settings: Settings, store: CatalogueStore) -> faust.App:
@@ -80,7 +81,7 @@ def create_app(settings: Settings, store: CatalogueStore) -> faust.App:
         async for event in stream.events():
             key = event.key.decode() if event.key is not None else ""
             try:
-                message = json.loads(event.value)
+                message = from_json(event.value)
                 if message.get("reload"):
                     for record in store.reload():
                         await app.producer.send(topics.AUDIT, None, dumps(record), None, None, None)

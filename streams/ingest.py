@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections import defaultdict
@@ -22,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from pydantic_core import to_json
 
 from opel.assess import assess
 from opel.errors import InputError
@@ -41,7 +41,8 @@ UNKNOWN_REASONS = {"indicator": "unknown_indicator", "area": "unknown_area", "si
 
 
 def dumps(value: Any) -> bytes:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+    # pydantic-core's Rust encoder: compact UTF-8 JSON, several times faster than json.dumps.
+    return to_json(value)
 
 
 class Batch:

@@ -98,7 +98,29 @@ async def alerting_extra(running: Running) -> Callable[[], Awaitable[None]]:
     )
     await service.start()
     log.info("alerting with routes from %s", settings.routing_file)
-    return service.stop
+    watcher = asyncio.create_task(_watch_routing(service, settings.routing_file), name="opel-routing-watch")
+
+    async def stop() -> None:
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
+        await service.stop()
+
+    return stop
+
+
+async def _watch_routing(service: Any, path: Path, every: float = 5.0) -> None:
+    """Hot reload, like catalogues: a changed routing file is loaded, a bad one refused (and audited)."""
+    seen = path.stat().st_mtime if path.exists() else None
+    while True:
+        await asyncio.sleep(every)
+        try:
+            mtime = path.stat().st_mtime if path.exists() else None
+            if mtime != seen and mtime is not None:
+                seen = mtime
+                await service.routing_reload(path)
+        except Exception:
+            log.exception("routing file check failed")
 
 
 def demo_extra(speed: float) -> Extra:

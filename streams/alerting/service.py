@@ -40,7 +40,7 @@ from opel.alerting.message import Vocabulary
 from opel.alerting.records import Delivery, KeahRecord, RunRecord, delivery_id, duty_id
 from opel.alerting.routing import RoutingConfig, RoutingError, load_routing
 from opel.feeds import Acknowledge, ReferralEvent
-from streams import topics
+from streams import metrics, topics
 from streams.alerting import outbox
 from streams.alerting.channels import Channels, SendResult
 from streams.alerting.log_store import LogStore, State
@@ -353,6 +353,8 @@ class AlertingService:
         updated, reason = outbox.outcome(delivery, result, now, self.routing.retry, self._rng)
         await self._write([("outbox", updated.delivery_id, updated)])
         self.state.outbox[updated.delivery_id] = updated
+        channel = self.routing.channels.get(delivery.channel)
+        metrics.record_alert(getattr(channel, "type", "other"), "sent" if result.ok else "failed")
         self._decide(
             f"delivery {delivery.delivery_id} to {delivery.contact} via {delivery.channel}: {reason}"
         )
