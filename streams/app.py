@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import faust
+from aiokafka import AIOKafkaProducer
 from pydantic_core import from_json, to_json
 
 from opel.engine_aggregate import apply_county, apply_system
@@ -45,7 +46,31 @@ def dumps(value: Any) -> bytes:
     return to_json(value)
 
 
-def create_app(settings: Settings, store: CatalogueStore) -> faust.App:
+class Outputs:
+    """The producer the stages publish through: plain aiokafka, started and stopped by the worker.
+
+    Faust's producer wrapper costs more per record than the record's whole assessment, and a
+    stage waits for every output to be acknowledged before it writes its table anyway, so
+    at-least-once does not depend on Faust flushing these before it commits.
+    """
+
+    def __init__(self, bootstrap: str, max_request_size: int = 4 * 1024 * 1024) -> None:
+        self.producer = AIOKafkaProducer(
+            bootstrap_servers=bootstrap, linger_ms=5, acks="all", max_request_size=max_request_size
+        )
+
+    async def start(self) -> None:
+        await self.producer.start()
+
+    async def stop(self) -> None:
+        await self.producer.stop()
+
+    async def send(self, topic: str, key: bytes | None, value: bytes) -> Any:
+        """Queue one record; returns the future of its acknowledgement."""
+        return await self.producer.send(topic, value=value, key=key)
+
+
+def create_app(settings: Settings, store: CatalogueStore, outputs: Outputs) -> faust.App:
     """A Faust app for these settings; every call builds a fresh one (tests start several)."""
     app = OpelApp(
         settings.app_id,
@@ -88,7 +113,7 @@ def create_app(settings: Settings, store: CatalogueStore) -> faust.App:
                 ctx = store.context
                 seen = datetime.fromisoformat(message["seen"])
                 book, emit, statuses = stage(table.get(key), key, message["items"], ctx, seen)
-                await publish(app, emit, statuses, ctx, message.get("ts"))
+                await publish(outputs, emit, statuses, ctx, message.get("ts"))
             except Exception as exc:
                 # A bug or a message the engine cannot take must not stop the partition: park it.
                 log.exception(
@@ -133,30 +158,21 @@ def create_app(settings: Settings, store: CatalogueStore) -> faust.App:
 
 
 async def publish(
-    app: faust.App, emit: Emit, statuses: Mapping[str, dict[str, Any]], ctx: Context, ts: int | None
+    outputs: Outputs, emit: Emit, statuses: Mapping[str, dict[str, Any]], ctx: Context, ts: int | None
 ) -> None:
     """Send what a stage produced and wait until Kafka has all of it."""
-    producer = app.producer
+    send = outputs.send
     futures = [
-        await producer.send(topics.ESCALATIONS, event["subject"].encode(), dumps(event), None, None, None)
-        for event in emit.escalations
+        await send(topics.ESCALATIONS, event["subject"].encode(), dumps(event)) for event in emit.escalations
     ]
     for key, value in statuses.items():
-        futures.append(await producer.send(topics.STATUS, key.encode(), dumps(value), None, None, None))
+        futures.append(await send(topics.STATUS, key.encode(), dumps(value)))
     for record in emit.audit:
         audit_key = record["scope"].encode() if record["scope"] else None
-        futures.append(await producer.send(topics.AUDIT, audit_key, dumps(record), None, None, None))
+        futures.append(await send(topics.AUDIT, audit_key, dumps(record)))
     for report in emit.reports:
-        futures.append(
-            await producer.send(
-                topics.COUNTY_EVENTS,
-                ctx.county.encode(),
-                dumps({"items": [report], "seen": report["seen"], "ts": ts}),
-                None,
-                None,
-                None,
-            )
-        )
+        report_value = dumps({"items": [report], "seen": report["seen"], "ts": ts})
+        futures.append(await send(topics.COUNTY_EVENTS, ctx.county.encode(), report_value))
     if futures:
         await asyncio.gather(*futures)
     for kind, direction in emit.transitions:

