@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
-from opel.aggregation import area_level
+from opel.aggregation import AreaLevel, area_level
 from opel.assess import Assessment, rule_for, verdict_for
 from opel.engine_state import (
     Book,
@@ -24,7 +25,6 @@ from opel.engine_state import (
     end_override,
     finish,
     freeze,
-    iso,
     parse_time,
     set_override,
     thaw,
@@ -137,9 +137,10 @@ def _reading(
     verdict = verdict_for(rule, value)
     explanation = Assessment(value, observed_at, verdict).explanation()
     level = verdict.level
+    at_text = observed_at.isoformat()  # once: this runs for every reading
     book["readings"][indicator] = {
         "value": value,
-        "observed_at": observed_at.isoformat(),
+        "observed_at": at_text,
         "level": None if level is None else int(level),
     }
     facts = {
@@ -148,7 +149,7 @@ def _reading(
         "band": verdict.fixed["band"],
         "catalogue": verdict.catalogue.id,
         "catalogue_version": verdict.catalogue.version,
-        "observed_at": observed_at.isoformat(),
+        "observed_at": at_text,
     }
     update_scope(
         book, Scope("indicator", area, indicator), level, observed_at, facts=facts, ctx=ctx, emit=emit
@@ -160,6 +161,7 @@ def _reading(
             outcome,
             f"indicator/{indicator}/{area}",
             observed_at,
+            at_text=at_text,
             input=reading,
             rule=verdict.fixed["interval"] or verdict.reason,
             catalogue=verdict.catalogue.id,
@@ -175,19 +177,25 @@ def _update_area(book: Book, area: str, observed_at: datetime, ctx: Context, emi
     # indicator of the area still counts, at the area's current time.
     wm = parse_time(book["wm"])
     at = observed_at if wm is None or observed_at > wm else wm
+    at_text = at.isoformat()
     if wm is None or at > wm:
-        book["wm"] = at.isoformat()
+        book["wm"] = at_text
         advance_all(book, at, ctx, emit)
-    levels = {name: None if r["level"] is None else Level(r["level"]) for name, r in book["readings"].items()}
-    result = area_level(area, levels)
+    result = _area_level(area, tuple((name, r["level"]) for name, r in book["readings"].items()))
     facts = {
         "explanation": result.reason,
         "driving": list(result.driving),
         "catalogue": ctx.catalogue.meta.id,
         "catalogue_version": ctx.catalogue.meta.version,
-        "observed_at": iso(at),
+        "observed_at": at_text,
     }
     update_scope(book, Scope("area", area), result.level, at, facts=facts, ctx=ctx, emit=emit)
+
+
+@lru_cache(maxsize=4096)
+def _area_level(area: str, levels: tuple[tuple[str, int | None], ...]) -> AreaLevel:
+    # Most readings leave every indicator's level as it was, so the same roll-up recurs.
+    return area_level(area, {name: None if lv is None else Level(lv) for name, lv in levels})
 
 
 def _referral(book: Book, area: str, event: ReferralEvent, ctx: Context, emit: Emit) -> None:

@@ -159,6 +159,7 @@ def audit_record(
     scope: str | None,
     at: datetime,
     *,
+    at_text: str | None = None,
     input: Mapping[str, Any] | None = None,
     rule: str | None = None,
     catalogue: str | None = None,
@@ -167,14 +168,19 @@ def audit_record(
     reason: str | None = None,
     outcome: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """One decision for the audit trail; its id is derived from its content, like transitions."""
-    basis = f"{decision}|{scope}|{at.isoformat()}|{sorted((input or {}).items())!r}|{author}"
+    """One decision for the audit trail; its id is derived from its content, like transitions.
+
+    ``at_text`` is ``at.isoformat()`` when the caller already has it (the per-reading path).
+    """
+    if at_text is None:
+        at_text = at.isoformat()
+    basis = f"{decision}|{scope}|{at_text}|{sorted((input or {}).items())!r}|{author}"
     # A content hash shaped as a UUID: the same decision always gets the same id (blake2b is
     # several times cheaper than uuid5's SHA-1 route, and this runs for every reading).
     digest = hashlib.blake2b(basis.encode(), digest_size=16, key=AUDIT_NAMESPACE.bytes).digest()
     return {
-        "id": str(uuid.UUID(bytes=digest)),
-        "at": at.isoformat(),
+        "id": _uuid_text(digest.hex()),
+        "at": at_text,
         "decision": decision,
         "scope": scope,
         "input": dict(input) if input is not None else None,
@@ -185,6 +191,11 @@ def audit_record(
         "reason": reason,
         "outcome": dict(outcome) if outcome is not None else None,
     }
+
+
+def _uuid_text(h: str) -> str:
+    # str(uuid.UUID(bytes=digest)) without building the object: the same 8-4-4-4-12 text.
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def _actions(ctx: Context, scope: Scope, from_level: int | None, to_level: int) -> list[dict[str, Any]]:

@@ -14,6 +14,7 @@ A timeline is a plain dict so it can live in a Faust table:
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
@@ -45,11 +46,21 @@ def offer(
     track = timeline["members"].setdefault(member, {"wm": None, "seen": None, "level": None, "pending": []})
     done = _parse(timeline["done"])
     late: list[Change] = []
+    pending = track["pending"]
+    # The queue is kept in time order so release() can stop at the first change it must keep
+    # (a lagging member otherwise makes every release re-read the others' whole queues).
+    last = _parse(pending[-1][0]) if pending else None
     for at, level in changes:
         if done is not None and at <= done:
             late.append((at, member, level))
+        elif last is None or at >= last:
+            pending.append([at.isoformat(), level])
+            last = at
         else:
-            track["pending"].append([at.isoformat(), level])
+            # Out of the member's own order (members normally report in order): insert after
+            # any change at the same instant, so equal times keep their arrival order.
+            times = [datetime.fromisoformat(p[0]) for p in pending]
+            pending.insert(bisect_right(times, at), [at.isoformat(), level])
     wm = _parse(track["wm"])
     if wm is None or watermark > wm:
         track["wm"] = watermark.isoformat()
@@ -93,14 +104,16 @@ def release(timeline: Timeline, upto: datetime | None) -> list[Change]:
         return []
     out: list[Change] = []
     for member, track in timeline["members"].items():
-        keep = []
-        for at_text, level in track["pending"]:
+        pending = track["pending"]
+        taken = 0
+        for at_text, level in pending:  # in time order (offer keeps it so)
             at = datetime.fromisoformat(at_text)
-            if at <= upto:
-                out.append((at, member, level))
-            else:
-                keep.append([at_text, level])
-        track["pending"] = keep
+            if at > upto:
+                break
+            out.append((at, member, level))
+            taken += 1
+        if taken:
+            del pending[:taken]
     out.sort(key=lambda change: (change[0], change[1]))
     done = _parse(timeline["done"])
     if done is None or upto > done:

@@ -31,6 +31,7 @@ from opel.scopes import parse_scope
 from streams import metrics, topics
 from streams.catalogues import CatalogueStore
 from streams.codec import DECODERS, Rejected, deadletter_value
+from streams.partitioning import KeyPartitioner
 
 log = logging.getLogger(__name__)
 
@@ -195,7 +196,11 @@ class Ingest:
             fetch_max_bytes=52428800,
         )
         self._producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap, linger_ms=5, acks="all", max_request_size=max(1048576, max_bytes * 2)
+            bootstrap_servers=bootstrap,
+            linger_ms=0,  # a batch's messages are all queued before the wait for their acks
+            acks="all",
+            max_request_size=max(1048576, max_bytes * 2),
+            partitioner=KeyPartitioner(),
         )
         self._task: asyncio.Task[None] | None = None
         self.processed = 0

@@ -324,12 +324,12 @@ class OpelMetrics:
             self.lag_polls.labels(outcome)
 
     # ------------------------------------------------------------------ counters
-    def record_reading(self, topic: str, outcome: str) -> None:
+    def record_reading(self, topic: str, outcome: str, count: int = 1) -> None:
         _cached(
             self._reading_children,
             (topic, outcome),
             lambda: self.readings.labels(_one_of(topic, ALL_TOPIC_NAMES), _one_of(outcome, READING_OUTCOMES)),
-        ).inc()
+        ).inc(count)
 
     def record_deadletter(self, topic: str, reason: str) -> None:
         _cached(
@@ -520,9 +520,9 @@ PlatformCollector(registry=REGISTRY)
 METRICS: Final = OpelMetrics(REGISTRY)
 
 
-def record_reading(topic: str, outcome: str) -> None:
-    """Count one input record from ``topic`` by outcome (assessed, not_assessed, duplicate, ...)."""
-    METRICS.record_reading(topic, outcome)
+def record_reading(topic: str, outcome: str, count: int = 1) -> None:
+    """Count input records from ``topic`` by outcome (assessed, not_assessed, duplicate, ...)."""
+    METRICS.record_reading(topic, outcome, count)
 
 
 def record_deadletter(topic: str, reason: str) -> None:

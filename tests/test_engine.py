@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import itertools
 import random
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from opel.actions import default_action_plan
 from opel.catalogue_load import load_acute_catalogue, load_indicator_catalogue
 from opel.engine_aggregate import apply_county, apply_system
 from opel.engine_area import apply_area
-from opel.engine_state import Context
+from opel.engine_state import Context, _uuid_text
 from opel.escalation import EscalationPolicy
 
 T0 = datetime(2025, 11, 12, 9, 0, tzinfo=UTC)
@@ -199,3 +202,8 @@ def test_county_ignores_a_replayed_area_report(ctx: Context) -> None:
     assert first.escalations
     assert replay.escalations == []
     assert statuses == {}
+
+
+@given(st.binary(min_size=16, max_size=16))
+def test_audit_ids_are_written_as_uuids(digest: bytes) -> None:
+    assert _uuid_text(digest.hex()) == str(uuid.UUID(bytes=digest))

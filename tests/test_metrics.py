@@ -188,8 +188,9 @@ def test_record_reading_counts_by_topic_and_outcome(m: OpelMetrics) -> None:
     for _ in range(3):
         m.record_reading(CAPACITY, "assessed")
     m.record_reading(REFERRALS, "duplicate")
+    m.record_reading(CAPACITY, "assessed", 40)  # a stage counts a whole batch at once
     s = scrape(m)
-    assert s.value("opel_readings_total", topic=CAPACITY, outcome="assessed") == 3.0
+    assert s.value("opel_readings_total", topic=CAPACITY, outcome="assessed") == 43.0
     assert s.value("opel_readings_total", topic=REFERRALS, outcome="duplicate") == 1.0
     assert s.value("opel_readings_total", topic=CAPACITY, outcome="stale") == 0.0
 
