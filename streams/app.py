@@ -56,9 +56,9 @@ class Outputs:
 
     A stage's message yields a few hundred records at a time (an audit record per reading), so
     they are packed into one batch per partition with aiokafka's batch API rather than sent one
-    by one: per record that skips a future, a metadata wait and a partitioner call, which cost
-    more than the reading's whole assessment. Records keep Kafka's key-to-partition mapping and
-    their order within a partition. A stage waits for every batch to be acknowledged before it
+    by one: that saves a future and a metadata wait per record, which together cost more than
+    the reading's whole assessment. Records keep Kafka's key-to-partition mapping (memoised per
+    key) and their order within a partition. A stage waits for every batch to be acknowledged before it
     writes its table, so at-least-once never depends on Faust flushing these.
     """
 
