@@ -99,14 +99,33 @@ async def _add_watcher(running: Running) -> None:
     running.stops.append(stop_watcher)
 
 
-async def stop(running: Running) -> None:
+# How long one component may take to stop. A component whose broker has gone away retries for
+# ever (its last commit or flush never completes, and Faust's consumer thread cannot be
+# cancelled), so the worker would ignore Ctrl-C. Giving up loses nothing: input that was not
+# committed is read again on restart, and every update is idempotent.
+STOP_TIMEOUT = 15.0
+
+
+async def stop(running: Running, timeout: float = STOP_TIMEOUT) -> bool:
+    """Stop every component, newest first; False if one had to be abandoned."""
+    clean = True
     for stop_one in reversed(running.stops):
-        try:
-            await stop_one()
-        except Exception:
-            log.exception("error while stopping")
+        name = _component(stop_one)
+        task = asyncio.ensure_future(stop_one())
+        done, _ = await asyncio.wait({task}, timeout=timeout)
+        if not done:
+            clean = False
+            log.error("%s did not stop within %.0f s (is the broker reachable?); abandoned", name, timeout)
+        elif not task.cancelled() and task.exception() is not None:
+            log.error("error while stopping %s", name, exc_info=task.exception())
     if running.broker is not None:
         await asyncio.to_thread(running.broker.stop)
+    return clean
+
+
+def _component(stop_one: Callable[[], Awaitable[None]]) -> str:
+    owner = getattr(stop_one, "__self__", None)  # a bound stop() names its object's class
+    return type(owner).__name__ if owner is not None else getattr(stop_one, "__qualname__", repr(stop_one))
 
 
 async def _watch_catalogues(running: Running, every: float = 5.0) -> None:
@@ -149,7 +168,13 @@ async def serve(
         await stopping.wait()
         log.info("stopping")
     finally:
-        await stop(running)
+        clean = await stop(running)
+    if not clean:
+        # An abandoned component still holds tasks and a non-daemon thread that would keep the
+        # process alive (and asyncio.run would wait on them): leave now.
+        log.error("exiting with components abandoned")
+        logging.shutdown()
+        os._exit(1)
 
 
 def configure_logging(level: str) -> None:
