@@ -27,13 +27,14 @@ from typing import Any
 
 import faust
 from aiokafka import AIOKafkaProducer
-from pydantic_core import from_json, to_json
+from pydantic_core import from_json
 
 from opel.engine_aggregate import apply_county, apply_system
 from opel.engine_area import apply_area
 from opel.engine_state import Context, Emit, audit_record
 from streams import metrics, table_codec, topics
 from streams.catalogues import CatalogueStore
+from streams.codec import dumps
 from streams.faust_transport import OpelApp
 from streams.partitioning import KeyPartitioner
 from streams.settings import Settings
@@ -41,11 +42,6 @@ from streams.settings import Settings
 log = logging.getLogger(__name__)
 
 Stage = Callable[[Any, str, Sequence[Mapping[str, Any]], Context, datetime], tuple[Any, Emit, dict[str, Any]]]
-
-
-def dumps(value: Any) -> bytes:
-    # pydantic-core's Rust encoder: compact UTF-8 JSON, several times faster than json.dumps.
-    return to_json(value)
 
 
 Record = tuple[str, bytes | None, bytes]  # topic, key, value

@@ -6,7 +6,8 @@ a single validation straight from the bytes in pydantic's Rust core; only a fail
 the slower diagnosis (encoding, JSON, shape, field by field).
 
 Error wording comes from :func:`opel.assess_lines.describe_validation_error`, so `opel assess`,
-`opel produce` and the service describe the same mistake the same way.
+`opel produce` and the service describe the same mistake the same way. :func:`dumps` is the
+other direction: how the service encodes every value it writes.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any, Final, Literal, TypeVar
 
 from pydantic import TypeAdapter, ValidationError
-from pydantic_core import from_json
+from pydantic_core import from_json, to_json
 
 from opel.assess_lines import describe_validation_error
 from opel.feeds import Acknowledge, Command, Override, ReferralEvent, ReloadCatalogues, Withdraw
@@ -54,6 +55,11 @@ class Rejected:
 
 
 # --------------------------------------------------------------------------- decoders
+def dumps(value: Any) -> bytes:
+    """Compact UTF-8 JSON from pydantic-core's Rust encoder (several times json.dumps's speed)."""
+    return to_json(value)
+
+
 def decode_reading(raw: bytes | None, max_bytes: int) -> Reading | Rejected:
     """An indicator reading (capacity and referrals topics)."""
     return _decode(raw, max_bytes, Reading.model_validate_json, Reading.model_validate_json)

@@ -12,7 +12,6 @@ offsets (at-least-once; the stateful stages are idempotent).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import defaultdict
@@ -21,7 +20,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
-from pydantic_core import to_json
 
 from opel.assess import assess
 from opel.errors import InputError
@@ -30,8 +28,9 @@ from opel.models import AcuteSubmission, Reading
 from opel.scopes import parse_scope
 from streams import metrics, topics
 from streams.catalogues import CatalogueStore
-from streams.codec import DECODERS, Rejected, deadletter_value
+from streams.codec import DECODERS, Rejected, deadletter_value, dumps
 from streams.partitioning import KeyPartitioner
+from streams.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -39,11 +38,6 @@ INPUTS = (topics.CAPACITY, topics.REFERRALS, topics.REFERRAL_EVENTS, topics.ACUT
 MAX_BATCH = 5000
 BATCH_LINGER = 0.05  # seconds
 UNKNOWN_REASONS = {"indicator": "unknown_indicator", "area": "unknown_area", "site": "unknown_site"}
-
-
-def dumps(value: Any) -> bytes:
-    # pydantic-core's Rust encoder: compact UTF-8 JSON, several times faster than json.dumps.
-    return to_json(value)
 
 
 class Batch:
@@ -211,10 +205,7 @@ class Ingest:
         self._task = asyncio.create_task(self._run(), name="opel-ingest")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
         await self._consumer.stop()
         await self._producer.stop()
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from streams.settings import Settings
+from streams.tasks import cancel_and_wait
 
 if TYPE_CHECKING:  # the worker imports Faust; `opel assess` must not pay for that
     from streams.worker import Extra, Running
@@ -62,9 +62,7 @@ async def web_extra(running: Running) -> Callable[[], Awaitable[None]]:
     log.info("status board and API on http://%s:%s/ (metrics at /metrics)", settings.web_host, server.port)
 
     async def stop() -> None:
-        lag.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await lag
+        await cancel_and_wait(lag)
         await server.stop()
         await sender.stop()
         await view.stop()
@@ -101,9 +99,7 @@ async def alerting_extra(running: Running) -> Callable[[], Awaitable[None]]:
     watcher = asyncio.create_task(_watch_routing(service, settings.routing_file), name="opel-routing-watch")
 
     async def stop() -> None:
-        watcher.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await watcher
+        await cancel_and_wait(watcher)
         await service.stop()
 
     return stop
@@ -144,9 +140,7 @@ def demo_extra(speed: float) -> Extra:
         task = asyncio.create_task(run_demo(), name="opel-demo")
 
         async def stop() -> None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait(task)
             await producer.stop()
 
         return stop

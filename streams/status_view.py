@@ -12,7 +12,6 @@ tells subscribers (the SSE stream) about every change.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import importlib
 import json
@@ -24,6 +23,7 @@ from typing import Any, Final
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
+from streams.tasks import cancel_and_wait
 from streams.topics import AUDIT, STATUS
 
 __all__ = [
@@ -456,10 +456,7 @@ class StatusView:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
         consumer, self._consumer = self._consumer, None
         if consumer is not None:
             await consumer.stop()

@@ -7,7 +7,6 @@ SIGTERM stop everything in reverse order of starting, so Ctrl-C leaves no broker
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import logging
 import os
@@ -17,11 +16,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from streams import topics
-from streams.app import Outputs, aggregate_keys, create_app, dumps
+from streams.app import Outputs, aggregate_keys, create_app
 from streams.broker import EmbeddedBroker
 from streams.catalogues import CatalogueStore
+from streams.codec import dumps
 from streams.ingest import Ingest
 from streams.settings import Settings
+from streams.tasks import cancel_and_wait
 
 log = logging.getLogger("opel.worker")
 
@@ -92,9 +93,7 @@ async def _add_watcher(running: Running) -> None:
     watcher = asyncio.create_task(_watch_catalogues(running), name="opel-catalogue-watch")
 
     async def stop_watcher() -> None:
-        watcher.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await watcher
+        await cancel_and_wait(watcher)
 
     running.stops.append(stop_watcher)
 
