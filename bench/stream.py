@@ -62,16 +62,14 @@ def readings(count: int, start: datetime) -> list[tuple[str, bytes, bytes]]:
     return out
 
 
-async def produce_all(bootstrap: str, messages: list[tuple[str, bytes, bytes]]) -> float:
+async def produce_all(bootstrap: str, messages: list[tuple[str, bytes, bytes]]) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=10, max_batch_size=262144)
     await producer.start()
-    began = time.perf_counter()
     try:
         futures = [await producer.send(t, key=k, value=v) for t, k, v in messages]
         await asyncio.gather(*futures)
     finally:
         await producer.stop()
-    return time.perf_counter() - began
 
 
 async def plain_loop(bootstrap: str, count: int) -> float:
@@ -131,27 +129,24 @@ def start_worker(broker: EmbeddedBroker, data: Path, app_id: str, **env: str) ->
     return subprocess.Popen([sys.executable, "-m", "streams.worker"], env=environ, stdout=log, stderr=log)
 
 
-async def statuses(bootstrap: str, consumer: AIOKafkaConsumer, into: dict[str, Any]) -> None:
+async def statuses(consumer: AIOKafkaConsumer, into: dict[str, Any]) -> None:
     batch = await consumer.getmany(timeout_ms=200)
     for records in batch.values():
         for r in records:
             into[r.key.decode()] = json.loads(r.value)
 
 
-def tail_consumer(bootstrap: str, topic: str) -> AIOKafkaConsumer:
-    return AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=100)
-
-
-async def assign_end(consumer: AIOKafkaConsumer, topic: str) -> None:
+async def tail(bootstrap: str, topic: str) -> AIOKafkaConsumer:
+    """A started consumer of every partition of ``topic``, from its end."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=100)
     await consumer.start()
     tps = [TopicPartition(topic, p) for p in range(PARTITIONS)]
     consumer.assign(tps)
     await consumer.seek_to_end(*tps)
+    return consumer
 
 
-async def warm_up(
-    broker: EmbeddedBroker, consumer: AIOKafkaConsumer, seen: dict[str, Any], log: Path
-) -> None:
+async def warm_up(broker: EmbeddedBroker, consumer: AIOKafkaConsumer, log: Path) -> None:
     # One probe per area, on an indicator the benchmark never sends (so never older than what
     # is held): each area's stage works in order, so when all four are seen the backlog is done.
     probe = datetime.now(UTC).isoformat()
@@ -166,6 +161,7 @@ async def warm_up(
         for area in AREAS
     ]
     await produce_all(broker.bootstrap, probes)
+    seen: dict[str, Any] = {}
     deadline = time.monotonic() + 600
     began = time.monotonic()
     while any(
@@ -174,7 +170,7 @@ async def warm_up(
         if time.monotonic() > deadline:
             tail = log.read_text(errors="replace")[-3000:]
             raise SystemExit(f"worker did not become ready within 600 s; its log ends:\n{tail}")
-        await statuses(broker.bootstrap, consumer, seen)
+        await statuses(consumer, seen)
     print(f"  (worker ready after {time.monotonic() - began:.1f} s, backlog included)", flush=True)
 
 
@@ -221,11 +217,10 @@ async def service_rate(broker: EmbeddedBroker, count: int, work: Path) -> tuple[
     await produce_all(broker.bootstrap, readings(count, start))
     since_ms = int(time.time() * 1000)
     proc = start_worker(broker, data, "bench-service")
-    consumer = tail_consumer(broker.bootstrap, topics.STATUS)
-    await assign_end(consumer, topics.STATUS)
+    consumer = await tail(broker.bootstrap, topics.STATUS)
     try:
         # The probes go in after the backlog, so "ready" means every reading has been decided.
-        await warm_up(broker, consumer, {}, data / "worker.log")
+        await warm_up(broker, consumer, data / "worker.log")
     finally:
         await consumer.stop()
         proc.send_signal(signal.SIGTERM)
@@ -243,14 +238,12 @@ async def latency(broker: EmbeddedBroker, work: Path, rate: int, seconds: float)
     data = work / "latency"
     data.mkdir()
     proc = start_worker(broker, data, "bench-latency", OPEL_STEP_DOWN_DWELL="0")
-    status_consumer = tail_consumer(broker.bootstrap, topics.STATUS)
-    await assign_end(status_consumer, topics.STATUS)
-    events = tail_consumer(broker.bootstrap, topics.ESCALATIONS)
-    await assign_end(events, topics.ESCALATIONS)
+    status_consumer = await tail(broker.bootstrap, topics.STATUS)
+    events = await tail(broker.bootstrap, topics.ESCALATIONS)
     sent: dict[str, float] = {}
     got: list[float] = []
     try:
-        await warm_up(broker, status_consumer, {}, data / "worker.log")
+        await warm_up(broker, status_consumer, data / "worker.log")
         # linger 5 ms, the Java producer's default since Kafka 4.0 (KIP-1030), and inside the
         # measured time. With no linger every reading is its own batch, and Tansu's memory store
         # pays per stored batch on every fetch: at 1,000 batches/s it saturates a core within a
