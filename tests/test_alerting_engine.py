@@ -8,9 +8,9 @@ from typing import Any
 from test_alerting_fixtures import T0, escalation, routing, stp_actions
 
 from opel.alerting import engine
-from opel.alerting.events import EscalationEvent
 from opel.alerting.records import AlertRecord, GroupRecord
 from opel.alerting.routing import RoutingConfig
+from opel.contracts.escalation import EscalationEvent
 
 S = timedelta(seconds=1)
 

@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from opel.alerting.duties import Status
-from opel.alerting.events import EscalationEvent
 from opel.alerting.routing import RoutingConfig, build_routing
+from opel.contracts.escalation import EscalationEvent
 from opel.levels import Level
 
 T0 = datetime(2025, 11, 12, 9, 30, tzinfo=UTC)

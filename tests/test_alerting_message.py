@@ -5,9 +5,9 @@ from __future__ import annotations
 from test_alerting_fixtures import T0, escalation, stp_actions
 
 from opel.alerting.duties import keah_notice
-from opel.alerting.events import EscalationEvent
 from opel.alerting.message import SMS_LIMIT, Item, render
 from opel.alerting.records import KeahRecord
+from opel.contracts.escalation import EscalationEvent
 
 
 def data(value: dict[str, object]) -> EscalationEvent:

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from opel.alerting import stages
-from opel.alerting.events import EscalationData, EscalationEvent
 from opel.alerting.message import Item, Rendered, Vocabulary, render
 from opel.alerting.records import (
     AlertRecord,
@@ -24,6 +23,7 @@ from opel.alerting.records import (
     notice_id,
 )
 from opel.alerting.routing import Match, Route, RoutingConfig
+from opel.contracts.escalation import EscalationData, EscalationEvent
 
 ACK_PREFIX = 8
 """Shortest alert id prefix an acknowledgement may use (the SMS shows this many characters)."""

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from opel.alerting.events import EscalationData, PlanAction, RoleActions
+from opel.contracts.escalation import EscalationData, PlanAction, RoleActions
 from opel.levels import Level
 
 LONDON = ZoneInfo("Europe/London")

@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
-from opel.alerting.events import EscalationData
+from opel.contracts.escalation import EscalationData
 
 NAMESPACE = uuid.UUID("8f4e2a61-3c1b-4d2e-9a7f-5b6c0d1e2f30")
 

@@ -35,10 +35,10 @@ from pydantic import BaseModel, ValidationError
 from opel.alerting import clock as plan_clock
 from opel.alerting import duties as plan_duties
 from opel.alerting import engine, stages
-from opel.alerting.events import EscalationEvent
 from opel.alerting.message import Vocabulary
 from opel.alerting.records import Delivery, KeahRecord, RunRecord, delivery_id, duty_id
 from opel.alerting.routing import RoutingConfig, RoutingError, load_routing
+from opel.contracts.escalation import EscalationEvent
 from opel.feeds import Acknowledge, ReferralEvent
 from streams import metrics, topics
 from streams.alerting import outbox
