@@ -1,8 +1,9 @@
 """Render the status board with realistic data and save a screenshot (docs/status-board.png).
 
-Starts an embedded broker, publishes the demo statuses of ``streams.web.demo`` (areas amber and
-red, an override declared on East Kent, a stale feed, acute sites), serves the board on
-127.0.0.1 and photographs it in headless Chromium. Nothing leaves the machine.
+Starts an embedded broker, publishes the demo statuses of ``tests/support/demo.py`` (areas amber
+and red, an override declared on East Kent, a level held by the step-down wait in West Kent, a
+stale feed, acute sites), serves the board on 127.0.0.1 and photographs it in headless
+Chromium. Nothing leaves the machine. Run it from a checkout: the fixtures are not in the wheel.
 
     .venv/bin/python scripts/board_screenshot.py [--out docs/status-board.png] [--width 1400]
 """
@@ -19,10 +20,13 @@ from typing import Final
 from playwright.async_api import async_playwright
 
 from streams.broker import EmbeddedBroker
-from streams.web.demo import demo_statuses
-from streams.web.local_stack import LocalStack
 
 REPO: Final = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tests"))  # the test fixtures (tests/support), as pytest finds them
+
+from support.demo import demo_statuses  # noqa: E402
+from support.local_stack import LocalStack  # noqa: E402
+
 CHROMIUM: Final = "/usr/bin/chromium"
 CHROMIUM_ARGS: Final = [
     "--headless",

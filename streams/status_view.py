@@ -4,6 +4,10 @@ The API and the status board read from here instead of asking the worker: ``opel
 is compacted (latest value per scope) and is read from the beginning on every start, so the
 view needs no state of its own. ``opel.audit.v1`` feeds a short per-scope history.
 
+Every value is validated with its contract (:data:`opel.contracts.status.STATUS`,
+:class:`opel.contracts.audit.AuditRecord`). A value the contract refuses is logged as an error
+and counted in :attr:`StatusView.records_refused`, never held or shown.
+
 :class:`StatusState` holds the data and is plain synchronous code with time passed in, so it is
 tested without a broker. :class:`StatusView` is the asyncio shell that feeds it from Kafka and
 tells subscribers (the SSE stream) about every change.
@@ -14,15 +18,19 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import importlib
-import json
 import logging
-from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections import Counter, deque
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from pydantic import ValidationError
 
+from opel.contracts.audit import AuditRecord
+from opel.contracts.status import STATUS as STATUS_CONTRACT
+from opel.contracts.status import AnyStatus
+from opel.feeds import Override
 from streams.tasks import cancel_and_wait
 from streams.topics import AUDIT, STATUS
 
@@ -34,7 +42,7 @@ __all__ = [
     "StatusView",
     "Subscription",
     "SubscriptionClosedError",
-    "parse_time",
+    "status_json",
 ]
 
 log = logging.getLogger(__name__)
@@ -45,6 +53,8 @@ SUBSCRIBER_QUEUE: Final = 1_000
 _BATCH_RECORDS: Final = 500
 _POLL_MS: Final = 500
 _RETRY_SECONDS: Final = 1.0
+_ERROR_SHOWN: Final = 500
+"""How much of an invalid error message is logged: enough to see the fields at fault."""
 
 StatusHook = Callable[[dict[str, Any]], None]
 
@@ -53,44 +63,47 @@ def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def parse_time(value: object) -> dt.datetime | None:
-    """An aware datetime from an RFC 3339 string in a record, or None if absent or unreadable."""
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = dt.datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo is not None else None
+def status_json(status: AnyStatus) -> dict[str, Any]:
+    """A status as the API and the event stream send it: the contract's JSON, ``None`` fields kept."""
+    return status.model_dump(mode="json")
 
 
 @dataclass(frozen=True, slots=True)
 class ActiveOverride:
-    """An override in force on one scope, as the status record carries it."""
+    """An override in force on one scope, as the status value carries it."""
 
-    scope: str
-    id: str
-    level: int | None
-    author: str | None
-    reason: str | None
-    at: str | None
-    expires_at: str | None
-    declaration: bool
-    status: Mapping[str, Any]
+    override: Override
+    status: AnyStatus
+
+    @property
+    def id(self) -> str:
+        return self.override.id
+
+    @property
+    def scope(self) -> str:
+        return self.status.scope
+
+    @property
+    def level(self) -> int:
+        return self.override.level
+
+    @property
+    def declaration(self) -> bool:
+        return self.override.declaration
 
     def as_json(self) -> dict[str, Any]:
-        status = self.status
+        override = self.override.model_dump(mode="json")
         return {
-            "id": self.id,
+            "id": override["id"],
             "scope": self.scope,
-            "level": self.level,
-            "author": self.author,
-            "reason": self.reason,
-            "at": self.at,
-            "expires_at": self.expires_at,
-            "declaration": self.declaration,
-            "computed_level": status.get("computed_level"),
-            "state_level": status.get("state_level"),
+            "level": override["level"],
+            "author": override["author"],
+            "reason": override["reason"],
+            "at": override["at"],
+            "expires_at": override["expires_at"],
+            "declaration": override["declaration"],
+            "computed_level": self.status.computed_level,
+            "state_level": self.status.state_level,
         }
 
 
@@ -98,17 +111,19 @@ class ActiveOverride:
 class StatusState:
     """Latest status per scope, bounded history per scope, and the overrides in force.
 
-    History keeps at most ``history_limit`` entries per scope and nothing older than
-    ``history_window`` before the ``now`` given to :meth:`apply_audit` or :meth:`history`.
+    Holds contract models only (:data:`opel.contracts.status.Status`, :class:`AuditRecord`): what
+    does not validate never gets here. History keeps at most ``history_limit`` entries per scope
+    and nothing older than ``history_window`` before the ``now`` given to :meth:`apply_audit` or
+    :meth:`history`.
     """
 
     history_limit: int = HISTORY_LIMIT
     history_window: dt.timedelta = HISTORY_WINDOW
-    _statuses: dict[str, dict[str, Any]] = field(default_factory=dict)
-    _history: dict[str, deque[dict[str, Any]]] = field(default_factory=dict)
+    _statuses: dict[str, AnyStatus] = field(default_factory=dict)
+    _history: dict[str, deque[AuditRecord]] = field(default_factory=dict)
 
-    def apply_status(self, scope: str, value: dict[str, Any] | None) -> bool:
-        """Record a status value (None is a tombstone); True if what the view holds changed."""
+    def apply_status(self, scope: str, value: AnyStatus | None) -> bool:
+        """Record a status value (None is a tombstone); True if what the state holds changed."""
         if value is None:
             return self._statuses.pop(scope, None) is not None
         if self._statuses.get(scope) == value:
@@ -116,47 +131,40 @@ class StatusState:
         self._statuses[scope] = value
         return True
 
-    def apply_audit(self, record: Mapping[str, Any], now: dt.datetime) -> str | None:
-        """Add an audit record to its scope's history; returns the scope, or None if ignored."""
-        scope = record.get("scope")
-        if not isinstance(scope, str) or not scope:
+    def apply_audit(self, record: AuditRecord, now: dt.datetime) -> str | None:
+        """Add an audit record to its scope's history; returns the scope, or None if it has none."""
+        scope = record.scope
+        if not scope:
             return None
         entries = self._history.get(scope)
         if entries is None:
             entries = self._history[scope] = deque(maxlen=self.history_limit)
-        entries.append(dict(record))
+        entries.append(record)
         self._prune(entries, now)
         return scope
 
-    def _prune(self, entries: deque[dict[str, Any]], now: dt.datetime) -> None:
+    def _prune(self, entries: deque[AuditRecord], now: dt.datetime) -> None:
         oldest = now - self.history_window
         # Audit records arrive roughly in time order per partition, so the old ones are at the left.
-        while entries:
-            at = parse_time(entries[0].get("at"))
-            if at is None or at >= oldest:
-                break
+        while entries and entries[0].at < oldest:
             entries.popleft()
 
-    def statuses(self) -> list[dict[str, Any]]:
+    def statuses(self) -> list[AnyStatus]:
         return [self._statuses[scope] for scope in sorted(self._statuses)]
 
-    def status(self, scope: str) -> dict[str, Any] | None:
+    def status(self, scope: str) -> AnyStatus | None:
         return self._statuses.get(scope)
 
     def knows(self, scope: str) -> bool:
         return scope in self._statuses or bool(self._history.get(scope))
 
-    def history(self, scope: str, now: dt.datetime, since: dt.datetime | None = None) -> list[dict[str, Any]]:
+    def history(self, scope: str, now: dt.datetime, since: dt.datetime | None = None) -> list[AuditRecord]:
         """The scope's history, oldest first, within the window and at or after ``since``."""
         oldest = now - self.history_window
         if since is not None and since > oldest:
             oldest = since
-        kept: list[dict[str, Any]] = []
-        for entry in self._history.get(scope, ()):
-            at = parse_time(entry.get("at"))
-            if at is not None and at >= oldest:
-                kept.append(entry)
-        kept.sort(key=lambda entry: str(entry.get("at")))
+        kept = [entry for entry in self._history.get(scope, ()) if entry.at >= oldest]
+        kept.sort(key=lambda entry: entry.at)
         return kept
 
     def active_overrides(self, now: dt.datetime) -> list[ActiveOverride]:
@@ -164,27 +172,11 @@ class StatusState:
         found: list[ActiveOverride] = []
         for scope in sorted(self._statuses):
             status = self._statuses[scope]
-            override = status.get("override")
-            if not isinstance(override, dict) or not isinstance(override.get("id"), str):
+            override = status.override
+            # The worker republishes on expiry; until that value arrives, do not show a dead override.
+            if override is None or override.expires_at <= now:
                 continue
-            expires = parse_time(override.get("expires_at"))
-            # The worker republishes on expiry; until that record arrives, do not show a dead override.
-            if expires is not None and expires <= now:
-                continue
-            level = override.get("level")
-            found.append(
-                ActiveOverride(
-                    scope=scope,
-                    id=override["id"],
-                    level=level if isinstance(level, int) else None,
-                    author=_text(override.get("author")),
-                    reason=_text(override.get("reason")),
-                    at=_text(override.get("at")),
-                    expires_at=_text(override.get("expires_at")),
-                    declaration=override.get("declaration") is True,
-                    status=status,
-                )
-            )
+            found.append(ActiveOverride(override=override, status=status))
         return found
 
     def find_override(self, override_id: str, now: dt.datetime) -> ActiveOverride | None:
@@ -192,10 +184,6 @@ class StatusState:
             if override.id == override_id:
                 return override
         return None
-
-
-def _text(value: object) -> str | None:
-    return value if isinstance(value, str) else None
 
 
 class SubscriptionClosedError(Exception):
@@ -250,6 +238,14 @@ class Subscription:
         self.close()
 
 
+def _errors(exc: ValidationError) -> str:
+    """The contract's complaint, one line per field, cut to a readable length."""
+    text = "; ".join(
+        f"{'.'.join(str(part) for part in error['loc']) or 'value'}: {error['msg']}" for error in exc.errors()
+    )
+    return text if len(text) <= _ERROR_SHOWN else text[:_ERROR_SHOWN] + "…"
+
+
 def _metrics_hook() -> StatusHook | None:
     """``streams.metrics.apply_status`` if that module is installed; the view works without it."""
     try:
@@ -291,7 +287,8 @@ class StatusView:
         self._subscribers: set[Subscription] = set()
         self._sequence = 0
         self.records_seen = 0
-        self.records_rejected = 0
+        self.records_refused: Counter[str] = Counter()
+        """Values refused by the contract (or keyed wrongly), per topic; each is logged as an error."""
 
     # ------------------------------------------------------------------ reading
     def now(self) -> dt.datetime:
@@ -306,16 +303,16 @@ class StatusView:
     def running(self) -> bool:
         return self._task is not None and not self._task.done()
 
-    def statuses(self) -> list[dict[str, Any]]:
+    def statuses(self) -> list[AnyStatus]:
         return self.state.statuses()
 
-    def status(self, scope: str) -> dict[str, Any] | None:
+    def status(self, scope: str) -> AnyStatus | None:
         return self.state.status(scope)
 
     def knows(self, scope: str) -> bool:
         return self.state.knows(scope)
 
-    def history(self, scope: str, since: dt.datetime | None = None) -> list[dict[str, Any]]:
+    def history(self, scope: str, since: dt.datetime | None = None) -> list[AuditRecord]:
         return self.state.history(scope, self._clock(), since)
 
     def active_overrides(self) -> list[ActiveOverride]:
@@ -352,44 +349,71 @@ class StatusView:
                 self._subscribers.discard(subscription)
 
     # ------------------------------------------------------------------ applying records
-    def apply_status_record(self, key: str | None, value: dict[str, Any] | None) -> None:
-        """Apply one ``opel.status.v1`` record (also used by tests that have no broker)."""
-        scope = key if key else (value or {}).get("scope")
-        if not isinstance(scope, str) or not scope:
-            self.records_rejected += 1
+    def apply_status_record(self, key: str | None, value: AnyStatus | None) -> None:
+        """Apply one validated ``opel.status.v1`` value (None: a tombstone) under its key."""
+        scope = key if key else (value.scope if value is not None else None)
+        if not scope:
+            self._refuse(self.status_topic, "tombstone without a key")
             return
-        if value is not None and self._hook is not None:
+        if value is not None and value.scope != scope:
+            self._refuse(self.status_topic, f"key {scope!r} is not the status's scope {value.scope!r}")
+            return
+        shown = None if value is None else status_json(value)
+        if shown is not None and self._hook is not None:
             try:
-                self._hook(value)
+                self._hook(shown)
             except Exception:  # metrics must never stop the board from updating
                 log.exception("metrics hook failed for status of %s", scope)
         if self.state.apply_status(scope, value):
-            self._publish({"type": "status", "scope": scope, "status": value})
+            self._publish({"type": "status", "scope": scope, "status": shown})
 
-    def apply_audit_record(self, value: dict[str, Any]) -> None:
-        scope = self.state.apply_audit(value, self._clock())
+    def apply_audit_record(self, record: AuditRecord) -> None:
+        """Apply one validated ``opel.audit.v1`` record (kept in its scope's history)."""
+        scope = self.state.apply_audit(record, self._clock())
         if scope is not None:
-            self._publish({"type": "audit", "scope": scope, "audit": value})
+            self._publish({"type": "audit", "scope": scope, "audit": record.model_dump(mode="json")})
+
+    def apply_status_json(self, key: str | None, raw: bytes | None, where: str = "") -> None:
+        """Validate a raw status value with the contract and apply it, or refuse it (logged, counted)."""
+        if raw is None:
+            self.apply_status_record(key, None)
+            return
+        try:
+            value = STATUS_CONTRACT.validate_json(raw)
+        except ValidationError as exc:
+            self._refuse(self.status_topic, f"key {key!r}: {_errors(exc)}", where)
+            return
+        self.apply_status_record(key, value)
+
+    def apply_audit_json(self, raw: bytes | None, where: str = "") -> None:
+        """Validate a raw audit record with the contract and apply it, or refuse it (logged, counted)."""
+        if raw is None:
+            self._refuse(self.audit_topic, "null value (the audit topic has no tombstones)", where)
+            return
+        try:
+            record = AuditRecord.model_validate_json(raw)
+        except ValidationError as exc:
+            self._refuse(self.audit_topic, _errors(exc), where)
+            return
+        self.apply_audit_record(record)
+
+    def _refuse(self, topic: str, why: str, where: str = "") -> None:
+        self.records_refused[topic] += 1
+        log.error("status view refused a value on %s%s: %s", topic, where, why)
+
+    @property
+    def records_rejected(self) -> int:
+        """Values refused on both topics since the view was made (also in :attr:`records_refused`)."""
+        return sum(self.records_refused.values())
 
     def _apply(self, record: ConsumerRecord[bytes, bytes]) -> None:
         self.records_seen += 1
-        key = record.key.decode("utf-8", "replace") if record.key is not None else None
-        value: Any = None
-        if record.value is not None:
-            try:
-                value = json.loads(record.value)
-            except (ValueError, UnicodeDecodeError):
-                value = None
-            if not isinstance(value, dict):
-                self.records_rejected += 1
-                log.warning(
-                    "skipping %s[%d]@%d: not a JSON object", record.topic, record.partition, record.offset
-                )
-                return
+        where = f"[{record.partition}]@{record.offset}"
         if record.topic == self.status_topic:
-            self.apply_status_record(key, value)
-        elif value is not None:
-            self.apply_audit_record(value)
+            key = record.key.decode("utf-8", "replace") if record.key is not None else None
+            self.apply_status_json(key, record.value, where)
+        else:
+            self.apply_audit_json(record.value, where)
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:

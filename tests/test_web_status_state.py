@@ -1,28 +1,30 @@
-"""The status view's in-memory state and change notifications, without a broker."""
+"""The status view's in-memory state, its contract checks and change notifications, without a broker."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 from typing import Any
 
 import pytest
+from support.demo import audit_entry, demo_statuses, override, status_record
 
-from streams.status_view import StatusState, StatusView, SubscriptionClosedError
-from streams.web.demo import status_record
+from opel.contracts.audit import AuditRecord, Decision
+from streams.status_view import StatusState, StatusView, SubscriptionClosedError, status_json
 
 NOW = dt.datetime(2025, 11, 12, 9, 30, tzinfo=dt.UTC)
 
 
-def audit(scope: str | None, at: dt.datetime, decision: str = "transition") -> dict[str, Any]:
-    return {"id": f"{scope}-{at.isoformat()}", "at": at.isoformat(), "decision": decision, "scope": scope}
+def audit(scope: str | None, at: dt.datetime, decision: Decision = "transition") -> AuditRecord:
+    return audit_entry(scope, decision, at)
 
 
 def test_tombstone_removes_and_repeats_are_not_changes() -> None:
     state = StatusState()
     value = status_record("area/dgs", 2, at=NOW)
     assert state.apply_status("area/dgs", value) is True
-    assert state.apply_status("area/dgs", dict(value)) is False
+    assert state.apply_status("area/dgs", value.model_copy()) is False
     assert state.status("area/dgs") == value
     assert state.apply_status("area/dgs", None) is True
     assert state.status("area/dgs") is None
@@ -34,9 +36,9 @@ def test_history_keeps_the_last_n_and_the_window() -> None:
     for hours in (200, 5, 4, 3, 2):
         state.apply_audit(audit("area/dgs", NOW - dt.timedelta(hours=hours)), NOW)
     kept = state.history("area/dgs", NOW)
-    assert [e["at"] for e in kept] == [(NOW - dt.timedelta(hours=h)).isoformat() for h in (4, 3, 2)]
-    assert [e["at"] for e in state.history("area/dgs", NOW, since=NOW - dt.timedelta(hours=3))] == [
-        (NOW - dt.timedelta(hours=h)).isoformat() for h in (3, 2)
+    assert [e.at for e in kept] == [NOW - dt.timedelta(hours=h) for h in (4, 3, 2)]
+    assert [e.at for e in state.history("area/dgs", NOW, since=NOW - dt.timedelta(hours=3))] == [
+        NOW - dt.timedelta(hours=h) for h in (3, 2)
     ]
     # Eight days later the whole history has aged out.
     assert state.history("area/dgs", NOW + dt.timedelta(days=8)) == []
@@ -45,26 +47,19 @@ def test_history_keeps_the_last_n_and_the_window() -> None:
 def test_history_ignores_records_without_a_scope() -> None:
     state = StatusState()
     assert state.apply_audit(audit(None, NOW, "catalogue_loaded"), NOW) is None
-    assert state.apply_audit({"at": NOW.isoformat(), "scope": ""}, NOW) is None
+    assert state.apply_audit(audit("", NOW), NOW) is None
     assert not state.knows("")
 
 
 def test_active_overrides_skip_expired_ones() -> None:
     state = StatusState()
-    live = {
-        "id": "ovr-1",
-        "level": 4,
-        "author": "group",
-        "reason": "r",
-        "at": NOW.isoformat(),
-        "expires_at": (NOW + dt.timedelta(hours=1)).isoformat(),
-        "declaration": True,
-    }
+    live = override("area/dgs", 4, NOW, expires_at=NOW + dt.timedelta(hours=1), author="group")
     state.apply_status("area/dgs", status_record("area/dgs", 4, at=NOW, computed_level=2, override=live))
     state.apply_status("area/swale", status_record("area/swale", 1, at=NOW))
     [found] = state.active_overrides(NOW)
     assert (found.scope, found.id, found.level, found.declaration) == ("area/dgs", "ovr-1", 4, True)
     assert found.as_json()["computed_level"] == 2
+    assert found.as_json()["expires_at"] == "2025-11-12T10:30:00Z"
     assert state.find_override("ovr-1", NOW) == found
     assert state.active_overrides(NOW + dt.timedelta(hours=2)) == []
     assert state.find_override("ovr-1", NOW + dt.timedelta(hours=2)) is None
@@ -83,10 +78,10 @@ async def test_subscribers_see_changes_and_the_metrics_hook_sees_every_value() -
         assert await subscription.get(timeout=0.01) is None
     assert first is not None
     assert second is not None
-    assert (first["scope"], first["status"]) == ("area/dgs", value)
+    assert (first["scope"], first["status"]) == ("area/dgs", status_json(value))
     assert (second["scope"], second["status"]) == ("area/dgs", None)
     assert second["sequence"] > first["sequence"]
-    assert seen == [value, value]
+    assert seen == [status_json(value), status_json(value)]
 
 
 async def test_a_subscriber_that_falls_behind_is_cut_off() -> None:
@@ -117,8 +112,68 @@ async def test_changes_iterator_ends_when_the_view_stops() -> None:
     assert [c["scope"] for c in received] == ["area/dgs"]
 
 
-def test_record_without_scope_is_rejected() -> None:
+def test_tombstone_without_a_key_is_refused_and_counted(caplog: pytest.LogCaptureFixture) -> None:
     view = StatusView("127.0.0.1:9", use_metrics=False)
-    view.apply_status_record(None, {"level": 2})
+    view.apply_status_json(None, None)
+    assert view.records_refused == {view.status_topic: 1}
     assert view.records_rejected == 1
     assert view.statuses() == []
+    assert [r.levelname for r in caplog.records] == ["ERROR"]
+
+
+def test_the_contracts_json_round_trips_through_the_view() -> None:
+    """Every demo value, written as the worker writes it, is held and shown exactly as sent."""
+    view = StatusView("127.0.0.1:9", use_metrics=False)
+    statuses = demo_statuses(NOW)
+    for status in statuses:
+        view.apply_status_json(status.scope, status.to_json())
+    assert view.records_rejected == 0
+    assert view.statuses() == sorted(statuses, key=lambda status: status.scope)
+    for status in statuses:
+        assert json.loads(status.to_json()) == status_json(status)
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"band": "60-69"}, "band"),  # an unknown field (an area has no band)
+        ({"level": 5}, "level"),
+        ({"kind": "ward"}, "kind"),
+        ({"updated_at": "yesterday"}, "updated_at"),
+        ({"observed_at": "2025-11-12T09:30:00"}, "observed_at"),  # no offset
+    ],
+)
+def test_a_status_the_contract_refuses_is_logged_counted_and_not_shown(
+    caplog: pytest.LogCaptureFixture, change: dict[str, Any], field: str
+) -> None:
+    view = StatusView("127.0.0.1:9", use_metrics=False)
+    good = status_record("area/dgs", 2, at=NOW)
+    view.apply_status_json("area/dgs", good.to_json())
+    bad = {**json.loads(good.to_json()), "level": 3, **change}
+    view.apply_status_json("area/dgs", json.dumps(bad).encode())
+    assert view.records_refused == {view.status_topic: 1}
+    assert view.status("area/dgs") == good  # the last good value stays
+    [error] = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert "area/dgs" in error.getMessage()
+    assert field in error.getMessage()
+
+
+def test_a_status_under_another_scopes_key_is_refused(caplog: pytest.LogCaptureFixture) -> None:
+    view = StatusView("127.0.0.1:9", use_metrics=False)
+    view.apply_status_json("area/swale", status_record("area/dgs", 2, at=NOW).to_json())
+    assert view.records_rejected == 1
+    assert view.statuses() == []
+    assert "not the status's scope" in caplog.records[-1].getMessage()
+
+
+def test_audit_records_are_validated_with_the_contract(caplog: pytest.LogCaptureFixture) -> None:
+    view = StatusView("127.0.0.1:9", use_metrics=False, clock=lambda: NOW)
+    record = audit_entry("area/dgs", "transition", NOW, outcome={"to_level": 3})
+    view.apply_audit_json(record.to_json())
+    assert view.history("area/dgs") == [record]
+    wrong = {**json.loads(record.to_json()), "decision": "guessed", "extra": 1}
+    view.apply_audit_json(json.dumps(wrong).encode())
+    view.apply_audit_json(b"not json")
+    assert view.records_refused == {view.audit_topic: 2}
+    assert view.history("area/dgs") == [record]
+    assert sum(r.levelname == "ERROR" for r in caplog.records) == 2

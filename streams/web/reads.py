@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import importlib
-from typing import Any, Final
+from typing import Final
 
 import prometheus_client
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
+from opel.contracts.status import AreaStatus
 from opel.levels import Level
 from opel.models import AREA_IDS
+from streams.status_view import status_json
 from streams.web.auth import Permission
 from streams.web.context import context
 from streams.web.guard import require
@@ -30,8 +32,8 @@ def level_label(level: object) -> str:
     return "not assessed"
 
 
-def _area_order(status: dict[str, Any]) -> tuple[int, str]:
-    area = str(status.get("area") or "")
+def _area_order(status: AreaStatus) -> tuple[int, str]:
+    area = status.area
     return (AREA_IDS.index(area) if area in AREA_IDS else len(AREA_IDS), area)
 
 
@@ -43,7 +45,7 @@ async def get_status(request: web.Request) -> web.Response:
             "now": ctx.view.now().isoformat(),
             "caught_up": ctx.view.caught_up,
             "stale_after_seconds": int(ctx.board.stale_after.total_seconds()),
-            "statuses": ctx.view.statuses(),
+            "statuses": [status_json(status) for status in ctx.view.statuses()],
             "overrides": [override.as_json() for override in ctx.view.active_overrides()],
         }
     )
@@ -64,7 +66,7 @@ async def get_scope_status(request: web.Request) -> web.Response:
     status = context(request).view.status(scope)
     if status is None:
         raise _unknown_scope(scope)
-    return web.json_response(status)
+    return web.json_response(status_json(status))
 
 
 async def get_history(request: web.Request) -> web.Response:
@@ -79,7 +81,7 @@ async def get_history(request: web.Request) -> web.Response:
         {
             "scope": scope,
             "since": since.isoformat() if since else None,
-            "entries": view.history(scope, since),
+            "entries": [entry.model_dump(mode="json") for entry in view.history(scope, since)],
         }
     )
 
@@ -87,9 +89,8 @@ async def get_history(request: web.Request) -> web.Response:
 async def get_actions(request: web.Request) -> web.Response:
     require(request, Permission.READ)
     ctx = context(request)
-    county = ctx.view.status(ctx.county_scope) or {}
-    raw_level = county.get("level")
-    level = Level(raw_level) if raw_level in (1, 2, 3, 4) and not isinstance(raw_level, bool) else None
+    county = ctx.view.status(ctx.county_scope)
+    level = Level(county.level) if county is not None and county.level is not None else None
     plan = ctx.action_plan
     roles = []
     for role in plan.roles.values():
@@ -106,7 +107,7 @@ async def get_actions(request: web.Request) -> web.Response:
             }
         )
     areas = sorted(
-        (status for status in ctx.view.statuses() if status.get("kind") == "area"),
+        (status for status in ctx.view.statuses() if isinstance(status, AreaStatus)),
         key=_area_order,
     )
     return web.json_response(
@@ -116,14 +117,14 @@ async def get_actions(request: web.Request) -> web.Response:
                 "scope": ctx.county_scope,
                 "level": int(level) if level else None,
                 "label": level_label(int(level) if level else None),
-                "since": county.get("since"),
+                "since": status_json(county)["since"] if county is not None else None,
             },
             "areas": [
                 {
-                    "scope": status.get("scope"),
-                    "area": status.get("area"),
-                    "level": status.get("level"),
-                    "label": level_label(status.get("level")),
+                    "scope": status.scope,
+                    "area": status.area,
+                    "level": status.level,
+                    "label": level_label(status.level),
                 }
                 for status in areas
             ],
@@ -161,4 +162,11 @@ async def get_healthz(request: web.Request) -> web.Response:
         raise ProblemError(503, "not-ready", "the status view is not consuming", title="Not ready")
     if not view.caught_up:
         raise ProblemError(503, "not-ready", "the status view is still reading the topics", title="Not ready")
-    return web.json_response({"status": "ok", "caught_up": True, "scopes": len(view.statuses())})
+    return web.json_response(
+        {
+            "status": "ok",
+            "caught_up": True,
+            "scopes": len(view.statuses()),
+            "refused": view.records_rejected,
+        }
+    )

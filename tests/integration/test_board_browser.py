@@ -16,10 +16,10 @@ from typing import Any, Final
 import aiohttp
 import pytest
 from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright
+from support.demo import demo_statuses, status_record
+from support.local_stack import LocalStack
 
 from streams.broker import EmbeddedBroker
-from streams.web.demo import demo_statuses, status_record
-from streams.web.local_stack import LocalStack
 from streams.web.reads import level_label
 
 CHROMIUM: Final = Path("/usr/bin/chromium")

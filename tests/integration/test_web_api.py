@@ -12,16 +12,18 @@ from typing import Any, Final, TypeVar
 import aiohttp
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from support.demo import audit_entry, override, status_record
+from support.local_stack import LocalStack
 
 from opel.actions import default_action_plan
+from opel.contracts.status import STATUS as STATUS_CONTRACT
+from opel.contracts.status import AnyStatus
 from opel.feeds import Acknowledge, Override, Withdraw
 from opel.levels import Level
 from streams.broker import EmbeddedBroker
 from streams.status_view import StatusView
 from streams.topics import STATUS
 from streams.web.auth import build_api_config
-from streams.web.demo import status_record
-from streams.web.local_stack import LocalStack, audit_record
 
 GROUP_TOKEN: Final = "group-token-0123456789abcdef"
 DUTY_TOKEN: Final = "duty-token-0123456789abcdef"
@@ -89,11 +91,11 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
         yield session
 
 
-async def publish_and_wait(stack: LocalStack, *statuses: dict[str, Any]) -> None:
+async def publish_and_wait(stack: LocalStack, *statuses: AnyStatus) -> None:
     await stack.publish_status(statuses)
 
     def all_seen() -> bool:
-        return all(stack.view.status(status["scope"]) == status for status in statuses)
+        return all(stack.view.status(status.scope) == status for status in statuses)
 
     await until(all_seen, "the published statuses")
 
@@ -142,10 +144,31 @@ async def test_status_lists_every_scope_and_one_scope_with_slashes(
     assert [s["scope"] for s in body["statuses"]] == ["area/dgs", "indicator/health_caseload/dgs"]
     assert body["caught_up"] is True
     assert body["stale_after_seconds"] == 26 * 3600
+    # The API sends each status exactly as the contract serialises it: no field added or lost.
+    assert body["statuses"] == [json.loads(area.to_json()), json.loads(indicator.to_json())]
+    assert "county" not in body["statuses"][0]
+    assert [STATUS_CONTRACT.validate_python(s) for s in body["statuses"]] == [area, indicator]
 
     async with http.get(f"{stack.url}/status/indicator/health_caseload/dgs") as response:
         assert response.status == 200
-        assert await response.json() == indicator
+        assert await response.json() == json.loads(indicator.to_json())
+
+
+async def test_a_status_the_contract_refuses_is_counted_not_served(
+    stack: LocalStack, http: aiohttp.ClientSession
+) -> None:
+    good = status_record("area/dgs", 2, at=now())
+    await publish_and_wait(stack, good)
+    broken = {**json.loads(good.to_json()), "level": 4, "points": 12}  # an area has no points
+    await stack.publish_raw_status("area/dgs", json.dumps(broken).encode())
+    await stack.publish_raw_status("area/swale", b"{not json")
+    await until(lambda: stack.view.records_rejected == 2, "both refusals")
+    async with http.get(f"{stack.url}/status/area/dgs") as response:
+        assert (await response.json())["level"] == 2
+    async with http.get(f"{stack.url}/status/area/swale") as response:
+        assert response.status == 404
+    async with http.get(f"{stack.url}/healthz") as response:
+        assert (await response.json())["refused"] == 2
 
 
 async def test_unknown_scope_is_404_problem(stack: LocalStack, http: aiohttp.ClientSession) -> None:
@@ -169,21 +192,21 @@ async def test_tombstone_removes_scope(stack: LocalStack, http: aiohttp.ClientSe
 
 async def test_history_since_and_bad_since(stack: LocalStack, http: aiohttp.ClientSession) -> None:
     at = now()
-    old = audit_record("area/swale", "transition", at - dt.timedelta(hours=5), outcome={"to_level": 2})
-    new = audit_record("area/swale", "transition", at - dt.timedelta(hours=1), outcome={"to_level": 3})
-    ancient = audit_record("area/swale", "transition", at - dt.timedelta(days=8))
+    old = audit_entry("area/swale", "transition", at - dt.timedelta(hours=5), outcome={"to_level": 2})
+    new = audit_entry("area/swale", "transition", at - dt.timedelta(hours=1), outcome={"to_level": 3})
+    ancient = audit_entry("area/swale", "transition", at - dt.timedelta(days=8))
     await stack.publish_audit([ancient, old, new])
     await until(lambda: len(stack.view.history("area/swale")) == 2, "history")
 
     async with http.get(f"{stack.url}/history/area/swale") as response:
         assert response.status == 200
         body = await response.json()
-    assert [e["id"] for e in body["entries"]] == [old["id"], new["id"]]  # 8 days old is dropped
+    assert body["entries"] == [json.loads(old.to_json()), json.loads(new.to_json())]  # 8 days old: dropped
 
     since = (at - dt.timedelta(hours=2)).isoformat()
     async with http.get(f"{stack.url}/history/area/swale", params={"since": since}) as response:
         body = await response.json()
-    assert [e["id"] for e in body["entries"]] == [new["id"]]
+    assert [e["id"] for e in body["entries"]] == [new.id]
 
     async with http.get(f"{stack.url}/history/area/swale", params={"since": "yesterday"}) as response:
         assert response.status == 422
@@ -369,16 +392,10 @@ async def test_withdraw_finds_the_scope_of_an_active_override(
     broker: EmbeddedBroker, stack: LocalStack, http: aiohttp.ClientSession
 ) -> None:
     at = now()
-    override = {
-        "id": "ovr-test-1",
-        "level": 3,
-        "author": "escalation-group",
-        "reason": "declared",
-        "at": at.isoformat(),
-        "expires_at": (at + dt.timedelta(hours=2)).isoformat(),
-        "declaration": True,
-    }
-    await publish_and_wait(stack, status_record("area/swale", 3, at=at, computed_level=1, override=override))
+    declared = override(
+        "area/swale", 3, at, expires_at=at + dt.timedelta(hours=2), id="ovr-test-1", reason="declared"
+    )
+    await publish_and_wait(stack, status_record("area/swale", 3, at=at, computed_level=1, override=declared))
 
     async with http.delete(f"{stack.url}/overrides/ovr-missing", headers=bearer(GROUP_TOKEN)) as response:
         assert response.status == 404
@@ -452,7 +469,7 @@ async def test_events_stream_status_changes(stack: LocalStack, http: aiohttp.Cli
         status = status_record("area/west_kent", 3, at=now())
         await stack.publish_status([status])
         kind, data = await asyncio.wait_for(next_event(), DEADLINE)
-        assert (kind, data) == ("status", {"scope": "area/west_kent", "status": status})
+        assert (kind, data) == ("status", {"scope": "area/west_kent", "status": json.loads(status.to_json())})
 
         await stack.remove_status("area/west_kent")
         kind, data = await asyncio.wait_for(next_event(), DEADLINE)
@@ -478,7 +495,7 @@ async def test_view_reads_the_real_status_topic_from_the_beginning(broker: Embed
     producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap)
     await producer.start()
     try:
-        await producer.send_and_wait(STATUS, json.dumps(value).encode(), key=scope.encode())
+        await producer.send_and_wait(STATUS, value.to_json(), key=scope.encode())
     finally:
         await producer.stop()
     seen: list[dict[str, Any]] = []
@@ -487,6 +504,6 @@ async def test_view_reads_the_real_status_topic_from_the_beginning(broker: Embed
     try:
         await view.wait_caught_up(DEADLINE)
         assert view.status(scope) == value
-        assert value in seen
+        assert json.loads(value.to_json()) in seen
     finally:
         await view.stop()

@@ -19,11 +19,11 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis import GenerationMode
 from schemathesis.checks import positive_data_acceptance
+from support.demo import demo_statuses
+from support.local_stack import LocalStack
 
 from streams.broker import EmbeddedBroker
 from streams.web.auth import load_api_config
-from streams.web.demo import demo_statuses
-from streams.web.local_stack import LocalStack
 
 REPO: Final = Path(__file__).resolve().parents[2]
 TOKEN: Final = "schemathesis-escalation-token-0123456789"

@@ -2,15 +2,13 @@
 
 :class:`LocalStack` creates its own status, audit and commands topics (unique names unless
 told otherwise, so several stacks can share one broker), starts a :class:`StatusView`, a
-:class:`CommandSender` and a :class:`WebServer` on 127.0.0.1, and can publish status and
-audit records the way the worker does. The real service wires the same parts to the real
-topic names.
+:class:`CommandSender` and a :class:`WebServer` on 127.0.0.1, and publishes status values and
+audit records (contract models, :mod:`tests.support.demo`) as the worker does: the model's
+JSON, keyed by its scope. The real service wires the same parts to the real topic names.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
@@ -18,6 +16,8 @@ from typing import Any, Final
 from aiokafka import AIOKafkaProducer
 
 from opel.actions import ActionPlan, default_action_plan
+from opel.contracts.audit import AuditRecord
+from opel.contracts.status import AnyStatus
 from streams.broker import LOOPBACK, EmbeddedBroker
 from streams.status_view import StatusView
 from streams.topics import DEFAULT_PARTITIONS, TopicSpec
@@ -103,40 +103,25 @@ class LocalStack:
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
-    async def _send(self, topic: str, key: str, value: Any) -> None:
+    async def _send(self, topic: str, key: str, value: bytes | None) -> None:
         if self._producer is None:
             raise RuntimeError("LocalStack is not started")
-        body = None if value is None else json.dumps(value).encode("utf-8")
-        await self._producer.send_and_wait(topic, value=body, key=key.encode("utf-8"))
+        await self._producer.send_and_wait(topic, value=value, key=key.encode("utf-8"))
 
-    async def publish_status(self, statuses: Iterable[dict[str, Any]]) -> None:
+    async def publish_status(self, statuses: Iterable[AnyStatus]) -> None:
         """Write status values keyed by their scope, as the worker does."""
         for status in statuses:
-            await self._send(self.topics["status"].name, status["scope"], status)
+            await self._send(self.topics["status"].name, status.scope, status.to_json())
+
+    async def publish_raw_status(self, key: str, value: bytes) -> None:
+        """Write bytes as a status value: for what a broken writer might put on the topic."""
+        await self._send(self.topics["status"].name, key, value)
 
     async def remove_status(self, scope: str) -> None:
         """Write a tombstone for ``scope``."""
         await self._send(self.topics["status"].name, scope, None)
 
-    async def publish_audit(self, records: Iterable[dict[str, Any]]) -> None:
+    async def publish_audit(self, records: Iterable[AuditRecord]) -> None:
+        """Write audit records keyed by their scope, as the worker does."""
         for record in records:
-            await self._send(self.topics["audit"].name, str(record.get("scope") or ""), record)
-
-
-def audit_record(scope: str, decision: str, at: dt.datetime, **fields: Any) -> dict[str, Any]:
-    """An ``opel.audit.v1`` value with the documented fields."""
-    record: dict[str, Any] = {
-        "id": uuid.uuid4().hex,
-        "at": at.isoformat(),
-        "decision": decision,
-        "scope": scope,
-        "input": None,
-        "rule": None,
-        "catalogue": "kcc-asch-2025-26",
-        "catalogue_version": "1.8",
-        "author": None,
-        "reason": None,
-        "outcome": None,
-    }
-    record.update(fields)
-    return record
+            await self._send(self.topics["audit"].name, record.scope or "", record.to_json())
