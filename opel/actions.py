@@ -1,8 +1,8 @@
 """The action plan: which role does what at each OPEL level (plan v1.8 sections 7, 8, Appendix 3).
 
-The plan itself lives in YAML under ``triggers/actions``; this module validates it and answers
-two questions cheaply: what is in force for a role at a level, and what starts, stands down or
-carries on when the level changes. Pure: the only I/O is reading the YAML via ``opel.sources``.
+The plan itself lives in YAML under ``triggers/actions`` and is read by :mod:`opel.actions_load`;
+this module holds the validated plan and answers two questions cheaply: what is in force for a role
+at a level, and what starts, stands down or carries on when the level changes. Pure: no I/O.
 
 Level 1 (and "no level yet", ``None``) is business as usual: nothing is in force.
 """
@@ -10,27 +10,22 @@ Level 1 (and "no level yet", ``None``) is business as usual: nothing is in force
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
-from opel.errors import CatalogueError
 from opel.levels import Level
-from opel.sources import locate, parse_yaml
+
+if TYPE_CHECKING:
+    # Re-exported lazily (see __getattr__) for importers outside opel.actions_load's owners.
+    from opel.actions_load import default_action_plan, load_action_plan  # noqa: F401
 
 DEFAULT_ACTION_PLAN = "kcc-asch-actions-v1.8"
 ACTION_LEVELS: tuple[Level, ...] = (Level.OPEL_2, Level.OPEL_3, Level.OPEL_4)
 """Levels that carry actions; level 1 is business as usual."""
 CONTINUING_LEVELS: tuple[Level, ...] = (Level.OPEL_3, Level.OPEL_4)
 """Levels that may keep lower levels' actions in force (level 2 has none below it)."""
-
-_SLUG = re.compile(r"[a-z][a-z0-9_]*")
-
 
 # --- public data ------------------------------------------------------------------------------
 
@@ -100,7 +95,8 @@ def _bau(level: Level | None) -> Level | None:
 
 @dataclass(frozen=True, slots=True)
 class ActionPlan:
-    """A validated action plan. Build it with :func:`load_action_plan` or :func:`build_action_plan`.
+    """A validated action plan. Build it with :func:`opel.actions_load.load_action_plan`
+    or :func:`opel.actions_load.build_action_plan`.
 
     ``continues[role][level]`` lists the lower levels whose actions stay in force at ``level``;
     it is applied transitively. In-force sets and level changes are computed once, here.
@@ -179,261 +175,11 @@ def _reachable(continues: Mapping[Level, Sequence[Level]], level: Level) -> froz
     return frozenset(seen)
 
 
-# --- raw YAML shape ---------------------------------------------------------------------------
+def __getattr__(name: str) -> Any:
+    # The loaders moved to opel.actions_load; the old names still resolve for existing importers.
+    # A lazy lookup because opel.actions_load imports this module.
+    if name in ("load_action_plan", "default_action_plan"):
+        from opel import actions_load  # noqa: PLC0415
 
-
-class _Raw(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
-
-
-class _PlanIn(_Raw):
-    title: str
-    version: str
-    date: dt.date
-    approved_by: str
-    sections: list[str]
-
-
-class _RoleIn(_Raw):
-    name: str
-    plan_ref: str
-
-
-class _ActionIn(_Raw):
-    id: str
-    role: str
-    level: int
-    text: str
-    plan_ref: str
-
-
-class _NoteIn(_Raw):
-    id: str
-    applies_to: str
-    decision: str
-    reasoning: str
-    confirm_with_plan_owner: bool
-
-
-class _ActionPlanIn(_Raw):
-    id: str
-    version: str
-    plan: _PlanIn
-    roles: dict[str, _RoleIn]
-    actions: list[_ActionIn]
-    continues: dict[str, dict[int, list[int]]]
-    notes: list[_NoteIn] = Field(default_factory=list)
-
-
-# Which model a pydantic error location points into, by the first element of the location.
-_MODELS_BY_SECTION: dict[str, type[BaseModel]] = {
-    "plan": _PlanIn,
-    "roles": _RoleIn,
-    "actions": _ActionIn,
-    "notes": _NoteIn,
-}
-
-
-# Wording for the type errors a hand-edited YAML file is likely to hit.
-_PLAIN_MESSAGES: dict[str, str] = {
-    "model_type": "must be a mapping",
-    "dict_type": "must be a mapping",
-    "list_type": "must be a list",
-    "int_type": "must be a whole number",
-    "string_type": "must be text (quote values that look like numbers)",
-    "date_type": "must be a date written YYYY-MM-DD, unquoted",
-    "bool_type": "must be true or false",
-}
-
-
-def _format_path(data: Any, loc: Sequence[int | str]) -> str:
-    """``('actions', 7, 'level')`` -> ``actions[7].level``, using the raw data to tell lists from maps."""
-    path = ""
-    node: Any = data
-    for item in loc:
-        if item == "[key]":  # pydantic marks a bad mapping key this way; the key is already named
-            continue
-        if isinstance(node, list) and isinstance(item, int):
-            path += f"[{item}]"
-            node = node[item] if 0 <= item < len(node) else None
-        else:
-            path += f".{item}" if path else str(item)
-            node = node.get(item, node.get(str(item))) if isinstance(node, dict) else None
-    return path
-
-
-def _describe(error: Mapping[str, Any]) -> str:
-    loc: tuple[int | str, ...] = tuple(error["loc"])
-    kind = error["type"]
-    if kind == "missing":
-        return "missing required key"
-    if kind == "extra_forbidden":
-        model: type[BaseModel] = _ActionPlanIn if len(loc) == 1 else _MODELS_BY_SECTION[str(loc[0])]
-        return f"unknown key (allowed: {', '.join(model.model_fields)})"
-    message = _PLAIN_MESSAGES.get(kind)
-    if message is None:
-        message = str(error["msg"])
-        message = message[:1].lower() + message[1:]
-    if "[key]" in loc:
-        message = f"bad key: {message}"
-    return f"{message}, got {error['input']!r}"
-
-
-def _from_pydantic(display: str, data: Mapping[str, Any], exc: ValidationError) -> CatalogueError:
-    errors = exc.errors(include_url=False)
-    first = errors[0]
-    problem = _describe(first)
-    if len(errors) > 1:
-        problem += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
-    return CatalogueError(display, _format_path(data, first["loc"]), problem)
-
-
-# --- validation and building ------------------------------------------------------------------
-
-
-def _require_text(display: str, path: str, value: str) -> None:
-    if not value.strip():
-        raise CatalogueError(display, path, "must not be empty")
-
-
-def _check_roles(display: str, raw: _ActionPlanIn) -> None:
-    if not raw.roles:
-        raise CatalogueError(display, "roles", "must list at least one role")
-    for role_id, role in raw.roles.items():
-        if not _SLUG.fullmatch(role_id):
-            raise CatalogueError(
-                display, f"roles.{role_id}", "role id must be lower_snake_case (a-z, 0-9, _)"
-            )
-        _require_text(display, f"roles.{role_id}.name", role.name)
-        _require_text(display, f"roles.{role_id}.plan_ref", role.plan_ref)
-
-
-def _check_actions(display: str, raw: _ActionPlanIn) -> None:
-    seen: dict[str, int] = {}
-    for index, action in enumerate(raw.actions):
-        where = f"actions[{index}]"
-        if action.role not in raw.roles:
-            raise CatalogueError(
-                display,
-                f"{where}.role",
-                f"unknown role {action.role!r} (known roles: {', '.join(raw.roles)})",
-            )
-        if action.level not in ACTION_LEVELS:
-            raise CatalogueError(
-                display,
-                f"{where}.level",
-                f"level must be 2, 3 or 4 (level 1 is business as usual), got {action.level!r}",
-            )
-        prefix = f"{action.role}.l{action.level}."
-        if not action.id.startswith(prefix) or not _SLUG.fullmatch(action.id[len(prefix) :]):
-            raise CatalogueError(
-                display,
-                f"{where}.id",
-                f"id must be {prefix}<lower_snake_case name> (its role and level), got {action.id!r}",
-            )
-        if action.id in seen:
-            raise CatalogueError(
-                display,
-                f"{where}.id",
-                f"duplicate action id {action.id!r} (first at actions[{seen[action.id]}])",
-            )
-        seen[action.id] = index
-        _require_text(display, f"{where}.text", action.text)
-        _require_text(display, f"{where}.plan_ref", action.plan_ref)
-
-
-def _check_continues(display: str, raw: _ActionPlanIn) -> None:
-    for role_id, by_level in raw.continues.items():
-        if role_id not in raw.roles:
-            raise CatalogueError(
-                display, f"continues.{role_id}", f"unknown role (known roles: {', '.join(raw.roles)})"
-            )
-        for level, lower in by_level.items():
-            where = f"continues.{role_id}.{level}"
-            if level not in CONTINUING_LEVELS:
-                raise CatalogueError(
-                    display,
-                    where,
-                    "unknown level: only 3 and 4 may continue lower levels "
-                    "(level 2 has no action level below it)",
-                )
-            allowed = [n for n in ACTION_LEVELS if n < level]
-            for kept in lower:
-                if kept not in allowed:
-                    raise CatalogueError(
-                        display,
-                        where,
-                        f"level {level} can only continue action levels below it "
-                        f"({', '.join(str(int(n)) for n in allowed)}), got {kept!r}",
-                    )
-            if len(set(lower)) != len(lower):
-                raise CatalogueError(display, where, f"lists a level twice: {lower!r}")
-    for role_id in raw.roles:
-        if role_id not in raw.continues:
-            raise CatalogueError(display, f"continues.{role_id}", "missing required key")
-        for level in CONTINUING_LEVELS:
-            if int(level) not in raw.continues[role_id]:
-                raise CatalogueError(
-                    display, f"continues.{role_id}.{int(level)}", "missing required key (use [] for none)"
-                )
-
-
-def _check_notes(display: str, raw: _ActionPlanIn) -> None:
-    seen: set[str] = set()
-    for index, note in enumerate(raw.notes):
-        if note.id in seen:
-            raise CatalogueError(display, f"notes[{index}].id", f"duplicate note id {note.id!r}")
-        seen.add(note.id)
-        for name in ("applies_to", "decision", "reasoning"):
-            _require_text(display, f"notes[{index}].{name}", getattr(note, name))
-
-
-def build_action_plan(data: Mapping[str, Any], display: str = "<action plan>") -> ActionPlan:
-    """Validate parsed YAML and build the plan; problems raise CatalogueError naming ``display``."""
-    try:
-        raw = _ActionPlanIn.model_validate(data)
-    except ValidationError as exc:
-        raise _from_pydantic(display, data, exc) from None
-    _require_text(display, "id", raw.id)
-    _require_text(display, "version", raw.version)
-    _check_roles(display, raw)
-    _check_actions(display, raw)
-    _check_continues(display, raw)
-    _check_notes(display, raw)
-
-    roles = {role_id: Role(role_id, role.name, role.plan_ref) for role_id, role in raw.roles.items()}
-    return ActionPlan(
-        id=raw.id,
-        version=raw.version,
-        roles=MappingProxyType(roles),
-        actions=tuple(Action(a.id, a.role, Level(a.level), a.text, a.plan_ref) for a in raw.actions),
-        continues=MappingProxyType(
-            {
-                role_id: MappingProxyType(
-                    {
-                        Level(level): tuple(Level(kept) for kept in sorted(lower))
-                        for level, lower in by_level.items()
-                    }
-                )
-                for role_id, by_level in raw.continues.items()
-            }
-        ),
-        notes=tuple(
-            Note(n.id, n.applies_to, n.decision, n.reasoning, n.confirm_with_plan_owner) for n in raw.notes
-        ),
-        plan=PlanInfo(
-            raw.plan.title, raw.plan.version, raw.plan.date, raw.plan.approved_by, tuple(raw.plan.sections)
-        ),
-    )
-
-
-def load_action_plan(name_or_path: str) -> ActionPlan:
-    """Load a shipped action plan by name (``kcc-asch-actions-v1.8``) or a YAML file by path."""
-    source = locate(name_or_path, subdir="actions")
-    return build_action_plan(parse_yaml(source), source.display)
-
-
-@lru_cache(maxsize=1)
-def default_action_plan() -> ActionPlan:
-    """The shipped KCC ASCH action plan (v1.8), loaded once."""
-    return load_action_plan(DEFAULT_ACTION_PLAN)
+        return getattr(actions_load, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -15,7 +15,7 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from opel.actions import load_action_plan
+from opel.actions_load import load_action_plan
 from opel.bands import BandError, BandSpec, BandTable, Direction, integer_range_bands, parse_interval
 from opel.catalogue import (
     AcuteCatalogue,
@@ -37,7 +37,9 @@ from opel.errors import CatalogueError
 from opel.explain import fixed_fields, json_parts, sentence_parts
 from opel.levels import Level
 from opel.models import PARAMETER_IDS
-from opel.sources import Source, locate, parse_yaml
+from opel.sources import Source, locate
+from opel.validation_errors import field_problems, first_problem
+from opel.yaml_files import parse_yaml_mapping
 
 ALL_AREAS = "all"
 OTHER_AREAS = "otherwise"
@@ -175,32 +177,27 @@ class RawLevelMap(RawHeader):
 
 
 T = TypeVar("T")
-_RANGES = TypeAdapter(list[RawRange])
-_CATEGORIES = TypeAdapter(dict[str, int])
 
 
-def _dotted(prefix: str, loc: tuple[int | str, ...]) -> str:
-    path = prefix
-    for part in loc:
-        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
-    return path
+_ADAPTERS: dict[object, TypeAdapter[Any]] = {}
+
+
+def _adapter(kind: Any) -> TypeAdapter[Any]:
+    adapter = _ADAPTERS.get(kind)
+    if adapter is None:
+        adapter = _ADAPTERS[kind] = TypeAdapter(kind)
+    return adapter
 
 
 def _validate(kind: type[T], data: Any, source: Source, prefix: str = "") -> T:
-    return _validate_with(TypeAdapter(kind), data, source, prefix)
-
-
-def _validate_with(adapter: TypeAdapter[T], data: Any, source: Source, prefix: str = "") -> T:
+    """Validate ``data`` (found at ``prefix`` in the file) as ``kind``; refuse it naming the place."""
     try:
-        return adapter.validate_python(data)
+        value: T = _adapter(kind).validate_python(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        extra = f" (and {exc.error_count() - 1} more problems)" if exc.error_count() > 1 else ""
-        got = first.get("input")
-        shown = "" if isinstance(got, dict | list) or first["type"] == "missing" else f", got {got!r}"
-        raise CatalogueError(
-            source.display, _dotted(prefix, tuple(first["loc"])), f"{first['msg']}{shown}{extra}"
-        ) from None
+        problems = field_problems(exc, model=kind, data=data, noun="key", prefix=prefix)
+        path, problem = first_problem(problems)
+        raise CatalogueError(source.display, path, problem) from None
+    return value
 
 
 def _meta(header: RawHeader, source: Source) -> CatalogueMeta:
@@ -276,7 +273,7 @@ def _numeric_rule(
     if isinstance(entry, dict):
         reason = _validate(RawNotAssessed, entry, source, path).not_assessed
         return IndicatorRule(definition, area, not_assessed=_verdict(definition, area, meta, reason=reason))
-    ranges = _validate_with(_RANGES, entry, source, path)
+    ranges: list[RawRange] = _validate(list[RawRange], entry, source, path)
     if not ranges:
         raise CatalogueError(source.display, path, "a band list needs at least one band")
     if definition.direction is None:
@@ -296,7 +293,7 @@ def _numeric_rule(
 def _categorical_rule(
     definition: IndicatorDef, area: str, entry: Any, path: str, *, meta: CatalogueMeta, source: Source
 ) -> IndicatorRule:
-    mapping = _validate_with(_CATEGORIES, entry, source, path)
+    mapping: dict[str, int] = _validate(dict[str, int], entry, source, path)
     verdicts = {}
     for name, level in mapping.items():
         if not 1 <= level <= 4:
@@ -426,7 +423,7 @@ def compile_acute_catalogue(data: dict[str, Any], source: Source) -> AcuteCatalo
 
 def _load_uncached(name_or_path: str) -> Catalogue:
     source = locate(name_or_path)
-    data = parse_yaml(source)
+    data = parse_yaml_mapping(source.text, source.display)
     header = _validate(RawHeader, data, source)
     by_name = not name_or_path.endswith((".yaml", ".yml")) and "/" not in name_or_path
     if by_name and header.id != name_or_path:

@@ -12,7 +12,8 @@ from collections.abc import Callable, Sequence
 from importlib.metadata import entry_points
 from typing import TypeVar
 
-from opel.actions import DEFAULT_ACTION_PLAN, load_action_plan
+from opel.actions import DEFAULT_ACTION_PLAN
+from opel.actions_load import load_action_plan
 from opel.actions_show import render_change, render_level
 from opel.assess_lines import LineAssessor
 from opel.catalogue import AcuteCatalogue, IndicatorCatalogue, LevelMap

@@ -27,7 +27,7 @@ DEFAULT_API_CONFIG = Path(__file__).resolve().parent.parent / "config" / "api.ex
 
 
 async def web_extra(running: Running) -> Callable[[], Awaitable[None]]:
-    from opel.actions import default_action_plan  # noqa: PLC0415  (only the worker needs the web stack)
+    from opel.actions_load import default_action_plan  # noqa: PLC0415  (only the worker needs the web stack)
     from streams import metrics  # noqa: PLC0415
     from streams.status_view import StatusView  # noqa: PLC0415
     from streams.web.auth import load_api_config  # noqa: PLC0415

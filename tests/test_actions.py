@@ -1,4 +1,4 @@
-"""The action plan data (triggers/actions/kcc-asch-actions-v1.8.yaml) and opel.actions.
+"""The action plan data (triggers/actions/kcc-asch-actions-v1.8.yaml), opel.actions and opel.actions_load.
 
 EXPECTED_IN_FORCE below is the specification: it was written out by hand from the plan v1.8
 section 8 "Role / Response" table and Appendix 3, applying the continuation decisions recorded
@@ -19,17 +19,12 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from opel.actions import (
-    DEFAULT_ACTION_PLAN,
-    Action,
-    ActionPlan,
-    build_action_plan,
-    default_action_plan,
-    load_action_plan,
-)
+from opel.actions import DEFAULT_ACTION_PLAN, Action, ActionPlan
+from opel.actions_load import build_action_plan, default_action_plan, load_action_plan
 from opel.errors import CatalogueError
 from opel.levels import Level
-from opel.sources import locate, parse_yaml
+from opel.sources import locate
+from opel.yaml_files import parse_yaml_mapping
 
 L1, L2, L3, L4 = Level.OPEL_1, Level.OPEL_2, Level.OPEL_3, Level.OPEL_4
 ALL_KEYS: tuple[Level | None, ...] = (None, L1, L2, L3, L4)
@@ -350,7 +345,8 @@ def plan() -> ActionPlan:
 
 
 def shipped_data() -> dict[str, Any]:
-    return parse_yaml(locate(DEFAULT_ACTION_PLAN, subdir="actions"))
+    source = locate(DEFAULT_ACTION_PLAN, subdir="actions")
+    return parse_yaml_mapping(source.text, source.display)
 
 
 # --- the shipped plan ---------------------------------------------------------------------------
@@ -641,20 +637,20 @@ def _duplicate_note(data: dict[str, Any]) -> None:
 
 INVALID: list[tuple[str, Mutation, str, str]] = [
     # (case, mutation, expected path, expected fragment of the problem)
-    ("missing top key", _delete("continues"), "continues", "missing required key"),
-    ("missing action key", _delete("actions", 7, "text"), "actions[7].text", "missing required key"),
-    ("missing role key", _delete("roles", "director_asc", "name"), "roles.director_asc.name", "missing"),
-    ("missing plan key", _delete("plan", "date"), "plan.date", "missing required key"),
-    ("unknown top key", _set("colour", value="red"), "colour", "unknown key"),
-    ("unknown plan key", _set("plan", "author", value="x"), "plan.author", "unknown key"),
+    ("missing top key", _delete("continues"), "continues", "is required"),
+    ("missing action key", _delete("actions", 7, "text"), "actions[7].text", "is required"),
+    ("missing role key", _delete("roles", "director_asc", "name"), "roles.director_asc.name", "is required"),
+    ("missing plan key", _delete("plan", "date"), "plan.date", "is required"),
+    ("unknown top key", _set("colour", value="red"), "colour", "is not a known key"),
+    ("unknown plan key", _set("plan", "author", value="x"), "plan.author", "is not a known key"),
     (
         "unknown role key",
         _set("roles", "director_asc", "email", value="x"),
         "roles.director_asc.email",
-        "unknown",
+        "is not a known key",
     ),
-    ("unknown action key", _set("actions", 0, "owner", value="x"), "actions[0].owner", "unknown key"),
-    ("unknown note key", _set("notes", 0, "by", value="x"), "notes[0].by", "unknown key"),
+    ("unknown action key", _set("actions", 0, "owner", value="x"), "actions[0].owner", "is not a known key"),
+    ("unknown note key", _set("notes", 0, "by", value="x"), "notes[0].by", "is not a known key"),
     ("duplicate action id", _duplicate_id, "actions[7].id", "duplicate action id"),
     ("duplicate note id", _duplicate_note, "notes[1].id", "duplicate note id"),
     (
@@ -716,12 +712,12 @@ INVALID: list[tuple[str, Mutation, str, str]] = [
         "continues.cook",
         "unknown role",
     ),
-    ("continues missing role", _delete("continues", "director_asc"), "continues.director_asc", "missing"),
+    ("continues missing role", _delete("continues", "director_asc"), "continues.director_asc", "is required"),
     (
         "continues missing level",
         _delete("continues", "director_asc", 4),
         "continues.director_asc.4",
-        "missing",
+        "is required (use [] for none)",
     ),
     (
         "continues not a list",

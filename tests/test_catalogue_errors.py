@@ -270,7 +270,11 @@ CASES = [
         "empty-band-list", INDICATORS, empty_band_list, "indicators.referrals.bands.dgs", "at least one band"
     ),
     Case(
-        "unknown-band-key", INDICATORS, unknown_band_key, "indicators.referrals.bands.dgs[1].colour", "Extra"
+        "unknown-band-key",
+        INDICATORS,
+        unknown_band_key,
+        "indicators.referrals.bands.dgs[1].colour",
+        "is not a known key",
     ),
     Case(
         "numeric-table-without-direction",
@@ -321,7 +325,7 @@ CASES = [
         "1-4",
     ),
     # header and structure
-    Case("unknown-top-level-key", INDICATORS, unknown_top_level_key, "colour", "Extra"),
+    Case("unknown-top-level-key", INDICATORS, unknown_top_level_key, "colour", "is not a known key"),
     Case("missing-approval", INDICATORS, no_approval, "approval", "required"),
     Case("missing-areas", INDICATORS, no_areas_key, "areas", "required"),
     Case("kind-unknown", INDICATORS, unknown_kind, "kind", "'hospital'"),
@@ -333,7 +337,7 @@ CASES = [
         INDICATORS,
         replace('\nversion: "1.8"\n', "\nversion: 1.8\n"),
         "version",
-        "string",
+        "must be text",
         text=True,
     ),
     Case(
@@ -341,7 +345,7 @@ CASES = [
         INDICATORS,
         replace('\n  version: "1.8"\n', "\n  version: 1.8\n"),
         "plan.version",
-        "string",
+        "must be text",
         text=True,
     ),
     Case(

@@ -103,9 +103,9 @@ assert acute.normalised_map is not None
 assert acute.normalised_map.meta.id == "nhs-opel-2024-26-levels"
 
 if (root / "triggers" / "actions" / f"{plan_name}.yaml").is_file():
-    import opel.actions
-    assert Path(opel.actions.__file__).resolve().is_relative_to(root)
-    plan = opel.actions.load_action_plan(plan_name)
+    import opel.actions_load
+    assert Path(opel.actions_load.__file__).resolve().is_relative_to(root)
+    plan = opel.actions_load.load_action_plan(plan_name)
     assert plan.id == plan_name, plan.id
     print("action plan loaded")
 

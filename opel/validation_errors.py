@@ -1,0 +1,206 @@
+"""One wording for pydantic validation errors, whoever shows them: a JSON line, a Kafka message,
+a YAML catalogue, an action plan, a routing file or an ``OPEL_*`` setting.
+
+:func:`field_problems` turns a :class:`~pydantic.ValidationError` into one :class:`FieldProblem`
+per error: where (``actions[7].level``) and what (``must be a whole number, got 'two'``). The
+callers only choose how many to show and how to name the place; the wording is the same everywhere.
+"""
+
+from __future__ import annotations
+
+import types
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
+
+from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
+
+# Wording for the type errors a hand-edited file or a hand-written message is likely to hit;
+# pydantic's own ("Input should be a valid integer") names Python types, not what to write.
+_PLAIN: Mapping[str, str] = {
+    "model_type": "must be a mapping",
+    "dict_type": "must be a mapping",
+    "list_type": "must be a list",
+    "int_type": "must be a whole number",
+    "string_type": "must be text (quote values that look like numbers)",
+    "date_type": "must be a date written YYYY-MM-DD, unquoted",
+    "bool_type": "must be true or false",
+}
+
+# pydantic marks a bad mapping key with this element; the key itself is the element before it.
+_KEY_MARK = "[key]"
+
+
+@dataclass(frozen=True, slots=True)
+class FieldProblem:
+    """One thing wrong: ``path`` is the place (``""`` for the input as a whole), ``problem`` what."""
+
+    loc: tuple[int | str, ...]
+    path: str
+    problem: str
+    type: str
+
+
+Explain = Callable[[ErrorDetails], str | None]
+"""A caller's own wording for some errors (``None``: use the common one)."""
+
+
+def field_problems(
+    exc: ValidationError,
+    *,
+    model: Any = None,
+    data: Any = None,
+    noun: str = "field",
+    prefix: str = "",
+    explain: Explain | None = None,
+) -> list[FieldProblem]:
+    """Every error in ``exc``, in pydantic's order, worded for a person.
+
+    ``model`` (the validated type) lets an unknown key list the known ones and keeps the tags of
+    discriminated unions out of paths; ``data`` (the validated input) tells integer mapping keys
+    from list indexes when there is no model. ``noun`` is what the input's keys are called
+    (``field``, ``key``, ``setting``); ``prefix`` is the path of the validated part in a larger file.
+    """
+    problems = []
+    for error in exc.errors(include_url=False):
+        loc = tuple(error["loc"])
+        path, allowed = _walk(model, data, loc, prefix)
+        problem = explain(error) if explain is not None else None
+        if problem is None:
+            problem = _problem(error, noun, allowed)
+        problems.append(FieldProblem(loc, path, problem, error["type"]))
+    return problems
+
+
+def first_problem(problems: Sequence[FieldProblem]) -> tuple[str, str]:
+    """``(path, problem)`` of the first problem, saying how many more there are."""
+    first = problems[0]
+    more = len(problems) - 1
+    suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
+    return first.path, first.problem + suffix
+
+
+def join_problems(problems: Sequence[FieldProblem], *, whole: str = "(line)") -> str:
+    """All problems on one line, ``path: problem; ...``; ``whole`` names the input as a whole."""
+    return "; ".join(f"{p.path or whole}: {p.problem}" for p in problems)
+
+
+def _problem(error: ErrorDetails, noun: str, allowed: Sequence[str] | None) -> str:
+    kind = error["type"]
+    given = error.get("input")
+    scalar = not isinstance(given, dict | list | tuple)
+    if kind == "missing":
+        return "is required"
+    if kind == "extra_forbidden":
+        details = [f"value {given!r}"] if scalar else []
+        if allowed:
+            details.append(f"known: {', '.join(allowed)}")
+        return f"is not a known {noun}" + (f" ({'; '.join(details)})" if details else "")
+    message = _PLAIN.get(kind) or _sentence(str(error["msg"]).removeprefix("Value error, "))
+    if _KEY_MARK in error["loc"]:
+        message = f"bad key: {message}"
+    if "got" in message or not scalar:
+        return message
+    return f"{message}, got {given!r}"
+
+
+def _sentence(message: str) -> str:
+    """Lower-case the first word so the message reads on after ``path: ``, unless it is a name."""
+    if message[:1].isupper() and message[1:2].islower():
+        return message[:1].lower() + message[1:]
+    return message
+
+
+def _walk(
+    model: Any, data: Any, loc: tuple[int | str, ...], prefix: str
+) -> tuple[str, tuple[str, ...] | None]:
+    """The printable path of ``loc`` and, if it ends at an unknown key, the keys the model knows."""
+    path = prefix
+    kind: Any = model
+    node: Any = data
+    parent: Any = model
+    for item in loc:
+        if item == _KEY_MARK:
+            continue
+        members = _models_of(kind)
+        if isinstance(item, str) and len(members) > 1 and any(_tag_of(m) == item for m in members):
+            # pydantic names the union member it tried; the member's tag field already says which.
+            kind = next(m for m in members if _tag_of(m) == item)
+            continue
+        # An integer is a list index unless the type (or, lacking one, the data) is a mapping.
+        index = _is_list(kind) if kind is not None else not isinstance(node, dict)
+        if isinstance(item, int) and index:
+            path += f"[{item}]"
+        else:
+            path += f".{item}" if path else str(item)
+        parent = kind
+        kind = _child_type(kind, item)
+        node = _child_data(node, item)
+    allowed = _fields_of(parent) if loc else _fields_of(model)
+    return path, allowed
+
+
+def _strip(kind: Any) -> Any:
+    while get_origin(kind) is Annotated:
+        kind = get_args(kind)[0]
+    return kind
+
+
+def _members(kind: Any) -> tuple[Any, ...]:
+    kind = _strip(kind)
+    if get_origin(kind) in (Union, types.UnionType):
+        return tuple(m for m in (_strip(a) for a in get_args(kind)) if m is not type(None))
+    return (kind,)
+
+
+def _models_of(kind: Any) -> list[type[BaseModel]]:
+    return [m for m in _members(kind) if isinstance(m, type) and issubclass(m, BaseModel)]
+
+
+def _tag_of(model: type[BaseModel]) -> str | None:
+    """The value of a model's single-valued ``Literal`` field: its tag in a discriminated union."""
+    for info in model.model_fields.values():
+        annotation = _strip(info.annotation)
+        if get_origin(annotation) is Literal and len(get_args(annotation)) == 1:
+            return str(get_args(annotation)[0])
+    return None
+
+
+def _is_list(kind: Any) -> bool:
+    return any(get_origin(m) in (list, tuple, Sequence) or m in (list, tuple) for m in _members(kind))
+
+
+def _child_type(kind: Any, item: int | str) -> Any:
+    if kind is None:
+        return None
+    for member in _members(kind):
+        if isinstance(member, type) and issubclass(member, BaseModel):
+            info = member.model_fields.get(str(item))
+            if info is not None:
+                return info.annotation
+            continue
+        origin, args = get_origin(member), get_args(member)
+        if origin in (dict, Mapping) and len(args) == 2:
+            return args[1]
+        if origin in (list, Sequence) and args:
+            return args[0]
+        if origin is tuple and args:
+            index = item if isinstance(item, int) else 0
+            return args[0] if len(args) == 2 and args[1] is Ellipsis else args[min(index, len(args) - 1)]
+    return None
+
+
+def _child_data(node: Any, item: int | str) -> Any:
+    if isinstance(node, list) and isinstance(item, int):
+        return node[item] if 0 <= item < len(node) else None
+    if isinstance(node, dict):
+        return node.get(item, node.get(str(item)))
+    return None
+
+
+def _fields_of(kind: Any) -> tuple[str, ...] | None:
+    models = _models_of(kind) if kind is not None else []
+    if len(models) != 1:
+        return None
+    return tuple(models[0].model_fields)
