@@ -27,21 +27,26 @@ from typing import Any
 
 import faust
 from aiokafka import AIOKafkaProducer
-from pydantic_core import from_json
 
-from opel.engine_aggregate import apply_county, apply_system
-from opel.engine_area import apply_area
-from opel.engine_state import Context, Emit, audit_record
+from opel.contracts.audit import audit_record
+from opel.contracts.deadletter import deadletter
+from opel.contracts.stage import AnyStageItem, StageMessage, TickItem
+from opel.contracts.status import AnyStatus
+from opel.stages.area import apply_area
+from opel.stages.context import Context, Emit
+from opel.stages.county import apply_county
+from opel.stages.system import apply_system
 from streams import metrics, table_codec, topics
 from streams.catalogues import CatalogueStore
-from streams.codec import dumps
 from streams.faust_transport import OpelApp
 from streams.partitioning import KeyPartitioner
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
 
-Stage = Callable[[Any, str, Sequence[Mapping[str, Any]], Context, datetime], tuple[Any, Emit, dict[str, Any]]]
+Stage = Callable[
+    [Any, str, Sequence[AnyStageItem], Context, datetime], tuple[Any, Emit, Mapping[str, AnyStatus]]
+]
 
 
 Record = tuple[str, bytes | None, bytes]  # topic, key, value
@@ -143,14 +148,13 @@ def create_app(settings: Settings, store: CatalogueStore, outputs: Outputs) -> f
         async for event in stream.events():
             key = event.key.decode() if event.key is not None else ""
             try:
-                message = from_json(event.value)
-                if message.get("reload"):
+                message = StageMessage.model_validate_json(event.value)
+                if message.reload:
                     for record in store.reload():
-                        await app.producer.send(topics.AUDIT, None, dumps(record), None, None, None)
+                        await app.producer.send(topics.AUDIT, None, record.to_json(), None, None, None)
                 ctx = store.context
-                seen = datetime.fromisoformat(message["seen"])
-                book, emit, statuses = stage(table.get(key), key, message["items"], ctx, seen)
-                await publish(outputs, emit, statuses, ctx, message.get("ts"))
+                book, emit, statuses = stage(table.get(key), key, message.items, ctx, message.seen)
+                await publish(outputs, emit, statuses, ctx, message.ts)
             except Exception as exc:
                 # A bug or a message the engine cannot take must not stop the partition: park it.
                 log.exception(
@@ -170,8 +174,8 @@ def create_app(settings: Settings, store: CatalogueStore, outputs: Outputs) -> f
         await run_stage(stream, area_books, apply_area, "area")
 
     def county_stage(
-        stored: Any, key: str, items: Sequence[Mapping[str, Any]], ctx: Context, seen: datetime
-    ) -> tuple[Any, Emit, dict[str, Any]]:
+        stored: Any, key: str, items: Sequence[AnyStageItem], ctx: Context, seen: datetime
+    ) -> tuple[Any, Emit, Mapping[str, AnyStatus]]:
         return apply_county(stored, items, ctx, seen)
 
     @app.agent(county_topic, name="county")
@@ -195,20 +199,24 @@ def create_app(settings: Settings, store: CatalogueStore, outputs: Outputs) -> f
 
 
 async def publish(
-    outputs: Outputs, emit: Emit, statuses: Mapping[str, dict[str, Any]], ctx: Context, ts: int | None
+    outputs: Outputs, emit: Emit, statuses: Mapping[str, AnyStatus], ctx: Context, ts: int | None
 ) -> None:
     """Send what a stage produced and wait until Kafka has all of it."""
     records: list[Record] = [
-        (topics.ESCALATIONS, event["subject"].encode(), dumps(event)) for event in emit.escalations
+        (topics.ESCALATIONS, event.subject.encode(), event.to_json()) for event in emit.escalations
     ]
-    records.extend((topics.STATUS, key.encode(), dumps(value)) for key, value in statuses.items())
+    records.extend((topics.STATUS, key.encode(), value.to_json()) for key, value in statuses.items())
     records.extend(
-        (topics.AUDIT, record["scope"].encode() if record["scope"] else None, dumps(record))
+        (topics.AUDIT, record.scope.encode() if record.scope else None, record.to_json())
         for record in emit.audit
     )
     records.extend(
-        (topics.COUNTY_EVENTS, ctx.county.encode(), dumps({"items": [r], "seen": r["seen"], "ts": ts}))
-        for r in emit.reports
+        (
+            topics.COUNTY_EVENTS,
+            ctx.county.encode(),
+            StageMessage(items=(report,), seen=report.seen, ts=ts).to_json(),
+        )
+        for report in emit.reports
     )
     await outputs.send_all(records)
     for kind, direction in emit.transitions:
@@ -230,7 +238,7 @@ def aggregate_keys(store: CatalogueStore) -> list[tuple[str, str]]:
 
 
 async def send_ticks(app: faust.App, store: CatalogueStore, now: datetime) -> None:
-    message = dumps({"items": [{"k": "tick", "now": now.isoformat()}], "seen": now.isoformat()})
+    message = StageMessage(items=(TickItem(now=now),), seen=now).to_json()
     futures: list[Awaitable[Any]] = [
         await app.producer.send(topic, key.encode(), message, None, None, None)
         for topic, key in aggregate_keys(store)
@@ -240,33 +248,31 @@ async def send_ticks(app: faust.App, store: CatalogueStore, now: datetime) -> No
 
 async def _deadletter_internal(app: faust.App, event: Any, exc: Exception) -> None:
     msg = event.message
-    value = {
-        "topic": msg.topic,
-        "partition": msg.partition,
-        "offset": msg.offset,
-        "key": _text(event.key),
-        "value": _text(event.value),
-        "size": len(event.value or b""),
-        "reason": "internal",
-        "field": None,
-        "error": f"{type(exc).__name__}: {exc}",
-        "at": datetime.now(UTC).isoformat(),
-    }
+    now = datetime.now(UTC)
+    error = f"{type(exc).__name__}: {exc}"
+    dead = deadletter(
+        topic=msg.topic,
+        partition=msg.partition,
+        offset=msg.offset,
+        timestamp_ms=msg.timestamp,
+        key=event.key,
+        value=event.value,
+        reason="internal",
+        error=error,
+        field=None,
+        at=now,
+    )
     metrics.record_deadletter(msg.topic, "internal")
     try:
-        fut = await app.producer.send(topics.DEADLETTER, event.key, dumps(value), None, None, None)
+        fut = await app.producer.send(topics.DEADLETTER, event.key, dead.to_json(), None, None, None)
         await fut
         record = audit_record(
             "internal_error",
             None,
-            datetime.now(UTC),
+            now,
             input={"topic": msg.topic, "partition": msg.partition, "offset": msg.offset},
-            reason=value["error"],
+            reason=error,
         )
-        await app.producer.send(topics.AUDIT, None, dumps(record), None, None, None)
+        await app.producer.send(topics.AUDIT, None, record.to_json(), None, None, None)
     except Exception:
         log.exception("could not dead-letter %s:%s@%s", msg.topic, msg.partition, msg.offset)
-
-
-def _text(data: bytes | None) -> str | None:
-    return None if data is None else data.decode("utf-8", "replace")

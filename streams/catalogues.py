@@ -9,17 +9,20 @@ audited with the file, the path inside it and the problem.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from opel.actions import ActionPlan, load_action_plan
+from opel.actions import ActionPlan
+from opel.actions_load import load_action_plan
 from opel.catalogue import AcuteCatalogue, IndicatorCatalogue
 from opel.catalogue_load import load_catalogue
-from opel.engine_state import Context, audit_record
+from opel.contracts.audit import AuditRecord, audit_record
 from opel.errors import CatalogueError
 from opel.escalation import EscalationPolicy
+from opel.stages.context import Context
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -35,8 +38,15 @@ class Loaded:
 class CatalogueStore:
     """Holds the current :class:`Context`; :meth:`reload` swaps it when a new version validates."""
 
-    def __init__(self, settings: Settings, *, county: str = "kent") -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        county: str = "kent",
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self._settings = settings
+        self._clock = clock
         indicators = load_catalogue(settings.indicator_catalogue)
         acute = load_catalogue(settings.acute_catalogue)
         if not isinstance(indicators, IndicatorCatalogue):
@@ -84,13 +94,13 @@ class CatalogueStore:
             },
         ]
 
-    def reload(self, *, force: bool = False, author: str | None = None) -> list[dict[str, Any]]:
+    def reload(self, *, force: bool = False, author: str | None = None) -> list[AuditRecord]:
         """Look for new catalogue versions; returns audit records of what was loaded or refused."""
         folder = self._settings.catalogue_dir
         if folder is None or not folder.is_dir():
             return []
-        audits: list[dict[str, Any]] = []
-        now = datetime.now(UTC)
+        audits: list[AuditRecord] = []
+        now = self._clock()
         for path in sorted(folder.glob("*.y*ml"), key=lambda p: (p.stat().st_mtime, p.name)):
             mtime = path.stat().st_mtime
             if not force and self._mtimes.get(path) == mtime:

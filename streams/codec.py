@@ -1,21 +1,18 @@
 """Raw Kafka record values to the core's input models, with a precise reason when they are refused.
 
 The decoders never raise: a message the service cannot use becomes a :class:`Rejected` that the
-worker writes to the dead-letter topic (``deadletter_value``) and carries on. The happy path is
-a single validation straight from the bytes in pydantic's Rust core; only a failure pays for
-the slower diagnosis (encoding, JSON, shape, field by field).
+worker writes to the dead-letter topic (:func:`opel.contracts.deadletter.deadletter`) and
+carries on. The happy path is a single validation straight from the bytes in pydantic's Rust
+core; only a failure pays for the slower diagnosis (encoding, JSON, shape, field by field).
 
 Error wording comes from :func:`opel.assess_lines.describe_validation_error`, so `opel assess`,
-`opel produce` and the service describe the same mistake the same way. :func:`dumps` is the
-other direction: how the service encodes every value it writes.
+`opel produce` and the service describe the same mistake the same way.
 """
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, Final, Literal, TypeVar
 
 from pydantic import TypeAdapter, ValidationError
@@ -27,8 +24,6 @@ from opel.models import AcuteSubmission, Reading
 from streams import topics
 
 RejectReason = Literal["bad_json", "not_an_object", "invalid", "too_large", "empty", "bad_encoding"]
-DEADLETTER_KEEP_BYTES: Final = 4 * 1024
-"""How much of a too-large message the dead letter keeps: enough to see what it was."""
 MAX_ERROR_CHARS: Final = 1000
 _SNIPPET_CHARS: Final = 80
 
@@ -174,70 +169,6 @@ def _snippet(raw: bytes) -> str:
 
 def _clip(text: str) -> str:
     return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 1] + "…"
-
-
-# --------------------------------------------------------------------------- dead letters
-def deadletter_value(
-    *,
-    topic: str,
-    partition: int,
-    offset: int,
-    timestamp_ms: int | None,
-    key: bytes | None,
-    value: bytes | None,
-    reason: str,
-    error: str,
-    field: str | None,
-    at: datetime,
-) -> dict[str, Any]:
-    """The JSON object written to the dead-letter topic for a refused record (docs/topics.md).
-
-    The raw value is kept so the message can be fixed and replayed: as text when it is UTF-8,
-    else base64. A value bigger than the limit keeps only its first 4 KiB (``truncated``), while
-    ``size`` is always the full length.
-    """
-    if at.tzinfo is None:
-        raise ValueError("at must be timezone-aware")
-    size = 0 if value is None else len(value)
-    kept = value
-    truncated = False
-    if value is not None and reason == "too_large":
-        truncated = size > DEADLETTER_KEEP_BYTES
-        kept = value[:DEADLETTER_KEEP_BYTES]
-    text, encoding = _as_text(kept, truncated=truncated)
-    key_text, key_encoding = _as_text(key, truncated=False)
-    out: dict[str, Any] = {
-        "topic": topic,
-        "partition": partition,
-        "offset": offset,
-        "timestamp": None
-        if timestamp_ms is None
-        else datetime.fromtimestamp(timestamp_ms / 1000, UTC).isoformat(timespec="milliseconds"),
-        "key": key_text,
-        "value": text,
-        "encoding": encoding,
-        "size": size,
-        "truncated": truncated,
-        "reason": reason,
-        "field": field,
-        "error": error,
-        "at": at.isoformat(),
-    }
-    if key_encoding == "base64":
-        out["key_encoding"] = "base64"
-    return out
-
-
-def _as_text(data: bytes | None, *, truncated: bool) -> tuple[str | None, str]:
-    if data is None:
-        return None, "utf-8"
-    try:
-        return data.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError as exc:
-        # A cut can split a multi-byte character; drop that partial tail rather than go base64.
-        if truncated and exc.start >= len(data) - 3 and exc.end == len(data):
-            return data[: exc.start].decode("utf-8"), "utf-8"
-        return base64.b64encode(data).decode("ascii"), "base64"
 
 
 # --------------------------------------------------------------------------- routing by contract

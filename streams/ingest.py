@@ -17,18 +17,19 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 
-from opel.assess import assess
+from opel.contracts.audit import AuditRecord
+from opel.contracts.deadletter import DeadLetter, Reason, deadletter
+from opel.contracts.stage import AnyStageItem, StageMessage
+from opel.destinations import Stage, destinations
 from opel.errors import InputError
-from opel.feeds import Acknowledge, Override, ReferralEvent, ReloadCatalogues, Withdraw
-from opel.models import AcuteSubmission, Reading
-from opel.scopes import parse_scope
+from opel.feeds import ReloadCatalogues
 from streams import metrics, topics
 from streams.catalogues import CatalogueStore
-from streams.codec import DECODERS, Rejected, deadletter_value, dumps
+from streams.codec import DECODERS, Rejected
 from streams.partitioning import KeyPartitioner
 from streams.tasks import cancel_and_wait
 
@@ -37,111 +38,62 @@ log = logging.getLogger(__name__)
 INPUTS = (topics.CAPACITY, topics.REFERRALS, topics.REFERRAL_EVENTS, topics.ACUTE, topics.COMMANDS)
 MAX_BATCH = 5000
 BATCH_LINGER = 0.05  # seconds
-UNKNOWN_REASONS = {"indicator": "unknown_indicator", "area": "unknown_area", "site": "unknown_site"}
+UNKNOWN_REASONS: Final[dict[str, Reason]] = {
+    "indicator": "unknown_indicator",
+    "area": "unknown_area",
+    "site": "unknown_site",
+}
+
+
+STAGE_TOPICS: Final[dict[Stage, str]] = {
+    "area": topics.AREA_EVENTS,
+    "county": topics.COUNTY_EVENTS,
+    "system": topics.SYSTEM_EVENTS,
+}
 
 
 class Batch:
     """One poll's worth of routed items, dead letters and audit records."""
 
     def __init__(self) -> None:
-        self.items: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
-        self.deadletters: list[tuple[bytes | None, dict[str, Any]]] = []
-        self.audit: list[dict[str, Any]] = []
+        self.items: dict[tuple[str, str], list[AnyStageItem]] = defaultdict(list)
+        self.deadletters: list[tuple[bytes | None, DeadLetter]] = []
+        self.audit: list[AuditRecord] = []
         self.first_ts: int | None = None
         self.reload = False
 
 
 class Router:
-    """Pure routing of decoded records to aggregate keys, using the catalogues in force."""
+    """Decodes records and sends each to the stage keys the core routes it to."""
 
     def __init__(self, store: CatalogueStore, max_bytes: int, clock: Callable[[], datetime]) -> None:
         self.store = store
         self.max_bytes = max_bytes
         self.clock = clock
 
-    def route(self, record: ConsumerRecord, batch: Batch) -> None:
+    def route(self, record: ConsumerRecord, batch: Batch, seen: datetime) -> None:
         topic = record.topic
         decoded = DECODERS[topic](record.value, self.max_bytes)
         if isinstance(decoded, Rejected):
             self._reject(record, batch, decoded.reason, decoded.error, decoded.field)
             return
         try:
-            self._route(decoded, batch)
+            routed = destinations(decoded, self.store.context, seen)  # type: ignore[arg-type]
         except InputError as exc:
             self._reject(record, batch, UNKNOWN_REASONS.get(exc.field, "invalid"), str(exc), exc.field)
             return
+        for stage, key, item in routed:
+            batch.items[(STAGE_TOPICS[stage], key)].append(item)
+        if isinstance(decoded, ReloadCatalogues):
+            batch.reload = True
+            batch.audit.extend(self.store.reload(force=True, author=decoded.author))
         if batch.first_ts is None or record.timestamp < batch.first_ts:
             batch.first_ts = record.timestamp
 
-    def _route(self, decoded: object, batch: Batch) -> None:
-        ctx = self.store.context
-        if isinstance(decoded, Reading):
-            assessment = assess(ctx.catalogue, decoded)  # raises InputError for unknown ids or kinds
-            batch.items[(topics.AREA_EVENTS, decoded.area)].append(
-                {
-                    "k": "reading",
-                    "v": {
-                        "indicator": decoded.indicator,
-                        "area": decoded.area,
-                        "value": assessment.value,
-                        "observed_at": decoded.observed_at.isoformat(),
-                    },
-                }
-            )
-        elif isinstance(decoded, ReferralEvent):
-            if decoded.area not in ctx.catalogue.areas:
-                raise InputError("area", f"unknown area {decoded.area!r} in {ctx.catalogue.meta.id}")
-            batch.items[(topics.AREA_EVENTS, decoded.area)].append(
-                {"k": "referral", "v": decoded.model_dump(mode="json", exclude_none=True)}
-            )
-        elif isinstance(decoded, AcuteSubmission):
-            for system in self._systems_of(decoded.site):
-                batch.items[(topics.SYSTEM_EVENTS, system)].append(
-                    {"k": "site", "v": decoded.model_dump(mode="json"), "seen": self.clock().isoformat()}
-                )
-        elif isinstance(decoded, Override | Withdraw):
-            self._route_command(decoded, batch)
-        elif isinstance(decoded, ReloadCatalogues):
-            batch.reload = True
-            batch.audit.extend(self.store.reload(force=True, author=decoded.author))
-        elif isinstance(decoded, Acknowledge):
-            pass  # acknowledgements are for the alerting pipeline, which reads commands itself
-
-    def _systems_of(self, site: str) -> list[str]:
-        acute = self.store.context.acute
-        if site not in acute.sites:
-            raise InputError(
-                "site", f"unknown site {site!r} in {acute.meta.id} (known: {', '.join(acute.sites)})"
-            )
-        return [s.id for s in acute.systems.values() if site in s.weights]
-
-    def _route_command(self, command: Override | Withdraw, batch: Batch) -> None:
-        ctx = self.store.context
-        scope = parse_scope(command.scope)
-        value = command.model_dump(mode="json")
-        item = {"k": command.type, "v": value}
-        if scope.kind in ("indicator", "area"):
-            if scope.name not in ctx.catalogue.areas:
-                raise InputError("scope", f"unknown area {scope.name!r} in scope {command.scope!r}")
-            if scope.indicator is not None and scope.indicator not in ctx.catalogue.indicators:
-                raise InputError("scope", f"unknown indicator {scope.indicator!r} in scope {command.scope!r}")
-            batch.items[(topics.AREA_EVENTS, scope.name)].append(item)
-        elif scope.kind == "county":
-            if scope.name != ctx.county:
-                raise InputError("scope", f"unknown county {scope.name!r}; this service runs {ctx.county!r}")
-            batch.items[(topics.COUNTY_EVENTS, scope.name)].append(item)
-        elif scope.kind == "site":
-            for system in self._systems_of(scope.name):
-                batch.items[(topics.SYSTEM_EVENTS, system)].append(item)
-        else:
-            if scope.name not in ctx.acute.systems:
-                raise InputError("scope", f"unknown system {scope.name!r} in scope {command.scope!r}")
-            batch.items[(topics.SYSTEM_EVENTS, scope.name)].append(item)
-
     def _reject(
-        self, record: ConsumerRecord, batch: Batch, reason: str, error: str, field: str | None
+        self, record: ConsumerRecord, batch: Batch, reason: Reason, error: str, field: str | None
     ) -> None:
-        value = deadletter_value(
+        value = deadletter(
             topic=record.topic,
             partition=record.partition,
             offset=record.offset,
@@ -254,27 +206,26 @@ class Ingest:
 
     async def _handle(self, polled: dict[Any, list[ConsumerRecord]]) -> None:
         batch = Batch()
+        now = self._clock()
         for records in polled.values():
             for record in records:
-                self._router.route(record, batch)
+                self._router.route(record, batch, now)
                 self.processed += 1
-        now = self._clock().isoformat()
         futures = []
         send = self._producer.send
         for (topic, key), items in batch.items.items():
-            value = {"items": items, "seen": now, "ts": batch.first_ts}
-            futures.append(await send(topic, key=key.encode(), value=dumps(value)))
+            message = StageMessage.model_construct(
+                items=tuple(items), seen=now, ts=batch.first_ts, reload=False
+            )
+            futures.append(await send(topic, key=key.encode(), value=message.to_json()))
         if batch.reload:
+            reload = StageMessage(items=(), seen=now, reload=True).to_json()
             for topic, key in self._aggregate_keys():
-                futures.append(
-                    await send(
-                        topic, key=key.encode(), value=dumps({"items": [], "seen": now, "reload": True})
-                    )
-                )
+                futures.append(await send(topic, key=key.encode(), value=reload))
         for dead_key, dead in batch.deadletters:
-            futures.append(await send(topics.DEADLETTER, key=dead_key, value=dumps(dead)))
+            futures.append(await send(topics.DEADLETTER, key=dead_key, value=dead.to_json()))
         for record in batch.audit:
-            futures.append(await send(topics.AUDIT, key=None, value=dumps(record)))
+            futures.append(await send(topics.AUDIT, key=None, value=record.to_json()))
         if futures:
             await asyncio.gather(*futures)
         self.last_batch_seconds = time.monotonic()

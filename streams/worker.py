@@ -19,7 +19,6 @@ from streams import topics
 from streams.app import Outputs, aggregate_keys, create_app
 from streams.broker import EmbeddedBroker
 from streams.catalogues import CatalogueStore
-from streams.codec import dumps
 from streams.ingest import Ingest
 from streams.settings import Settings
 from streams.tasks import cancel_and_wait
@@ -134,7 +133,7 @@ async def _watch_catalogues(running: Running, every: float = 5.0) -> None:
         try:
             records = running.store.reload()
             for record in records:
-                fut = await running.app.producer.send(topics.AUDIT, None, dumps(record), None, None, None)
+                fut = await running.app.producer.send(topics.AUDIT, None, record.to_json(), None, None, None)
                 await fut
         except Exception:
             log.exception("catalogue check failed")

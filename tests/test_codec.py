@@ -12,14 +12,13 @@ import pytest
 
 from opel.assess_lines import LineAssessor
 from opel.catalogue_load import DEFAULT_INDICATOR_CATALOGUE, load_indicator_catalogue
+from opel.contracts.deadletter import DEADLETTER_KEEP_BYTES, DeadLetter, Reason, deadletter
 from opel.feeds import Acknowledge, Override, ReferralEvent, ReloadCatalogues, Withdraw
 from opel.models import AcuteSubmission, Reading
 from streams import topics
 from streams.codec import (
-    DEADLETTER_KEEP_BYTES,
     MAX_ERROR_CHARS,
     Rejected,
-    deadletter_value,
     decode_acute,
     decode_command,
     decode_reading,
@@ -210,8 +209,13 @@ def test_a_huge_bad_value_gives_a_bounded_error() -> None:
     assert len(result.error) <= MAX_ERROR_CHARS
 
 
-def dead(value: bytes | None, reason: str = "invalid", key: bytes | None = b"dgs") -> dict[str, Any]:
-    return deadletter_value(
+def dead(value: bytes | None, reason: Reason = "invalid", key: bytes | None = b"dgs") -> dict[str, Any]:
+    """The dead letter as it is written on the topic."""
+    return dict(json.loads(written(value, reason, key)))
+
+
+def written(value: bytes | None, reason: Reason, key: bytes | None) -> bytes:
+    return deadletter(
         topic=topics.CAPACITY,
         partition=2,
         offset=41,
@@ -222,7 +226,7 @@ def dead(value: bytes | None, reason: str = "invalid", key: bytes | None = b"dgs
         error="value: must be 0 or more, got -3",
         field="value",
         at=datetime(2025, 11, 12, 9, 30, 5, tzinfo=UTC),
-    )
+    ).to_json()
 
 
 def test_a_deadletter_keeps_the_message_as_text() -> None:
@@ -232,13 +236,13 @@ def test_a_deadletter_keeps_the_message_as_text() -> None:
     assert out["value"] == raw.decode("utf-8")
     assert (out["encoding"], out["size"], out["truncated"]) == ("utf-8", len(raw), False)
     assert (out["topic"], out["partition"], out["offset"], out["key"]) == (topics.CAPACITY, 2, 41, "dgs")
-    assert out["timestamp"] == "2025-11-12T09:30:00.123+00:00"
+    assert datetime.fromisoformat(out["timestamp"]) == datetime(2025, 11, 12, 9, 30, 0, 123000, tzinfo=UTC)
     assert (out["reason"], out["field"], out["error"]) == (
         "invalid",
         "value",
         "value: must be 0 or more, got -3",
     )
-    assert out["at"] == "2025-11-12T09:30:05+00:00"
+    assert datetime.fromisoformat(out["at"]) == datetime(2025, 11, 12, 9, 30, 5, tzinfo=UTC)
 
 
 def test_a_deadletter_keeps_bytes_that_are_not_utf8_as_base64() -> None:
@@ -265,6 +269,18 @@ def test_a_cut_through_a_multibyte_character_stays_text() -> None:
     assert len(out["value"].encode("utf-8")) <= DEADLETTER_KEEP_BYTES
 
 
+def test_a_huge_key_is_cut_like_a_huge_value() -> None:
+    key = b"k" * (10 * DEADLETTER_KEEP_BYTES)
+    out = dead(b"{}", "invalid", key=key)
+    assert out["key"] == "k" * DEADLETTER_KEEP_BYTES
+    assert out["key_encoding"] == "utf-8"
+
+
+def test_a_deadletter_is_valid_against_its_contract() -> None:
+    raw = written(with_(READING, value=-3), "invalid", b"dgs")
+    assert DeadLetter.model_validate_json(raw).reason == "invalid"
+
+
 def test_a_tombstone_deadletter_has_no_value() -> None:
     out = dead(None, "empty", key=None)
     assert (out["value"], out["key"], out["size"]) == (None, None, 0)
@@ -272,7 +288,7 @@ def test_a_tombstone_deadletter_has_no_value() -> None:
 
 def test_deadletter_needs_an_aware_time() -> None:
     with pytest.raises(ValueError, match="timezone"):
-        deadletter_value(
+        deadletter(
             topic="t",
             partition=0,
             offset=0,

@@ -12,12 +12,25 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from opel.actions import default_action_plan
+from opel.actions_load import default_action_plan
 from opel.catalogue_load import load_acute_catalogue, load_indicator_catalogue
-from opel.engine_aggregate import apply_county, apply_system
-from opel.engine_area import apply_area
-from opel.engine_state import Context, _uuid_text
+from opel.contracts.audit import audit_record
+from opel.contracts.stage import (
+    AcuteItem,
+    AreaChange,
+    AreaReport,
+    OverrideItem,
+    ReadingItem,
+    ReferralItem,
+    TickItem,
+)
 from opel.escalation import EscalationPolicy
+from opel.feeds import Override, ReferralEvent
+from opel.models import AcuteSubmission
+from opel.stages.area import apply_area
+from opel.stages.context import Context
+from opel.stages.county import apply_county
+from opel.stages.system import apply_system
 
 T0 = datetime(2025, 11, 12, 9, 0, tzinfo=UTC)
 SEEN = datetime(2025, 11, 12, 9, 0, tzinfo=UTC)
@@ -34,35 +47,33 @@ def ctx() -> Context:
     )
 
 
-def reading(indicator: str, area: str, value: float, minutes: float) -> dict[str, Any]:
+def reading(indicator: str, area: str, value: float, minutes: float) -> ReadingItem:
     at = T0 + timedelta(minutes=minutes)
-    return {
-        "k": "reading",
-        "v": {"indicator": indicator, "area": area, "value": value, "observed_at": at.isoformat()},
-    }
+    return ReadingItem(indicator=indicator, area=area, value=value, observed_at=at)
 
 
 def test_staffing_escalates_area_with_actions(ctx: Context) -> None:
     book, emit, statuses = apply_area(
         None, "east_kent", [reading("stp_staffing_pct", "east_kent", 65, 0)], ctx, SEEN
     )
-    assert statuses["indicator/stp_staffing_pct/east_kent"]["level"] == 2
-    assert statuses["area/east_kent"]["level"] == 2
+    assert statuses["indicator/stp_staffing_pct/east_kent"].level == 2
+    assert statuses["area/east_kent"].level == 2
     assert emit.outcomes == ["assessed"]
-    events = {e["subject"]: e for e in emit.escalations}
-    assert events["area/east_kent"]["data"]["direction"] == "initial"
-    assert events["area/east_kent"]["data"]["actions"], "area scopes carry per-role actions"
-    assert events["indicator/stp_staffing_pct/east_kent"]["data"]["actions"] == []
+    events = {e.subject: e for e in emit.escalations}
+    assert events["area/east_kent"].data.direction == "initial"
+    assert events["area/east_kent"].data.actions, "area scopes carry per-role actions"
+    assert events["indicator/stp_staffing_pct/east_kent"].data.actions == ()
     assert emit.reports
-    assert emit.reports[0]["changes"][0][1:] == [2, 1]
+    change = emit.reports[0].changes[0]
+    assert (change.level, change.seq) == (2, 1)
 
     book, emit, statuses = apply_area(
         book, "east_kent", [reading("stp_staffing_pct", "east_kent", 45, 5)], ctx, SEEN
     )
-    assert statuses["area/east_kent"]["level"] == 3
-    (area_event,) = [e for e in emit.escalations if e["subject"] == "area/east_kent"]
-    assert area_event["type"] == "uk.gov.kent.opel.escalation"
-    assert (area_event["data"]["from_level"], area_event["data"]["to_level"]) == (2, 3)
+    assert statuses["area/east_kent"].level == 3
+    (area_event,) = [e for e in emit.escalations if e.subject == "area/east_kent"]
+    assert area_event.type == "uk.gov.kent.opel.escalation"
+    assert (area_event.data.from_level, area_event.data.to_level) == (2, 3)
 
 
 def test_replay_changes_nothing_and_is_audited(ctx: Context) -> None:
@@ -83,68 +94,70 @@ def test_same_ids_whatever_the_batching(ctx: Context) -> None:
     ids: list[str] = []
     for start in range(0, len(items), 13):
         book, emit, _ = apply_area(book, "dgs", items[start : start + 13], ctx, SEEN)
-        ids += [e["id"] for e in emit.escalations]
-    assert ids == [e["id"] for e in whole.escalations]
+        ids += [e.id for e in emit.escalations]
+    assert ids == [e.id for e in whole.escalations]
     assert len(ids) > 3
 
 
 def test_override_wins_then_expires(ctx: Context) -> None:
     book, _, _ = apply_area(None, "swale", [reading("stp_staffing_pct", "swale", 80, 0)], ctx, SEEN)
-    override = {
-        "type": "override",
-        "id": "o-1",
-        "scope": "area/swale",
-        "level": 3,
-        "author": "escalation group",
-        "reason": "flu outbreak",
-        "at": (T0 + timedelta(hours=1)).isoformat(),
-        "expires_at": (T0 + timedelta(hours=5)).isoformat(),
-        "declaration": False,
-    }
-    book, emit, statuses = apply_area(book, "swale", [{"k": "override", "v": override}], ctx, SEEN)
+    override = OverrideItem(
+        command=Override.model_validate(
+            {
+                "type": "override",
+                "id": "o-1",
+                "scope": "area/swale",
+                "level": 3,
+                "author": "escalation group",
+                "reason": "flu outbreak",
+                "at": (T0 + timedelta(hours=1)).isoformat(),
+                "expires_at": (T0 + timedelta(hours=5)).isoformat(),
+                "declaration": False,
+            }
+        )
+    )
+    book, emit, statuses = apply_area(book, "swale", [override], ctx, SEEN)
     status = statuses["area/swale"]
-    assert (status["level"], status["computed_level"], status["override"]["author"]) == (
+    assert status.override is not None
+    assert (status.level, status.computed_level, status.override.author) == (
         3,
         1,
         "escalation group",
     )
-    assert [e["data"]["cause"] for e in emit.escalations] == ["override"]
-    book, again, _ = apply_area(book, "swale", [{"k": "override", "v": override}], ctx, SEEN)
+    assert [e.data.cause for e in emit.escalations] == ["override"]
+    book, again, _ = apply_area(book, "swale", [override], ctx, SEEN)
     assert again.escalations == []
-    tick = {"k": "tick", "now": (T0 + timedelta(hours=6)).isoformat()}
+    tick = TickItem(now=T0 + timedelta(hours=6))
     book, emit, statuses = apply_area(book, "swale", [tick], ctx, SEEN)
-    assert statuses["area/swale"]["level"] == 1
-    assert statuses["area/swale"]["override"] is None
-    assert [(e["data"]["cause"], e["time"]) for e in emit.escalations] == [
-        ("override-ended", (T0 + timedelta(hours=5)).isoformat())
-    ]
-    _, replayed, _ = apply_area(book, "swale", [{"k": "override", "v": override}], ctx, SEEN)
+    assert statuses["area/swale"].level == 1
+    assert statuses["area/swale"].override is None
+    assert [(e.data.cause, e.time) for e in emit.escalations] == [("override-ended", T0 + timedelta(hours=5))]
+    _, replayed, _ = apply_area(book, "swale", [override], ctx, SEEN)
     assert replayed.escalations == [], "an ended override is not revived by a replay"
 
 
 def test_referral_events_drive_counts(ctx: Context) -> None:
-    def event(i: int, kind: str, **extra: Any) -> dict[str, Any]:
+    def event(i: int, kind: str, **extra: Any) -> ReferralItem:
         at = (T0 + timedelta(minutes=i)).isoformat()
-        return {
-            "k": "referral",
-            "v": {"event_id": f"e{i}", "area": "dgs", "kind": kind, "occurred_at": at, **extra},
-        }
+        body = {"event_id": f"e{i}", "area": "dgs", "kind": kind, "occurred_at": at, **extra}
+        return ReferralItem(event=ReferralEvent.model_validate(body))
 
     snapshot = event(0, "snapshot", pending=0, health_caseload=0, social_caseload=0)
     received = [event(i, "received", count=5) for i in range(1, 8)]
     _book, emit, statuses = apply_area(None, "dgs", [snapshot, *received, received[0]], ctx, SEEN)
-    assert statuses["indicator/referrals/dgs"]["value"] == 35
+    assert statuses["indicator/referrals/dgs"].model_dump()["value"] == 35
     assert emit.outcomes.count("duplicate") == 1
 
 
-def area_report(area: str, changes: list[tuple[float, int]], wm: float) -> dict[str, Any]:
-    return {
-        "k": "area",
-        "area": area,
-        "changes": [[(T0 + timedelta(minutes=m)).isoformat(), lv, int(m * 100) + 1] for m, lv in changes],
-        "wm": (T0 + timedelta(minutes=wm)).isoformat(),
-        "seen": SEEN.isoformat(),
-    }
+def area_report(area: str, changes: list[tuple[float, int]], wm: float) -> AreaReport:
+    return AreaReport(
+        area=area,
+        changes=tuple(
+            AreaChange(at=T0 + timedelta(minutes=m), level=lv, seq=int(m * 100) + 1) for m, lv in changes
+        ),
+        watermark=T0 + timedelta(minutes=wm),
+        seen=SEEN,
+    )
 
 
 def test_county_merges_in_event_time_order(ctx: Context) -> None:
@@ -162,16 +175,16 @@ def test_county_merges_in_event_time_order(ctx: Context) -> None:
     for order in itertools.islice(itertools.permutations(range(4)), 8):
         shuffled = [reports[i] for i in order] + [reports[4 + i] for i in order]
         _, emit, statuses = apply_county(None, shuffled, ctx, SEEN)
-        outcomes.add(tuple((e["id"], e["data"]["to_level"]) for e in emit.escalations))
+        outcomes.add(tuple((e.id, e.data.to_level) for e in emit.escalations))
         status = statuses["county/kent"]
-        assert (status["computed_level"], status["level"]) == (2, 3), "dgs eased: no longer county-wide"
+        assert (status.computed_level, status.level) == (2, 3), "dgs eased: no longer county-wide"
     assert len(outcomes) == 1
     (events,) = outcomes
     assert [lv for _, lv in events] == [1, 2, 3]
 
 
 def test_system_lifts_to_a_hot_site(ctx: Context) -> None:
-    def site(name: str, minutes: float, handover: float) -> dict[str, Any]:
+    def site(name: str, minutes: float, handover: float) -> AcuteItem:
         at = (T0 + timedelta(minutes=minutes)).isoformat()
         params = {
             "ambulance_handover_mean_min": handover,
@@ -184,12 +197,16 @@ def test_system_lifts_to_a_hot_site(ctx: Context) -> None:
             "escalation_beds_pct": 10,
             "nctr_beds_pct": 25,
         }
-        return {"k": "site", "v": {"site": name, "observed_at": at, "parameters": params}}
+        body = {"site": name, "observed_at": at, "parameters": params}
+        return AcuteItem(submission=AcuteSubmission.model_validate(body), seen=SEEN)
 
-    tick = {"k": "tick", "now": (SEEN + timedelta(hours=1)).isoformat()}
+    tick = TickItem(now=SEEN + timedelta(hours=1))
     _, _, statuses = apply_system(None, "kent-medway", [site("maidstone", 0, 90), tick], ctx, SEEN)
-    assert statuses["site/maidstone"]["level"] >= 3
-    assert statuses["system/kent-medway"]["level"] >= 3
+    site_status, system_status = statuses["site/maidstone"], statuses["system/kent-medway"]
+    assert site_status.level is not None
+    assert site_status.level >= 3
+    assert system_status.level is not None
+    assert system_status.level >= 3
 
 
 def test_county_ignores_a_replayed_area_report(ctx: Context) -> None:
@@ -204,6 +221,10 @@ def test_county_ignores_a_replayed_area_report(ctx: Context) -> None:
     assert statuses == {}
 
 
-@given(st.binary(min_size=16, max_size=16))
-def test_audit_ids_are_written_as_uuids(digest: bytes) -> None:
-    assert _uuid_text(digest.hex()) == str(uuid.UUID(bytes=digest))
+@given(st.text(max_size=20), st.integers(min_value=0, max_value=10**6))
+def test_audit_ids_are_uuids_of_the_content(scope: str, seconds: int) -> None:
+    at = T0 + timedelta(seconds=seconds)
+    record = audit_record("assessed", scope, at, input={"value": seconds})
+    assert str(uuid.UUID(record.id)) == record.id
+    assert audit_record("assessed", scope, at, input={"value": seconds}).id == record.id
+    assert audit_record("stale", scope, at, input={"value": seconds}).id != record.id

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from opel.aggregation import area_level, county_level, system_level
+from opel.rollup import area_level, county_level, system_level
 from opel.catalogue import CountyRule
 from opel.catalogue_load import load_acute_catalogue, load_indicator_catalogue
 from opel.errors import InputError

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from opel.merge import new_timeline, offer, release
+from opel.timeline import new_timeline, offer, release
 
 T0 = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 MEMBERS = ("dgs", "east_kent", "swale", "west_kent")

@@ -9,33 +9,34 @@ watermark so the county can merge areas in event-time order.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from functools import lru_cache
-from typing import Any
 
-from opel.aggregation import AreaLevel, area_level
 from opel.assess import Assessment, rule_for, verdict_for
-from opel.engine_state import (
-    Book,
-    Context,
-    Emit,
-    advance_all,
-    audit_record,
-    end_override,
-    finish,
-    freeze,
-    parse_time,
-    set_override,
-    thaw,
-    tick,
-    update_scope,
+from opel.contracts.audit import Decision, audit_record
+from opel.contracts.stage import (
+    AnyStageItem,
+    AreaChange,
+    AreaReport,
+    OverrideItem,
+    ReadingItem,
+    ReferralItem,
+    TickItem,
+    WithdrawItem,
 )
+from opel.contracts.status import AnyStatus
 from opel.errors import InputError
 from opel.feeds import ReferralEvent
 from opel.levels import Level
 from opel.referral_counts import apply_event, new_counts, value_of
-from opel.scopes import Scope, parse_scope
+from opel.rollup import AreaLevel, area_level
+from opel.scopes import Scope
+from opel.stages.book import Book, freeze, parse_time, thaw
+from opel.stages.context import Context, Emit
+from opel.stages.outputs import finish
+from opel.stages.overrides import expire_overrides, set_override, withdraw
+from opel.stages.transitions import advance_all, update_scope
 
 
 def new_area_book(area: str) -> Book:
@@ -51,12 +52,9 @@ def new_area_book(area: str) -> Book:
     }
 
 
-Statuses = dict[str, dict[str, Any]]
-
-
 def apply_area(
-    stored: Book | None, area: str, items: Sequence[Mapping[str, Any]], ctx: Context, seen: datetime
-) -> tuple[Book, Emit, Statuses]:
+    stored: Book | None, area: str, items: Sequence[AnyStageItem], ctx: Context, seen: datetime
+) -> tuple[Book, Emit, dict[str, AnyStatus]]:
     """Apply a batch of area items in order. ``seen`` is the wall time the batch was sent.
 
     Returns the book to store (only needed when ``emit.changed``), what to publish, and the
@@ -64,45 +62,35 @@ def apply_area(
     """
     book = thaw(dict(stored) if stored is not None else new_area_book(area))
     emit = Emit()
-    changes: list[list[Any]] = []
+    changes: list[AreaChange] = []
     wm_before = book["wm"]
     for item in items:
-        kind = item["k"]
-        if kind == "reading":
-            _reading(book, area, item["v"], ctx, emit)
-        elif kind == "referral":
-            _referral(book, area, ReferralEvent.model_validate(item["v"]), ctx, emit)
-        elif kind == "override":
-            set_override(book, parse_scope(item["v"]["scope"]), item["v"], ctx, emit)
-        elif kind == "withdraw":
-            v = item["v"]
-            end_override(
-                book,
-                parse_scope(v["scope"]),
-                datetime.fromisoformat(v["at"]),
-                ctx,
-                emit,
-                decision="withdraw",
-                author=v["author"],
-                reason=v["reason"],
-                override_id=v["id"],
-            )
-        elif kind == "tick":
-            tick(book, datetime.fromisoformat(item["now"]), ctx, emit)
+        if isinstance(item, ReadingItem):
+            _reading(book, area, item, ctx, emit)
+        elif isinstance(item, ReferralItem):
+            _referral(book, area, item.event, ctx, emit)
+        elif isinstance(item, OverrideItem):
+            set_override(book, item.command, ctx, emit)
+        elif isinstance(item, WithdrawItem):
+            withdraw(book, item.command, ctx, emit)
+        elif isinstance(item, TickItem):
+            expire_overrides(book, item.now, ctx, emit)
         else:
-            raise InputError("k", f"unknown area item kind {kind!r}")
+            raise InputError("kind", f"the area stage does not take {item.kind!r} items")
         computed = _area_computed(book)
         if computed != book["computed"]:
             book["computed"] = computed
             # A sequence number per change lets the county ignore a change it has already
             # taken when this batch is replayed after a crash.
             book["seq"] = book.get("seq", 0) + 1
-            changes.append([book["wm"], computed, book["seq"]])
+            changes.append(AreaChange(at=datetime.fromisoformat(book["wm"]), level=computed, seq=book["seq"]))
     if book["wm"] is not None and (changes or book["wm"] != wm_before):
         emit.reports.append(
-            {"k": "area", "area": area, "changes": changes, "wm": book["wm"], "seen": seen.isoformat()}
+            AreaReport(
+                area=area, changes=tuple(changes), watermark=datetime.fromisoformat(book["wm"]), seen=seen
+            )
         )
-    return freeze(book), emit, finish(book, emit)
+    return freeze(book), emit, finish(book, emit, ctx)
 
 
 def _area_computed(book: Book) -> int | None:
@@ -111,31 +99,32 @@ def _area_computed(book: Book) -> int | None:
 
 
 def _reading(
-    book: Book, area: str, reading: Mapping[str, Any], ctx: Context, emit: Emit, *, derived: bool = False
+    book: Book, area: str, reading: ReadingItem, ctx: Context, emit: Emit, *, derived: bool = False
 ) -> None:
-    indicator = reading["indicator"]
-    observed_at = datetime.fromisoformat(reading["observed_at"])
-    value = reading["value"]
+    indicator = reading.indicator
+    observed_at = reading.observed_at
+    value = reading.value
+    scope_key = f"indicator/{indicator}/{area}"
+    inputs = {"indicator": indicator, "area": area, "value": value, "observed_at": observed_at}
     rule = rule_for(ctx.catalogue, indicator, area)
     held = book["readings"].get(indicator)
     if held is not None:
         held_at = datetime.fromisoformat(held["observed_at"])
         # A count derived from referral events may move twice at one instant.
         if observed_at < held_at or (observed_at == held_at and not derived):
-            decision = "duplicate" if observed_at == held_at and value == held["value"] else "stale"
+            decision: Decision = "duplicate" if observed_at == held_at and value == held["value"] else "stale"
             emit.outcomes.append(decision)
             emit.audit.append(
                 audit_record(
                     decision,
-                    f"indicator/{indicator}/{area}",
+                    scope_key,
                     observed_at,
-                    input=reading,
+                    input=inputs,
                     reason=f"holding a reading from {held['observed_at']}",
                 )
             )
             return
     verdict = verdict_for(rule, value)
-    explanation = Assessment(value, observed_at, verdict).explanation()
     level = verdict.level
     at_text = observed_at.isoformat()  # once: this runs for every reading
     book["readings"][indicator] = {
@@ -145,7 +134,7 @@ def _reading(
     }
     facts = {
         "value": value,
-        "explanation": explanation,
+        "explanation": Assessment(value, observed_at, verdict).explanation(),
         "band": verdict.fixed["band"],
         "catalogue": verdict.catalogue.id,
         "catalogue_version": verdict.catalogue.version,
@@ -154,15 +143,14 @@ def _reading(
     update_scope(
         book, Scope("indicator", area, indicator), level, observed_at, facts=facts, ctx=ctx, emit=emit
     )
-    outcome = "assessed" if level is not None else "not_assessed"
+    outcome: Decision = "assessed" if level is not None else "not_assessed"
     emit.outcomes.append(outcome)
     emit.audit.append(
         audit_record(
             outcome,
-            f"indicator/{indicator}/{area}",
+            scope_key,
             observed_at,
-            at_text=at_text,
-            input=reading,
+            input=inputs,
             rule=verdict.fixed["interval"] or verdict.reason,
             catalogue=verdict.catalogue.id,
             catalogue_version=verdict.catalogue.version,
@@ -209,7 +197,7 @@ def _referral(book: Book, area: str, event: ReferralEvent, ctx: Context, emit: E
             "duplicate" if counted.duplicate else "referral_counted",
             f"area/{area}",
             at,
-            input=event.model_dump(mode="json", exclude_none=True),
+            input=event.model_dump(exclude_none=True),
             outcome={k: book["counts"][k] for k in ("pending", "health", "social")}
             | {"clamped": counted.clamped},
         )
@@ -221,10 +209,11 @@ def _referral(book: Book, area: str, event: ReferralEvent, ctx: Context, emit: E
     for indicator in counted.changed:
         if (indicator, area) not in ctx.catalogue.rules:
             continue
-        reading = {
-            "indicator": indicator,
-            "area": area,
-            "value": value_of(book["counts"], indicator),
-            "observed_at": at.isoformat(),
-        }
+        reading = ReadingItem.model_construct(
+            kind="reading",
+            indicator=indicator,
+            area=area,
+            value=value_of(book["counts"], indicator),
+            observed_at=at,
+        )
         _reading(book, area, reading, ctx, emit, derived=True)

@@ -1,0 +1,106 @@
+"""Where an input goes: the core decides which stage key an input belongs to, and refuses ids
+the catalogues in force do not know, before anything is sent on.
+
+The streaming shell maps each destination's stage to its internal topic; it makes no domain
+decision of its own. A reading is checked here (known indicator and area, a value of the kind
+the rule takes) but assessed only once, by the area stage.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal, NamedTuple
+
+from opel.assess import rule_for
+from opel.contracts.stage import (
+    AcuteItem,
+    AnyStageItem,
+    OverrideItem,
+    ReadingItem,
+    ReferralItem,
+    WithdrawItem,
+)
+from opel.errors import InputError
+from opel.feeds import Acknowledge, Override, ReferralEvent, ReloadCatalogues, Withdraw
+from opel.models import AcuteSubmission, Reading
+from opel.scopes import parse_scope
+from opel.stages.context import Context
+
+Stage = Literal["area", "county", "system"]
+Input = Reading | ReferralEvent | AcuteSubmission | Override | Withdraw | Acknowledge | ReloadCatalogues
+
+
+class Destination(NamedTuple):
+    stage: Stage
+    key: str
+    item: AnyStageItem
+
+
+def destinations(value: Input, ctx: Context, seen: datetime) -> list[Destination]:
+    """The stage keys an input goes to, with the item each receives.
+
+    Raises :class:`InputError` naming the field for an id the catalogues do not know. Inputs
+    no stage takes (acknowledgements, which are alerting's, and catalogue reloads, which the
+    shell carries out itself) go nowhere.
+    """
+    if isinstance(value, Reading):
+        check_reading(ctx, value)
+        item = ReadingItem.model_construct(
+            kind="reading",
+            indicator=value.indicator,
+            area=value.area,
+            value=value.value,
+            observed_at=value.observed_at,
+        )
+        return [Destination("area", value.area, item)]
+    if isinstance(value, ReferralEvent):
+        if value.area not in ctx.catalogue.areas:
+            raise InputError("area", f"unknown area {value.area!r} in {ctx.catalogue.meta.id}")
+        return [Destination("area", value.area, ReferralItem(event=value))]
+    if isinstance(value, AcuteSubmission):
+        item_ = AcuteItem(submission=value, seen=seen)
+        return [Destination("system", system, item_) for system in systems_of(ctx, value.site)]
+    if isinstance(value, Override | Withdraw):
+        command = OverrideItem(command=value) if isinstance(value, Override) else WithdrawItem(command=value)
+        return [Destination(stage, key, command) for stage, key in _scope_keys(ctx, value.scope)]
+    return []
+
+
+def check_reading(ctx: Context, reading: Reading) -> None:
+    """Refuse a reading whose indicator or area is unknown, or whose value is of the wrong kind."""
+    rule = rule_for(ctx.catalogue, reading.indicator, reading.area)
+    value = reading.value
+    if rule.table is not None:
+        if isinstance(value, str):
+            raise InputError("value", f"{rule.indicator.id} takes a number, got {value!r}")
+    elif rule.categories and (not isinstance(value, str) or value not in rule.categories):
+        choices = ", ".join(rule.categories)
+        raise InputError("value", f"{rule.indicator.id} takes one of {choices}, got {value!r}")
+
+
+def systems_of(ctx: Context, site: str) -> list[str]:
+    acute = ctx.acute
+    if site not in acute.sites:
+        raise InputError(
+            "site", f"unknown site {site!r} in {acute.meta.id} (known: {', '.join(acute.sites)})"
+        )
+    return [s.id for s in acute.systems.values() if site in s.weights]
+
+
+def _scope_keys(ctx: Context, key: str) -> list[tuple[Stage, str]]:
+    scope = parse_scope(key)
+    if scope.kind in ("indicator", "area"):
+        if scope.name not in ctx.catalogue.areas:
+            raise InputError("scope", f"unknown area {scope.name!r} in scope {key!r}")
+        if scope.indicator is not None and scope.indicator not in ctx.catalogue.indicators:
+            raise InputError("scope", f"unknown indicator {scope.indicator!r} in scope {key!r}")
+        return [("area", scope.name)]
+    if scope.kind == "county":
+        if scope.name != ctx.county:
+            raise InputError("scope", f"unknown county {scope.name!r}; this service runs {ctx.county!r}")
+        return [("county", scope.name)]
+    if scope.kind == "site":
+        return [("system", system) for system in systems_of(ctx, scope.name)]
+    if scope.name not in ctx.acute.systems:
+        raise InputError("scope", f"unknown system {scope.name!r} in scope {key!r}")
+    return [("system", scope.name)]
