@@ -13,24 +13,14 @@ from opel.assess import assess
 from opel.catalogue import AcuteCatalogue, IndicatorCatalogue
 from opel.errors import InputError
 from opel.models import AcuteSubmission, Reading
+from opel.validation_errors import field_problems, join_problems
 
 MAX_LINE_BYTES = 64 * 1024
 
 
 def describe_validation_error(exc: ValidationError) -> str:
-    """Turn pydantic's errors into one line naming each field, its problem and the value."""
-    parts = []
-    for error in exc.errors(include_url=False):
-        field = ".".join(str(part) for part in error["loc"]) or "(line)"
-        message = error["msg"].removeprefix("Value error, ")
-        if error["type"] == "missing":
-            message = "is required"
-        elif error["type"] == "extra_forbidden":
-            message = f"is not a known field (value {error['input']!r})"
-        elif "got" not in message and not isinstance(error.get("input"), dict | list):
-            message = f"{message}, got {error['input']!r}"
-        parts.append(f"{field}: {message}")
-    return "; ".join(parts)
+    """One line naming each field, its problem and the value (``streams.codec`` words Kafka refusals so)."""
+    return join_problems(field_problems(exc))
 
 
 @dataclass

@@ -22,6 +22,8 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from opel.validation_errors import field_problems
+
 ENV_PREFIX: Final = "OPEL_"
 CONFIG_ENV: Final = "OPEL_CONFIG"
 DEFAULT_CONFIG_FILE: Final = Path("config/opel.env")
@@ -353,17 +355,10 @@ def env_name(field: str) -> str:
 def describe_settings_error(exc: ValidationError) -> str:
     """One line per problem, each starting with the ``OPEL_*`` variable it concerns."""
     lines = []
-    for error in exc.errors(include_url=False):
-        loc = [str(part) for part in error["loc"]]
-        message = error["msg"].removeprefix("Value error, ")
-        if error["type"] == "extra_forbidden":
-            name = loc[0].upper() if loc else "?"
-            name = name if name.startswith(ENV_PREFIX) else env_name(name)
-            lines.append(f"{name}: is not a known setting (value {error['input']!r})")
-        elif not loc:
-            lines.append(message)  # a rule across fields already names its variables
-        else:
-            shown = error["input"]
-            suffix = "" if "got" in message else f", got {shown!r}"
-            lines.append(f"{env_name(loc[0])}: {message}{suffix}")
+    for problem in field_problems(exc, noun="setting"):
+        if not problem.loc:
+            lines.append(problem.problem)  # a rule across fields already names its variables
+            continue
+        name = str(problem.loc[0]).upper()
+        lines.append(f"{name if name.startswith(ENV_PREFIX) else env_name(name)}: {problem.problem}")
     return "\n".join(lines)

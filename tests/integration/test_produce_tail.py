@@ -122,7 +122,7 @@ def test_invalid_lines_are_reported_and_not_sent(
     captured = capsys.readouterr()
     assert status == 1
     errors = captured.err.splitlines()
-    assert errors[0] == "line 2: invalid: count: Input should be greater than or equal to 1, got 0"
+    assert errors[0] == "line 2: invalid: count: input should be greater than or equal to 1, got 0"
     assert errors[1].startswith("line 3: bad_json: not valid JSON")
     assert errors[2].startswith("line 5: not_an_object: expected a JSON object, got an array")
     assert errors[3].startswith("line 6: invalid: cannot tell which topic")
