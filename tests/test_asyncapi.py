@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
+from opel.schemas import MODELS, OUTPUTS, TOPIC_SCHEMAS
 from streams.topics import INPUT_TOPICS, INTERNAL_TOPICS, OUTPUT_TOPICS, all_topics
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
@@ -82,20 +83,50 @@ def test_every_reference_resolves(spec: dict[str, Any]) -> None:
             pointer(spec, fragment)
 
 
-def test_inbound_payloads_are_the_committed_schemas(spec: dict[str, Any]) -> None:
+def channel_payloads(spec: dict[str, Any]) -> dict[str, list[str]]:
+    """Each channel's address and the payload references of its messages."""
+    out: dict[str, list[str]] = {}
+    for channel in spec["channels"].values():
+        for message_ref in channel["messages"].values():
+            message = pointer(spec, message_ref["$ref"].removeprefix("#"))
+            out.setdefault(channel["address"], []).extend(refs(message["payload"]))
+    return out
+
+
+def test_every_topic_carries_its_published_schema(spec: dict[str, Any]) -> None:
+    payloads = channel_payloads(spec)
+    assert set(payloads) == set(INPUT_TOPICS + OUTPUT_TOPICS)
+    for address, found in payloads.items():
+        assert found == [f"./schemas/{TOPIC_SCHEMAS[address]}"], address
+        assert (DOCS / "schemas" / TOPIC_SCHEMAS[address]).is_file()
+
+
+def test_output_payloads_are_the_generated_contracts_not_inline_schemas(spec: dict[str, Any]) -> None:
+    payloads = channel_payloads(spec)
+    assert {payloads[topic][0] for topic in OUTPUT_TOPICS} == {f"./schemas/{f}" for f in OUTPUTS}
+    # The only schema left inline is the key's; every payload is a generated file.
+    assert set(spec["components"]["schemas"]) == {"ScopeKey"}
+    for message in spec["components"]["messages"].values():
+        assert [ref for ref in refs(message["payload"]) if ref.startswith("#")] == []
+
+
+def test_the_stage_message_is_documented_as_internal(spec: dict[str, Any]) -> None:
+    stage = spec["components"]["messages"]["StageMessage"]
+    assert stage["payload"] == {"$ref": "./schemas/stage.schema.json"}
+    assert "INTERNAL" in stage["title"]
+    carried = sorted(topic for topic, name in TOPIC_SCHEMAS.items() if name == "stage.schema.json")
+    assert sorted(stage["x-internal-topics"]) == carried
+    assert set(carried) <= set(INTERNAL_TOPICS)
+
+
+def test_every_committed_schema_is_generated_and_referenced(spec: dict[str, Any]) -> None:
     files = {
-        ref
+        ref.removeprefix("./schemas/")
         for message in spec["components"]["messages"].values()
         for ref in refs(message["payload"])
-        if not ref.startswith("#")
     }
-    assert files == {
-        "./schemas/reading.schema.json",
-        "./schemas/referral-event.schema.json",
-        "./schemas/acute-submission.schema.json",
-        "./schemas/command.schema.json",
-    }
-    assert {path.name for path in (DOCS / "schemas").glob("*.schema.json")} == {Path(f).name for f in files}
+    assert files == set(MODELS)
+    assert {path.name for path in (DOCS / "schemas").glob("*.schema.json")} == set(MODELS)
 
 
 def test_partitions_and_compaction_match_the_topic_specs(spec: dict[str, Any]) -> None:
