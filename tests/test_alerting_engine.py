@@ -249,3 +249,13 @@ def test_route_removed_by_reload_still_sends_the_resolved_notice() -> None:
     assert recipients(flushes) == [("inhouse", "resolved")]
     book.event(escalation("area/dgs", 2, 1, T0 + 200 * S), T0 + 200 * S)
     assert recipients(book.tick(T0 + 260 * S)) == [("sp", "resolved"), ("tm-dgs", "resolved")]
+
+
+def test_fresh_deliveries_leave_out_what_the_log_already_holds() -> None:
+    book = Book()
+    book.event(escalation("area/dgs", 1, 2), T0)
+    (flush, *others) = [f for f in book.tick(T0 + 10 * S) if f.role == "stp_team_manager"]
+    assert others == []
+    assert engine.fresh_deliveries(flush, {}) == list(flush.deliveries)
+    logged = {d.delivery_id for d in flush.deliveries}
+    assert engine.fresh_deliveries(flush, logged) == []  # a replayed flush sends nothing twice

@@ -9,9 +9,9 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from opel.alerting.duties import Status
 from opel.alerting.routing import RoutingConfig, build_routing
 from opel.contracts.escalation import EscalationEvent
+from opel.contracts.status import STATUS, AreaStatus
 from opel.levels import Level
 
 T0 = datetime(2025, 11, 12, 9, 30, tzinfo=UTC)
@@ -151,10 +151,11 @@ WORKER_ESCALATION = """
                                   "plan_ref": "8"}],
                        "stand_down": []}]}}
 """
+# An area status as the worker writes it: only the area's scope part (tests/test_alerting_duties.py
+# has one of every kind, and the refusals of unknown fields).
 WORKER_STATUS = """
-{"scope": "area/east_kent", "kind": "area", "area": "east_kent", "indicator": null, "site": null,
- "system": null, "county": null, "level": 3, "colour": "red", "computed_level": 2,
- "computed_colour": "amber", "state_level": 3, "override": null,
+{"scope": "area/east_kent", "kind": "area", "area": "east_kent", "level": 3, "colour": "red",
+ "computed_level": 2, "computed_colour": "amber", "state_level": 3, "held": null, "override": null,
  "explanation": "worst of 5 assessed indicators: health_caseload, keah_capacity at OPEL 2",
  "driving": ["health_caseload", "keah_capacity"], "catalogue": "kcc-asch-2025-26",
  "catalogue_version": "1.8", "observed_at": "2025-11-17T23:00:00+00:00",
@@ -166,5 +167,7 @@ def test_the_workers_documented_output_is_accepted() -> None:
     event = EscalationEvent.model_validate_json(WORKER_ESCALATION)
     assert event.data.county == "kent"
     assert event.data.evidence.explanation is not None
-    status = Status.model_validate_json(WORKER_STATUS)
+    assert event.data.evidence.areas_assessed == 4
+    status = STATUS.validate_json(WORKER_STATUS)
+    assert isinstance(status, AreaStatus)
     assert status.driving == ["health_caseload", "keah_capacity"]

@@ -3,54 +3,31 @@
 Each returns :class:`DutyNotice` values with deterministic ids (job, subject, scheduled
 instant), so running a job twice for the same instant produces the same notices and the
 notification log drops the second lot.
+
+Statuses are the ``opel.status.v1`` values exactly as the worker writes them, read with
+:data:`opel.contracts.status.STATUS` (a union tagged on ``kind``): an indicator's facts are on
+:class:`IndicatorStatus`, an area's on :class:`AreaStatus`, the county's on :class:`CountyStatus`.
+A value with a field the contract does not declare is refused by the reader, not ignored here.
+
+Also the KEaH 2-hour rule (plan 7.6) from a referral event, and the step from a notice to the
+outbox records for the people routed to receive it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict
-
-from opel.alerting import clock
+from opel.alerting import clock, stages
 from opel.alerting.message import Rendered, Vocabulary, level_words, render_duty, when
-from opel.alerting.records import KeahRecord, duty_id
-from opel.alerting.routing import DUTY_ROLE, ClockConfig
+from opel.alerting.records import Delivery, KeahRecord, delivery_id, duty_id
+from opel.alerting.routing import DUTY_ROLE, ClockConfig, RoutingConfig
+from opel.contracts.status import AnyStatus, AreaStatus, CountyStatus, IndicatorStatus
+from opel.feeds import ReferralEvent
 
-
-class Status(BaseModel):
-    """One ``opel.status.v1`` value (docs/topics.md)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    scope: str
-    kind: str
-    area: str | None = None
-    indicator: str | None = None
-    site: str | None = None
-    system: str | None = None
-    county: str | None = None
-    level: int | None = None
-    colour: str | None = None
-    computed_level: int | None = None
-    computed_colour: str | None = None
-    state_level: int | None = None
-    override: dict[str, Any] | None = None
-    value: Any = None
-    score: float | None = None
-    normalised_score: float | None = None
-    score_max: float | None = None
-    complete: bool | None = None
-    missing: list[str] | None = None
-    explanation: str | None = None
-    driving: list[str] | None = None
-    catalogue: str | None = None
-    catalogue_version: str | None = None
-    observed_at: AwareDatetime | None = None
-    since: AwareDatetime | None = None
-    updated_at: AwareDatetime | None = None
+Statuses = Mapping[str, AnyStatus]
+"""The latest status per scope key, as read from the compacted ``opel.status.v1``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,14 +40,15 @@ class DutyNotice:
     reason: str
 
 
-def _indicators(statuses: Mapping[str, Status], area: str) -> list[Status]:
+def _indicators(statuses: Statuses, area: str) -> list[IndicatorStatus]:
     return sorted(
-        (s for s in statuses.values() if s.kind == "indicator" and s.area == area), key=lambda s: s.scope
+        (s for s in statuses.values() if isinstance(s, IndicatorStatus) and s.area == area),
+        key=lambda s: s.scope,
     )
 
 
 def daily_summary(
-    statuses: Mapping[str, Status],
+    statuses: Statuses,
     instant: datetime,
     keah: tuple[int, int, int],
     vocab: Vocabulary | None = None,
@@ -78,15 +56,16 @@ def daily_summary(
     """The 10:00 assessment summary for the duty route: county, each area, KEaH 2-hour figures."""
     words = vocab or Vocabulary()
     lines = [f"Daily OPEL assessment, {when(instant)}."]
-    county = next((s for s in statuses.values() if s.kind == "county"), None)
+    county = next((s for s in statuses.values() if isinstance(s, CountyStatus)), None)
     lines.append(f"Kent County Council: {level_words(county.level) if county else 'not assessed yet'}.")
-    for status in sorted((s for s in statuses.values() if s.kind == "area"), key=lambda s: s.scope):
-        name = words.areas.get(status.area or "", status.area or status.scope)
+    areas = sorted((s for s in statuses.values() if isinstance(s, AreaStatus)), key=lambda s: s.scope)
+    for status in areas:
+        name = words.areas.get(status.area, status.area)
         since = f" since {when(status.since)}" if status.since else ""
         lines.append(f"- {name}: {level_words(status.level)}{since}.")
-        for indicator in _indicators(statuses, status.area or ""):
+        for indicator in _indicators(statuses, status.area):
             if indicator.level is not None and indicator.level >= 2:
-                label = words.indicators.get(indicator.indicator or "", indicator.indicator or "")
+                label = words.indicators.get(indicator.indicator, indicator.indicator)
                 lines.append(f"    {label}: {level_words(indicator.level)} (value {indicator.value}).")
     met, missed, open_ = keah
     lines.append(f"KEaH 2-hour rule (plan 7.6): {met} met, {missed} missed, {open_} still open.")
@@ -97,7 +76,7 @@ def daily_summary(
 
 
 def missed_updates(
-    statuses: Mapping[str, Status],
+    statuses: Statuses,
     day: date,
     window_name: str,
     config: ClockConfig,
@@ -108,14 +87,14 @@ def missed_updates(
     notices: list[DutyNotice] = []
     for area in config.areas:
         area_status = statuses.get(f"area/{area}")
-        level = area_status.level if area_status else None
+        level = area_status.level if isinstance(area_status, AreaStatus) else None
         windows = [w for w in clock.update_windows(level, day, config.zone) if w.name == window_name]
         for window in windows:
             for indicator in _indicators(statuses, area):
                 updates = [indicator.observed_at] if indicator.observed_at else []
                 if not clock.window_missed(updates, window):
                     continue
-                name = indicator.indicator or ""
+                name = indicator.indicator
                 role = config.indicator_owners.get(name, config.deadline_role)
                 label = words.indicators.get(name, name)
                 place = words.areas.get(area, area)
@@ -144,19 +123,19 @@ def missed_updates(
 
 
 def stale_indicators(
-    statuses: Mapping[str, Status], now: datetime, config: ClockConfig, vocab: Vocabulary | None = None
+    statuses: Statuses, now: datetime, config: ClockConfig, vocab: Vocabulary | None = None
 ) -> list[DutyNotice]:
     """Indicators with no update for ``stale_after`` at any level: one notice per stale spell."""
     words = vocab or Vocabulary()
     notices: list[DutyNotice] = []
     for status in statuses.values():
-        if status.kind != "indicator" or status.observed_at is None:
+        if not isinstance(status, IndicatorStatus) or status.observed_at is None:
             continue
         if not clock.is_stale(status.observed_at, now, config.stale_after):
             continue
-        name = status.indicator or ""
+        name = status.indicator
         label = words.indicators.get(name, name)
-        place = words.areas.get(status.area or "", status.area or "")
+        place = words.areas.get(status.area, status.area)
         body = [
             f"{label} in {place} has not been updated since {when(status.observed_at)}.",
             f"Indicators older than {config.stale_after} are treated as stale; please update SHREWD.",
@@ -175,20 +154,23 @@ def stale_indicators(
 
 
 def dos_reviews(
-    statuses: Mapping[str, Status], now: datetime, config: ClockConfig, vocab: Vocabulary | None = None
+    statuses: Statuses, now: datetime, config: ClockConfig, vocab: Vocabulary | None = None
 ) -> list[DutyNotice]:
     """NHS 111 DoS capacity review every 4 hours while an area or the county stays at the level (6.1)."""
     words = vocab or Vocabulary()
     notices: list[DutyNotice] = []
     for status in statuses.values():
-        if status.kind not in {"area", "county"} or status.level is None or status.since is None:
+        if not isinstance(status, AreaStatus | CountyStatus):
             continue
-        if status.level < config.dos_review_level:
+        if status.level is None or status.since is None or status.level < config.dos_review_level:
             continue
         n, due = clock.dos_review_due(status.since, now, config.dos_review_every)
         if due is None:
             continue
-        place = "Kent County Council" if status.kind == "county" else words.areas.get(status.area or "", "")
+        if isinstance(status, CountyStatus):
+            place, area = "Kent County Council", None
+        else:
+            place, area = words.areas.get(status.area, status.area), status.area
         body = [
             f"{place} has been at {level_words(status.level)} since {when(status.since)}.",
             "Review the NHS 111 Directory of Service capacity status (plan 6.1 step c).",
@@ -200,12 +182,15 @@ def dos_reviews(
                 duty_id("dos", f"{status.scope}@{status.since.isoformat()}", due),
                 "dos",
                 config.dos_review_role,
-                status.area,
+                area,
                 render_duty(f"NHS 111 DoS review {n}: {place}", body),
                 f"review {n} due at {due.isoformat()}",
             )
         )
     return notices
+
+
+# --- KEaH 2-hour rule (plan 7.6) ---------------------------------------------------------------
 
 
 def keah_notice(record: KeahRecord, vocab: Vocabulary | None = None) -> Rendered:
@@ -219,6 +204,56 @@ def keah_notice(record: KeahRecord, vocab: Vocabulary | None = None) -> Rendered
         "and make sure the person is followed up in the community.",
     ]
     return render_duty(f"KEaH: tell the referrer{ref} by {when(record.due_at)}", body)
+
+
+@dataclass(frozen=True, slots=True)
+class KeahReferral:
+    """A referral the 2-hour rule applies to: the clock to keep, and the notice that starts it."""
+
+    record: KeahRecord
+    notice: DutyNotice
+
+
+def keah_referral(
+    event: ReferralEvent, config: ClockConfig, known: Collection[str], vocab: Vocabulary | None = None
+) -> KeahReferral | None:
+    """The 2-hour clock for a KEaH referral received with no start date within 24 hours.
+
+    None for any other event, and for one whose id is in ``known`` (a replay: already counted).
+    The deadline runs from when the referral was received (``occurred_at``), not from when
+    alerting read it.
+    """
+    if event.service != "keah" or event.kind != "received" or event.start_date_within_24h is not False:
+        return None
+    if event.event_id in known:
+        return None
+    received = event.occurred_at
+    record = KeahRecord(
+        event_id=event.event_id,
+        area=event.area,
+        ref=event.ref,
+        received_at=received,
+        due_at=clock.keah_deadline(received, config.keah_within),
+        notice_id=duty_id("keah", event.event_id, received),
+    )
+    notice = DutyNotice(
+        record.notice_id, "keah", config.keah_role, event.area, keah_notice(record, vocab), "KEaH 2-hour rule"
+    )
+    return KeahReferral(record, notice)
+
+
+def keah_told(records: Iterable[KeahRecord], delivery: Delivery, now: datetime) -> list[KeahRecord]:
+    """The KEaH clocks a sent duty delivery stops: the referrer's contact was told at ``now``.
+
+    Only the first successful delivery counts; records already told are left as they are.
+    """
+    if delivery.state != "sent" or delivery.kind != "duty":
+        return []
+    return [
+        record.model_copy(update={"told_at": now})
+        for record in records
+        if record.notice_id == delivery.notice_id and record.told_at is None
+    ]
 
 
 def keah_figures(records: Iterable[KeahRecord], now: datetime) -> tuple[int, int, int]:
@@ -235,3 +270,78 @@ def keah_figures(records: Iterable[KeahRecord], now: datetime) -> tuple[int, int
         else:
             open_ += 1
     return met, missed, open_
+
+
+# --- from a notice to the outbox ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DutyDelivery:
+    """A new outbox record for one contact, and why it was made (for the decision log)."""
+
+    delivery: Delivery
+    reason: str
+
+
+def duty_deliveries(
+    notices: Iterable[DutyNotice], routing: RoutingConfig, logged: Collection[str], now: datetime
+) -> list[DutyDelivery]:
+    """One pending delivery per notice and contact routed for its role and area, due at once.
+
+    A delivery whose deterministic id is already in ``logged`` (the outbox on the notification
+    log) is not made again, so re-running a duty for the same instant sends nothing twice.
+    """
+    out: list[DutyDelivery] = []
+    made: set[str] = set()
+    for notice in notices:
+        for contact in routing.contacts(notice.role, notice.area):
+            ident = delivery_id(notice.id, contact.id)
+            if ident in made or not stages.dedup(ident, logged).act:
+                continue
+            made.add(ident)
+            delivery = Delivery(
+                delivery_id=ident,
+                notice_id=notice.id,
+                kind="duty",
+                role=notice.role,
+                route=f"clock:{notice.job}",
+                contact=contact.id,
+                channel=contact.channel,
+                alert_ids=(notice.id,),
+                subject=notice.rendered.subject,
+                text=notice.rendered.text,
+                short=notice.rendered.short,
+                created_at=now,
+                next_at=now,
+            )
+            out.append(DutyDelivery(delivery, f"duty {notice.job} to {contact.id}: {notice.reason}"))
+    return out
+
+
+# --- which duties a clock job runs ----------------------------------------------------------------
+
+
+def job_notices(  # noqa: PLR0917  (every argument is an input of the job)
+    job: str,
+    instant: datetime,
+    statuses: Statuses,
+    keah: tuple[int, int, int],
+    config: ClockConfig,
+    vocab: Vocabulary | None = None,
+) -> list[DutyNotice]:
+    """The notices of wall-clock job ``job`` for its scheduled ``instant``.
+
+    ``daily`` is the 10:00 summary; ``deadline-morning`` and ``deadline-afternoon`` check the
+    update windows (Appendix 3) of the day ``instant`` falls on in the plan's time zone.
+    """
+    if job == "daily":
+        return [daily_summary(statuses, instant, keah, vocab)]
+    window = "morning" if job == "deadline-morning" else "afternoon"
+    return missed_updates(statuses, instant.astimezone(config.zone).date(), window, config, vocab)
+
+
+def elapsed_notices(
+    statuses: Statuses, now: datetime, config: ClockConfig, vocab: Vocabulary | None = None
+) -> list[DutyNotice]:
+    """The elapsed-time duties due at ``now``: stale indicators and NHS 111 DoS reviews."""
+    return stale_indicators(statuses, now, config, vocab) + dos_reviews(statuses, now, config, vocab)

@@ -7,7 +7,7 @@ carries the reason from the stage that decided it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -393,3 +393,8 @@ def plan_flushes(
             )
         )
     return flushes
+
+
+def fresh_deliveries(flush: Flush, logged: Collection[str]) -> list[Delivery]:
+    """The flush's deliveries the notification log does not hold yet (the dedup stage)."""
+    return [d for d in flush.deliveries if stages.dedup(d.delivery_id, logged).act]

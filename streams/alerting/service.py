@@ -21,7 +21,6 @@ import contextlib
 import json
 import logging
 import random
-import uuid
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -34,13 +33,16 @@ from pydantic import BaseModel, ValidationError
 
 from opel.alerting import clock as plan_clock
 from opel.alerting import duties as plan_duties
-from opel.alerting import engine, stages
+from opel.alerting import engine, outputs
 from opel.alerting.message import Vocabulary
-from opel.alerting.records import Delivery, KeahRecord, RunRecord, delivery_id, duty_id
+from opel.alerting.records import Delivery, RunRecord
 from opel.alerting.routing import RoutingConfig, RoutingError, load_routing
+from opel.contracts.base import Contract
 from opel.contracts.escalation import EscalationEvent
+from opel.contracts.status import STATUS, AnyStatus
 from opel.feeds import Acknowledge, ReferralEvent
 from streams import metrics, topics
+from streams.alerting import metrics as alerting_metrics
 from streams.alerting import outbox
 from streams.alerting.channels import Channels, SendResult
 from streams.alerting.log_store import LogStore, State
@@ -87,7 +89,7 @@ class AlertingService:
         self.exercise_only = exercise_only
         self.group_id = group_id
         self.state = State()
-        self.statuses: dict[str, plan_duties.Status] = {}
+        self.statuses: dict[str, AnyStatus] = {}
         self.decisions: deque[str] = deque(maxlen=2000)
         self._clock = clock
         self._tick_seconds = tick_seconds
@@ -172,14 +174,14 @@ class AlertingService:
         except RoutingError as exc:
             self._decide(f"routing reload refused, running config kept: {exc}")
             log.error("routing reload refused, running config kept: %s", exc)
-            await self._audit("catalogue_refused", str(path), str(exc), "running routing config kept")
+            await self._publish(self._topics.audit, outputs.routing_audit(path, self._clock(), str(exc)))
             return False
         async with self._lock:
             self.routing = config
             if self._channels is not None:
                 self._channels.routing = config
         self._decide(f"routing reloaded from {path}")
-        await self._audit("catalogue_loaded", str(path), "routing reloaded", "new routing config in use")
+        await self._publish(self._topics.audit, outputs.routing_audit(path, self._clock()))
         return True
 
     def keah_figures(self) -> tuple[int, int, int]:
@@ -227,6 +229,7 @@ class AlertingService:
             event = EscalationEvent.model_validate_json(value)
         except ValidationError as exc:
             log.error("alerting: escalation refused, no alert sent: %s", exc)
+            alerting_metrics.record_refused("escalation")
             self._decide(f"escalation refused: {exc.errors(include_url=False)[0]['msg']}")
             return
         if self.exercise_only and not event.data.exercise:
@@ -246,37 +249,25 @@ class AlertingService:
         try:
             ack = Acknowledge.model_validate(raw)
         except ValidationError as exc:
+            log.error("alerting: ack refused: %s", exc)
+            alerting_metrics.record_refused("ack")
             self._decide(f"ack refused: {exc.errors(include_url=False)[0]['msg']}")
             return
         changes, reason = engine.apply_ack(ack.alert_id, ack.author, ack.at, self.state.alerts)
         await self._save_changes(changes)
         self._decide(f"ack {ack.alert_id}: {reason}")
-        await self._audit("ack", ack.alert_id, ack.note or reason, reason, author=ack.author)
+        await self._publish(self._topics.audit, outputs.ack_audit(ack, changes, reason))
 
     async def _on_referral(self, value: bytes) -> None:
         try:
             event = ReferralEvent.model_validate_json(value)
         except ValidationError:
             return  # the worker dead-letters bad referral events; nothing for alerting to add
-        if event.service != "keah" or event.kind != "received" or event.start_date_within_24h is not False:
+        referral = plan_duties.keah_referral(event, self.routing.clock, self.state.keah, self._vocab)
+        if referral is None:
             return
-        if event.event_id in self.state.keah:
-            return
-        config = self.routing.clock
-        received = event.occurred_at
-        record = KeahRecord(
-            event_id=event.event_id,
-            area=event.area,
-            ref=event.ref,
-            received_at=received,
-            due_at=plan_clock.keah_deadline(received, config.keah_within),
-            notice_id=duty_id("keah", event.event_id, received),
-        )
-        rendered = plan_duties.keah_notice(record, self._vocab)
-        notice = plan_duties.DutyNotice(
-            record.notice_id, "keah", config.keah_role, event.area, rendered, "KEaH 2-hour rule"
-        )
-        await self._queue_duty([notice], self._clock())
+        record = referral.record
+        await self._queue_duty([referral.notice], self._clock())
         await self._write([("keah", record.event_id, record)])
         self.state.keah[record.event_id] = record
 
@@ -289,10 +280,11 @@ class AlertingService:
                     if message.value is None:
                         continue
                     try:
-                        status = plan_duties.Status.model_validate_json(message.value)
+                        status = STATUS.validate_json(message.value)
                     except ValidationError as exc:
                         # Loud: a status alerting cannot read is one whose deadlines go unwatched.
                         log.error("alerting: status at %s@%s refused: %s", message.topic, message.offset, exc)
+                        alerting_metrics.record_refused("status")
                         continue
                     self.statuses[status.scope] = status
 
@@ -315,7 +307,7 @@ class AlertingService:
                 engine.apply_policy(self.routing, self.state.alerts, self.state.groups, now)
             )
             for flush in engine.plan_flushes(self.routing, self.state.alerts, now, self._vocab):
-                fresh = [d for d in flush.deliveries if stages.dedup(d.delivery_id, self.state.outbox).act]
+                fresh = engine.fresh_deliveries(flush, self.state.outbox)
                 await self._write(("outbox", d.delivery_id, d) for d in fresh)
                 await self._write(("alert", r.key, r) for r in flush.records)
                 await self._write([("group", flush.group, flush.group_record)])
@@ -358,13 +350,11 @@ class AlertingService:
         self._decide(
             f"delivery {delivery.delivery_id} to {delivery.contact} via {delivery.channel}: {reason}"
         )
-        await self._publish_alert(updated, reason, now)
-        if updated.state == "sent" and updated.kind == "duty":
-            for record in self.state.keah.values():
-                if record.notice_id == updated.notice_id and record.told_at is None:
-                    told = record.model_copy(update={"told_at": now})
-                    await self._write([("keah", told.event_id, told)])
-                    self.state.keah[told.event_id] = told
+        await self._publish(self._topics.alerts, outputs.alert_delivery(updated, reason, now))
+        told = plan_duties.keah_told(self.state.keah.values(), updated, now)
+        await self._write(("keah", record.event_id, record) for record in told)
+        for record in told:
+            self.state.keah[record.event_id] = record
 
     async def _run_duties(self, now: datetime) -> None:
         config = self.routing.clock
@@ -372,53 +362,25 @@ class AlertingService:
         for job, instant in plan_clock.due_runs(
             now, wall_clock_jobs(config), done, config.zone, self._not_before
         ):
+            notices = plan_duties.job_notices(
+                job, instant, self.statuses, self.keah_figures(), config, self._vocab
+            )
             if job == "daily":
-                notices = [
-                    plan_duties.daily_summary(self.statuses, instant, self.keah_figures(), self._vocab)
-                ]
-                await self._publish_snapshot(instant)
-            else:
-                window = "morning" if job == "deadline-morning" else "afternoon"
-                day = instant.astimezone(config.zone).date()
-                notices = plan_duties.missed_updates(self.statuses, day, window, config, self._vocab)
+                await self._publish(self._topics.alerts, outputs.daily_snapshot(self.statuses, instant))
             queued = await self._queue_duty(notices, now)
             run = RunRecord(job=job, instant=instant, ran_at=now, outcome=f"{queued} deliveries")
             key = plan_clock.run_key(job, instant)
             await self._write([("run", key, run)])
             self.state.runs[key] = run
             self._decide(f"clock job {job} for {instant.isoformat()}: {run.outcome}")
-        elapsed = plan_duties.stale_indicators(self.statuses, now, config, self._vocab)
-        elapsed += plan_duties.dos_reviews(self.statuses, now, config, self._vocab)
-        await self._queue_duty(elapsed, now)
+        await self._queue_duty(plan_duties.elapsed_notices(self.statuses, now, config, self._vocab), now)
 
     async def _queue_duty(self, notices: Iterable[plan_duties.DutyNotice], now: datetime) -> int:
-        fresh: list[Delivery] = []
-        for notice in notices:
-            for contact in self.routing.contacts(notice.role, notice.area):
-                ident = delivery_id(notice.id, contact.id)
-                if not stages.dedup(ident, self.state.outbox).act:
-                    continue
-                fresh.append(
-                    Delivery(
-                        delivery_id=ident,
-                        notice_id=notice.id,
-                        kind="duty",
-                        role=notice.role,
-                        route=f"clock:{notice.job}",
-                        contact=contact.id,
-                        channel=contact.channel,
-                        alert_ids=(notice.id,),
-                        subject=notice.rendered.subject,
-                        text=notice.rendered.text,
-                        short=notice.rendered.short,
-                        created_at=now,
-                        next_at=now,
-                    )
-                )
-                self._decide(f"duty {notice.job} to {contact.id}: {notice.reason}")
-        await self._write(("outbox", d.delivery_id, d) for d in fresh)
-        for d in fresh:
-            self.state.outbox[d.delivery_id] = d
+        fresh = plan_duties.duty_deliveries(notices, self.routing, self.state.outbox, now)
+        await self._write(("outbox", f.delivery.delivery_id, f.delivery) for f in fresh)
+        for f in fresh:
+            self.state.outbox[f.delivery.delivery_id] = f.delivery
+            self._decide(f.reason)
         return len(fresh)
 
     # ------------------------------------------------------------------ output
@@ -432,66 +394,11 @@ class AlertingService:
         assert self._store is not None
         await self._store.write(list(items))
 
-    async def _publish_alert(self, delivery: Delivery, reason: str, now: datetime) -> None:
-        assert self._producer is not None
-        value = {
-            "id": delivery.delivery_id,
-            "notice_id": delivery.notice_id,
-            "kind": delivery.kind,
-            "alert_ids": list(delivery.alert_ids),
-            "role": delivery.role,
-            "route": delivery.route,
-            "contact": delivery.contact,
-            "channel": delivery.channel,
-            "state": "retrying" if delivery.state == "pending" else delivery.state,
-            "attempts": delivery.attempts,
-            "reason": reason,
-            "subject": delivery.subject,
-            "text": delivery.text,
-            "exercise": delivery.exercise,
-            "at": now.isoformat(),
-        }
-        key = delivery.alert_ids[0] if delivery.alert_ids else delivery.notice_id
-        await self._producer.send_and_wait(
-            self._topics.alerts, key=key.encode(), value=json.dumps(value).encode()
-        )
-
-    async def _publish_snapshot(self, instant: datetime) -> None:
-        assert self._producer is not None
-        value = {
-            "kind": "daily_snapshot",
-            "at": instant.isoformat(),
-            "statuses": [
-                s.model_dump(mode="json") for s in sorted(self.statuses.values(), key=lambda s: s.scope)
-            ],
-        }
-        key = f"snapshot/{instant.astimezone(UTC).date().isoformat()}"
-        await self._producer.send_and_wait(
-            self._topics.alerts, key=key.encode(), value=json.dumps(value).encode()
-        )
-
-    async def _audit(
-        self, decision: str, scope: str, reason: str, outcome: str, *, author: str = "alerting"
-    ) -> None:
+    async def _publish(self, topic: str, message: outputs.Keyed[Contract]) -> None:
+        """Write one contract message, encoded by its model, and wait for the broker."""
         if self._producer is None:
             return
-        now = self._clock()
-        value = {
-            "id": str(uuid.uuid4()),
-            "at": now.isoformat(),
-            "decision": decision,
-            "scope": scope,
-            "input": scope,
-            "rule": "routing" if decision.startswith("catalogue") else "ack",
-            "catalogue": "routing" if decision.startswith("catalogue") else None,
-            "catalogue_version": None,
-            "author": author,
-            "reason": reason,
-            "outcome": outcome,
-        }
-        await self._producer.send_and_wait(
-            self._topics.audit, key=scope.encode(), value=json.dumps(value).encode()
-        )
+        await self._producer.send_and_wait(topic, key=message.key.encode(), value=message.value.to_json())
 
     def _decide(self, text: str) -> None:
         log.info("alerting: %s", text)

@@ -29,9 +29,13 @@ from test_alerting_fixtures import escalation, stp_actions
 
 from opel.alerting.events import ack_command
 from opel.alerting.routing import RoutingConfig, build_routing
+from opel.contracts.alert import ALERT_MESSAGE, AlertDelivery, DailySnapshot
+from opel.contracts.audit import AuditRecord
+from opel.contracts.status import AreaStatus
 from streams.alerting.service import AlertingService, AlertingTopics
 from streams.broker import EmbeddedBroker, free_port
-from streams.topics import AUDIT, COMMANDS, ESCALATIONS, REFERRAL_EVENTS, TopicSpec
+from streams.metrics import REGISTRY
+from streams.topics import ALERTS, AUDIT, COMMANDS, ESCALATIONS, REFERRAL_EVENTS, TopicSpec
 
 DEADLINE = 60.0
 T0 = datetime(2025, 11, 12, 9, 30, tzinfo=UTC)
@@ -493,15 +497,28 @@ async def test_keah_referral_and_refused_reload(  # noqa: PLR0917  (pytest fixtu
     assert await service.routing_reload(bad) is False
     assert service.routing is config
     assert any("routing reload refused" in d for d in service.decisions)
-    await wait_for_audit(broker, "catalogue_refused", str(bad))
+    refused = AuditRecord.model_validate_json(await wait_for_message(broker, AUDIT, str(bad)))
+    assert (refused.decision, refused.input, refused.author) == (
+        "routing_refused",
+        {"file": str(bad)},
+        "alerting",
+    )
+    assert refused.outcome == {"result": "running routing config kept"}
+
+    # What alerting wrote on opel.alerts.v1 about the KEaH delivery is a contract message.
+    notice = next(d for d in service.state.outbox.values() if d.contact == "keah")
+    sent = ALERT_MESSAGE.validate_json(await wait_for_message(broker, ALERTS, notice.alert_ids[0]))
+    assert isinstance(sent, AlertDelivery)
+    assert (sent.id, sent.kind, sent.state, sent.route) == (notice.delivery_id, "duty", "sent", "clock:keah")
 
 
-async def wait_for_audit(broker: EmbeddedBroker, decision: str, scope: str) -> None:
+async def wait_for_message(broker: EmbeddedBroker, topic: str, key: str) -> bytes:
+    """The first value under ``key`` on ``topic`` (read from the start), within the deadline."""
     consumer = AIOKafkaConsumer(bootstrap_servers=broker.bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
         await consumer.topics()
-        tps = [TopicPartition(AUDIT, p) for p in sorted(consumer.partitions_for_topic(AUDIT) or {0})]
+        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or {0})]
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         loop = asyncio.get_running_loop()
@@ -510,12 +527,16 @@ async def wait_for_audit(broker: EmbeddedBroker, decision: str, scope: str) -> N
             batch = await consumer.getmany(timeout_ms=500)
             for messages in batch.values():
                 for message in messages:
-                    value = json.loads(message.value or b"{}")
-                    if value.get("decision") == decision and value.get("scope") == scope:
-                        return
-        raise AssertionError(f"no {decision} audit record for {scope}")
+                    value: bytes | None = message.value
+                    if message.key == key.encode() and value is not None:
+                        return value
+        raise AssertionError(f"no message keyed {key} on {topic}")
     finally:
         await consumer.stop()
+
+
+def refused_statuses() -> float:
+    return REGISTRY.get_sample_value("opel_alerting_refused_total", {"input": "status"}) or 0.0
 
 
 async def test_daily_assessment_runs_once_across_a_restart(
@@ -549,21 +570,42 @@ async def test_daily_assessment_runs_once_across_a_restart(
     )
     # 2026-03-29 is the spring-forward Sunday: 10:00 London is 09:00 UTC.
     clock = Clock(datetime(2026, 3, 29, 8, 59, tzinfo=UTC))
-    await send(
-        producer,
-        status_topic,
-        f"area/{area}",
-        {"scope": f"area/{area}", "kind": "area", "area": area, "level": 2},
+    status = AreaStatus(
+        scope=f"area/{area}",
+        kind="area",
+        area=area,
+        level=2,
+        colour="amber",
+        computed_level=2,
+        computed_colour="amber",
+        state_level=2,
+        since=clock.now - timedelta(hours=3),
+        updated_at=clock.now - timedelta(hours=3),
     )
+    refused_before = refused_statuses()
+    # The old writer's shape (every kind's scope parts) is refused: logged and counted, not read.
+    old_shape = {
+        **json.loads(status.to_json()),
+        "scope": f"area/{area}x",
+        "area": f"{area}x",
+        "indicator": None,
+    }
+    await send(producer, status_topic, f"area/{area}x", old_shape)
+    await producer.send_and_wait(status_topic, key=status.scope.encode(), value=status.to_json())
     group = unique("g-")
     first = await services(config, clock, group, duties=True, not_before=clock.now, topic_names=names)
     await wait_for(lambda: f"area/{area}" in first.statuses, "status read")
+    await wait_for(lambda: refused_statuses() >= refused_before + 1, "refused status counted")
+    assert f"area/{area}x" not in first.statuses
     await settle(first)
     assert box.to("duty@kent.example") == []
     clock.now = datetime(2026, 3, 29, 9, 0, 5, tzinfo=UTC)
     await wait_for(lambda: len(box.to("duty@kent.example")) == 1, "10:00 BST daily summary")
     assert box.to("duty@kent.example")[0]["Subject"] == "OPEL daily assessment Sun 29 Mar"
     await first.stop()
+    snapshot = ALERT_MESSAGE.validate_json(await wait_for_message(broker, ALERTS, "snapshot/2026-03-29"))
+    assert isinstance(snapshot, DailySnapshot)
+    assert status in snapshot.statuses  # the status exactly as read, typed
 
     second = await services(config, clock, group, duties=True, topic_names=names)
     await wait_for(lambda: f"area/{area}" in second.statuses, "status read again")
