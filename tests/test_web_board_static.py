@@ -13,6 +13,7 @@ STATIC: Final = resources.files("streams.web") / "static"
 CSS: Final = (STATIC / "board.css").read_text(encoding="utf-8")
 HTML: Final = (STATIC / "board.html").read_text(encoding="utf-8")
 JS: Final = (STATIC / "board.js").read_text(encoding="utf-8")
+TEXT_JS: Final = (STATIC / "board-text.js").read_text(encoding="utf-8")
 AA_NORMAL_TEXT: Final = 4.5
 
 
@@ -54,9 +55,13 @@ def test_stale_badge_is_readable() -> None:
 
 
 def test_no_external_resources() -> None:
-    for text in (HTML, CSS, JS):
+    for text in (HTML, CSS, JS, TEXT_JS):
         assert not re.search(r"https?://", text), "the board must load nothing from elsewhere (no CDN)"
-    assert "innerHTML" not in JS  # server data is only ever inserted as text
+        assert "innerHTML" not in text  # server data is only ever inserted as text
+
+
+def test_the_words_load_before_the_board() -> None:
+    assert HTML.index("/static/board-text.js") < HTML.index("/static/board.js")
 
 
 class _Outline(HTMLParser):

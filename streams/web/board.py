@@ -10,6 +10,7 @@ from aiohttp import web
 from streams.web.problems import ProblemError
 
 _CONTENT_TYPES: Final = {
+    "board-text.js": "text/javascript",
     "board.js": "text/javascript",
     "board.css": "text/css",
 }

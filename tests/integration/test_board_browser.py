@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import os
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, Final
@@ -130,6 +131,30 @@ async def test_board_shows_the_levels_the_api_reports_and_follows_escalations(
         "stale" in (await page.locator("td[data-scope='indicator/keah_capacity/swale']").inner_text()).lower()
     )
     assert "31 of 44" in await page.locator("tr[data-scope='site/william_harvey']").inner_text()
+    # Scores read "15 of 44" with the normalised score on its 0-100 scale, never "of no value".
+    canterbury = await page.locator("tr[data-scope='site/kent_and_canterbury']").inner_text()
+    assert "15 of 44" in canterbury
+    assert "34.1 of 100" in canterbury
+    assert "at most 16, 1 parameter not reported" in (
+        await page.locator("tr[data-scope='site/tunbridge_wells']").inner_text()
+    )
+    assert "(score 21.7 of 44)" in await page.locator("#system-level").inner_text()
+    # A level held by the step-down wait is red and says why beside its value, in words.
+    held = page.locator("td[data-scope='indicator/stp_staffing_pct/west_kent']")
+    assert "level-3" in (await held.get_attribute("class") or "")
+    held_text = await held.inner_text()
+    assert held_text.startswith("OPEL 3 red")
+    assert re.search(r"71: OPEL 1 green since \d\d:\d\d; held at OPEL 3 until \d\d:\d\d tomorrow", held_text)
+    west = await page.locator("td[data-scope='area/west_kent']").inner_text()
+    assert re.search(r"Data gives OPEL 2 amber since \d\d:\d\d; held at OPEL 3 until", west)
+    assert "for 2 d" in west  # in force for two days, not "since 2 d ago"
+    # The override's expiry is a clock time, not "in 22 h 59 min".
+    assert re.search(r"\d\d:\d\d tomorrow", override_row)
+    page_text = await page.locator("main").inner_text()
+    for wrong in ("no value", "undefined", "NaN", "since in", " ago ago"):
+        assert wrong not in page_text
+    assert not re.search(r"\bin \d+ (min|h|d)\b", page_text)  # no relative future
+    assert not re.search(r"since \d+ (min|h|d)", page_text)  # "since 2 h ago" is not English
 
     now = dt.datetime.now(dt.UTC)
     await stack.publish_status(

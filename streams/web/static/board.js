@@ -1,6 +1,7 @@
 // OPEL status board: reads /status and /actions, then follows /events (Server-Sent Events).
 // Plain script, no build step. Every piece of server data goes into the page as text
-// (textContent), never as markup.
+// (textContent), never as markup. The words for levels, times and scores come from
+// board-text.js (window.OpelText), loaded first.
 "use strict";
 
 (function () {
@@ -30,11 +31,8 @@
     darent_valley: "Darent Valley Hospital",
     medway_maritime: "Medway Maritime Hospital",
   };
-  const COLOURS = { 1: "green", 2: "amber", 3: "red", 4: "black" };
+  const T = window.OpelText;
   const TOKEN_KEY = "opel-api-token";
-  const LONDON = new Intl.DateTimeFormat("en-GB", {
-    timeZone: "Europe/London", day: "numeric", month: "short", hour: "2-digit", minute: "2-digit",
-  });
 
   const state = {
     statuses: new Map(),
@@ -62,31 +60,38 @@
     return node;
   }
 
-  function validLevel(level) { return Number.isInteger(level) && level >= 1 && level <= 4; }
-  function levelLabel(level) { return validLevel(level) ? `OPEL ${level} ${COLOURS[level]}` : "not assessed"; }
+  const { validLevel, levelLabel, formatValue } = T;
   function levelClass(level) { return validLevel(level) ? `level-${level}` : "level-none"; }
   function badge(level) { return el("span", { class: `badge ${levelClass(level)}` }, levelLabel(level)); }
 
   function now() { return Date.now() + state.clockOffsetMs; }
 
-  function relative(iso) {
-    const then = Date.parse(iso);
-    if (Number.isNaN(then)) return "unknown";
-    const seconds = Math.round((now() - then) / 1000);
-    const future = seconds < 0;
-    let s = Math.abs(seconds);
-    let text;
-    if (s < 60) text = "just now";
-    else if (s < 3600) text = `${Math.floor(s / 60)} min`;
-    else if (s < 86400) text = `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
-    else { s = Math.floor(s / 3600); text = `${Math.floor(s / 24)} d ${s % 24} h`; }
-    if (text === "just now") return text;
-    return future ? `in ${text}` : `${text} ago`;
+  // A past moment ("2 h 10 min ago"; a future one as a clock time), with the full time on hover.
+  function agoEl(iso) {
+    if (!iso) return el("span", {}, "no time");
+    return el("time", { datetime: iso, title: T.fullTime(iso) }, T.ago(iso, now()));
   }
 
-  function timeEl(iso, prefix) {
+  // How long a level has been in force ("for 2 h 10 min"), with the full time on hover.
+  function lastingEl(iso) {
+    if (!iso) return el("span", {}, "no start time");
+    return el("time", { datetime: iso, title: T.fullTime(iso) }, T.lasting(iso, now()));
+  }
+
+  // A clock time ("09:30 tomorrow"): for expiries and other times that may be ahead.
+  function clockEl(iso) {
     if (!iso) return el("span", {}, "no time");
-    return el("time", { datetime: iso, title: LONDON.format(new Date(iso)) }, (prefix || "") + relative(iso));
+    return el("time", { datetime: iso, title: T.fullTime(iso) }, T.clock(iso, now()));
+  }
+
+  // What a step-down wait holds, in words beside the level it holds (null when not held).
+  function heldEl(status) {
+    const story = T.heldStory(status, now());
+    return story ? el("span", { class: "held" }, story) : null;
+  }
+
+  function cellTitle(status) {
+    return [T.heldStory(status, now()), status.explanation].filter(Boolean).join(". ") || null;
   }
 
   function isStale(status) {
@@ -110,12 +115,6 @@
       return `${found ? found[1] : a}, ${areaName(b)}`;
     }
     return scope;
-  }
-
-  function formatValue(value) {
-    if (value === null || value === undefined) return "no value";
-    if (typeof value === "number") return Number.isInteger(value) ? String(value) : value.toFixed(1);
-    return String(value).replace(/_/g, " ");
   }
 
   function activeOverride(status) {
@@ -163,8 +162,10 @@
     if (county) {
       const override = activeOverride(county);
       if (override) detail.append(`Declared by ${override.author}; computed ${levelLabel(computedLevel(county))}. `);
-      if (county.since) detail.append("In force since ", timeEl(county.since), ". ");
-      if (county.explanation) detail.append(county.explanation);
+      if (county.since) detail.append("In force ", lastingEl(county.since), `, since ${T.clock(county.since, now())}. `);
+      const held = T.heldStory(county, now());
+      if (held) detail.append(`${held}. `);
+      if (county.explanation) detail.append(county.explanation.charAt(0).toUpperCase() + county.explanation.slice(1));
     } else {
       detail.append("No county level has been published yet.");
     }
@@ -172,9 +173,11 @@
     const system = $("system-level");
     system.replaceChildren();
     for (const s of systems) {
+      const held = T.heldText(s, now());
       system.append(
         `${scopeName(s.scope)}: ${levelLabel(s.level)}`,
-        s.score !== null && s.score !== undefined ? ` (score ${formatValue(s.score)} of ${formatValue(s.score_max)})` : "",
+        held ? `, ${held}` : "",
+        typeof s.score === "number" ? ` (score ${T.scoreText(s)})` : "",
         ". ",
       );
     }
@@ -201,12 +204,17 @@
   function indicatorCell(status) {
     if (!status) return el("td", { class: "cell level-none" }, el("span", { class: "label" }, "not assessed"));
     const stale = isStale(status);
+    const held = heldEl(status);
     return el(
       "td",
-      { class: `cell ${levelClass(status.level)}${stale ? " stale" : ""}`, "data-scope": status.scope, title: status.explanation || null },
+      {
+        class: `cell ${levelClass(status.level)}${stale ? " stale" : ""}${held ? " held" : ""}`,
+        "data-scope": status.scope,
+        title: cellTitle(status),
+      },
       el("span", { class: "label" }, levelLabel(status.level)),
-      el("span", { class: "value" }, formatValue(status.value)),
-      el("span", { class: "time" }, timeEl(status.observed_at || status.updated_at)),
+      held || el("span", { class: "value" }, formatValue(status.value)),
+      el("span", { class: "time" }, agoEl(status.observed_at || status.updated_at)),
       stale ? el("span", { class: "stale-badge" }, "stale") : null,
     );
   }
@@ -216,10 +224,11 @@
       return el("td", { class: "cell area-level level-none" }, el("span", { class: "label" }, "not assessed"));
     }
     const override = activeOverride(status);
+    const held = heldEl(status);
     const cell = el("td", {
-      class: `cell area-level ${levelClass(status.level)}${override ? " overridden" : ""}`,
+      class: `cell area-level ${levelClass(status.level)}${override ? " overridden" : ""}${held ? " held" : ""}`,
       "data-scope": status.scope,
-      title: status.explanation || null,
+      title: cellTitle(status),
     });
     if (override) {
       cell.append(
@@ -231,7 +240,8 @@
     } else {
       cell.append(el("span", { class: "label" }, levelLabel(status.level)));
     }
-    if (status.since) cell.append(el("span", { class: "time" }, timeEl(status.since, "since ")));
+    if (held) cell.append(held);
+    if (status.since) cell.append(el("span", { class: "time" }, lastingEl(status.since)));
     return cell;
   }
 
@@ -271,7 +281,7 @@
           el("td", {}, badge(computedLevel(status))),
           el("td", {}, o.author || "unknown"),
           el("td", {}, o.reason || ""),
-          el("td", {}, o.expires_at ? timeEl(o.expires_at) : "no expiry", o.expires_at ? ` (${LONDON.format(new Date(o.expires_at))})` : ""),
+          el("td", {}, o.expires_at ? clockEl(o.expires_at) : "no expiry"),
         ),
       );
     }
@@ -290,17 +300,18 @@
     body.replaceChildren(
       ...sites.map((s) => {
         const stale = isStale(s);
+        const held = heldEl(s);
         return el(
           "tr",
           { "data-scope": s.scope },
           el("th", { scope: "row" }, SITES[s.site] || s.site),
-          el("td", { class: `cell ${levelClass(s.level)}${stale ? " stale" : ""}` },
+          el("td", { class: `cell ${levelClass(s.level)}${stale ? " stale" : ""}${held ? " held" : ""}`, title: cellTitle(s) },
             el("span", { class: "label" }, levelLabel(s.level)),
+            held,
             stale ? el("span", { class: "stale-badge" }, "stale") : null),
-          el("td", {}, s.score === null || s.score === undefined ? "no score" : `${formatValue(s.score)} of ${formatValue(s.score_max)}`,
-            s.complete === false ? " (incomplete)" : ""),
-          el("td", {}, s.normalised_score === null || s.normalised_score === undefined ? "–" : `${formatValue(s.normalised_score)} / 100`),
-          el("td", {}, timeEl(s.observed_at || s.updated_at)),
+          el("td", { class: "score" }, T.scoreText(s)),
+          el("td", { class: "normalised" }, T.normalisedText(s)),
+          el("td", {}, agoEl(s.observed_at || s.updated_at)),
         );
       }),
     );
@@ -337,7 +348,7 @@
     renderOverrides();
     renderSites();
     renderActions();
-    const when = state.lastEventAt ? `Last update received ${relative(state.lastEventAt)}.` : "";
+    const when = state.lastEventAt ? `Last update received ${T.ago(state.lastEventAt, now())}.` : "";
     $("refreshed").textContent =
       `${when} Values older than ${Math.round(state.staleAfterMs / 3600000)} h are marked stale. Times are UK time.`;
   }
