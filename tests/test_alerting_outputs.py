@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from test_alerting_fixtures import T0, escalation, routing
@@ -151,3 +153,13 @@ def test_ack_audit_of_an_ack_that_matched_nothing() -> None:
     assert (record.scope, record.reason) == (None, result)
     assert record.outcome == {"result": result, "records": 0}
     assert AuditRecord.model_validate_json(record.to_json()) == record
+
+
+def test_the_documented_examples_are_contract_messages() -> None:
+    """docs/alerting.md shows what alerting writes; each example must be a message a reader accepts."""
+    doc = (Path(__file__).parent.parent / "docs" / "alerting.md").read_text(encoding="utf-8")
+    section = doc[doc.index("### What alerting writes") : doc.index("## Acknowledgement")]
+    alert, snapshot, audit = re.findall(r"```json\n(.*?)```", section, re.DOTALL)
+    assert isinstance(ALERT_MESSAGE.validate_json(alert), AlertDelivery)
+    assert isinstance(ALERT_MESSAGE.validate_json(snapshot), DailySnapshot)
+    assert AuditRecord.model_validate_json(audit).decision == "routing_refused"
