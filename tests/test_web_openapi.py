@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import re
 from pathlib import Path
 from typing import Any, Final
 
+import jsonschema
+import pytest
 import yaml
+from pydantic import BaseModel
+from support.demo import audit_entry, demo_statuses
 
 from opel.actions import default_action_plan
+from opel.contracts.audit import AuditRecord
+from opel.contracts.status import AreaStatus, CountyStatus, IndicatorStatus, SiteStatus, SystemStatus
 from streams.status_view import StatusView
 from streams.web.auth import AuthConfig
 from streams.web.server import WebServer
@@ -74,3 +82,63 @@ def test_every_operation_has_an_id_and_writes_need_a_token() -> None:
                 assert "403" in operation["responses"]
                 assert "422" in operation["responses"]
     assert len(ids) == len(set(ids))
+
+
+STATUS_MODELS: Final[dict[str, type[BaseModel]]] = {
+    "IndicatorStatus": IndicatorStatus,
+    "AreaStatus": AreaStatus,
+    "CountyStatus": CountyStatus,
+    "SiteStatus": SiteStatus,
+    "SystemStatus": SystemStatus,
+    "AuditRecord": AuditRecord,
+}
+
+
+def _json_schema(node: Any) -> Any:
+    """OpenAPI 3.0 to JSON Schema: ``nullable: true`` becomes "or null"; everything else is kept."""
+    if isinstance(node, list):
+        return [_json_schema(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    converted = {key: _json_schema(value) for key, value in node.items() if key != "nullable"}
+    if node.get("nullable") is True:
+        return {"anyOf": [converted, {"type": "null"}]}
+    return converted
+
+
+def openapi_validator(schema_name: str) -> jsonschema.Draft202012Validator:
+    root = {"components": {"schemas": _json_schema(SPEC["components"]["schemas"])}}
+    return jsonschema.Draft202012Validator({**root, "$ref": f"#/components/schemas/{schema_name}"})
+
+
+@pytest.mark.parametrize("name", sorted(STATUS_MODELS))
+def test_output_schemas_state_exactly_the_contracts_fields(name: str) -> None:
+    """The API sends the contract's JSON: every field, always, and no other (``None`` as null)."""
+    schema = SPEC["components"]["schemas"][name]
+    fields = list(STATUS_MODELS[name].model_fields)
+    assert schema["additionalProperties"] is False
+    assert list(schema["properties"]) == fields
+    assert schema["required"] == fields
+
+
+def test_status_is_one_of_the_kinds_told_apart_by_kind() -> None:
+    status = SPEC["components"]["schemas"]["Status"]
+    assert status["discriminator"]["propertyName"] == "kind"
+    for kind, ref in status["discriminator"]["mapping"].items():
+        assert {"$ref": ref} in status["oneOf"]
+        assert SPEC["components"]["schemas"][ref.rsplit("/", 1)[1]]["properties"]["kind"]["enum"] == [kind]
+
+
+def test_every_kind_of_status_and_an_audit_record_validate_against_the_spec() -> None:
+    now = dt.datetime(2025, 11, 12, 9, 30, tzinfo=dt.UTC)
+    statuses = demo_statuses(now)
+    assert {status.kind for status in statuses} == {"indicator", "area", "county", "site", "system"}
+    assert any(status.held for status in statuses)
+    assert any(status.override for status in statuses)
+    validator = openapi_validator("Status")
+    for status in statuses:
+        validator.validate(json.loads(status.to_json()))
+    wrong = {**json.loads(statuses[0].to_json()), "points": 3}
+    assert not validator.is_valid(wrong)
+    record = audit_entry("area/dgs", "transition", now, outcome={"to_level": 3})
+    openapi_validator("AuditRecord").validate(json.loads(record.to_json()))
