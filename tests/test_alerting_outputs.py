@@ -1,16 +1,20 @@
-"""What alerting writes: every value a contract model, read back by the contract's own adapter."""
+"""What alerting writes: every value a contract model, read back by the contract's own adapter.
+
+Also the values of its own notification log, typed the same way."""
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 from test_alerting_fixtures import T0, escalation, routing
 
 from opel.alerting import engine, outputs
-from opel.alerting.records import Delivery, DeliveryState
+from opel.alerting.records import LOG_ENTRY, Delivery, DeliveryState, OutboxEntry, log_entry
 from opel.contracts.alert import ALERT_MESSAGE, AlertDelivery, DailySnapshot
 from opel.contracts.audit import AuditRecord
 from opel.contracts.escalation import EscalationEvent
@@ -163,3 +167,15 @@ def test_the_documented_examples_are_contract_messages() -> None:
     assert isinstance(ALERT_MESSAGE.validate_json(alert), AlertDelivery)
     assert isinstance(ALERT_MESSAGE.validate_json(snapshot), DailySnapshot)
     assert AuditRecord.model_validate_json(audit).decision == "routing_refused"
+
+
+def test_notification_log_entries_round_trip_and_read_what_was_written_before() -> None:
+    record = delivery("sent")
+    entry = log_entry(record)
+    assert isinstance(entry, OutboxEntry)
+    assert LOG_ENTRY.validate_json(entry.model_dump_json()) == entry
+    # The value as the log store wrote it before the entries were typed: same shape, still read.
+    earlier = json.dumps({"kind": "outbox", "record": record.model_dump(mode="json")})
+    assert LOG_ENTRY.validate_json(earlier) == entry
+    with pytest.raises(ValidationError):
+        LOG_ENTRY.validate_json(json.dumps({"kind": "run", "record": record.model_dump(mode="json")}))

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
 
 from opel.contracts.escalation import EscalationData
 
@@ -124,3 +124,51 @@ class KeahRecord(_Record):
     due_at: AwareDatetime
     notice_id: str
     told_at: AwareDatetime | None = None
+
+
+# --- the notification log's values: ``{"kind", "record"}``, tagged on ``kind`` -------------------
+
+
+class AlertEntry(_Record):
+    kind: Literal["alert"] = "alert"
+    record: AlertRecord
+
+
+class GroupEntry(_Record):
+    kind: Literal["group"] = "group"
+    record: GroupRecord
+
+
+class OutboxEntry(_Record):
+    kind: Literal["outbox"] = "outbox"
+    record: Delivery
+
+
+class RunEntry(_Record):
+    kind: Literal["run"] = "run"
+    record: RunRecord
+
+
+class KeahEntry(_Record):
+    kind: Literal["keah"] = "keah"
+    record: KeahRecord
+
+
+AnyRecord = AlertRecord | GroupRecord | Delivery | RunRecord | KeahRecord
+AnyLogEntry = AlertEntry | GroupEntry | OutboxEntry | RunEntry | KeahEntry
+LOG_ENTRY: TypeAdapter[AnyLogEntry] = TypeAdapter(Annotated[AnyLogEntry, Field(discriminator="kind")])
+"""Read a notification log value: ``LOG_ENTRY.validate_json(raw)``."""
+LOG_KINDS: tuple[str, ...] = ("alert", "group", "outbox", "run", "keah")
+
+
+def log_entry(record: AnyRecord) -> AnyLogEntry:
+    """The notification log value that holds ``record``."""
+    if isinstance(record, AlertRecord):
+        return AlertEntry(record=record)
+    if isinstance(record, GroupRecord):
+        return GroupEntry(record=record)
+    if isinstance(record, Delivery):
+        return OutboxEntry(record=record)
+    if isinstance(record, RunRecord):
+        return RunEntry(record=record)
+    return KeahEntry(record=record)

@@ -8,26 +8,26 @@ Writes wait for the broker's acknowledgement: a record the service acts on is on
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterable
-from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from pydantic import BaseModel
+from pydantic import ValidationError
 
-from opel.alerting.records import AlertRecord, Delivery, GroupRecord, KeahRecord, RunRecord
+from opel.alerting.records import (
+    LOG_ENTRY,
+    LOG_KINDS,
+    AlertRecord,
+    AnyRecord,
+    Delivery,
+    GroupRecord,
+    KeahRecord,
+    RunRecord,
+    log_entry,
+)
 from streams.topics import NOTIFICATIONS
 
 log = logging.getLogger(__name__)
-
-KINDS: dict[str, type[BaseModel]] = {
-    "alert": AlertRecord,
-    "group": GroupRecord,
-    "outbox": Delivery,
-    "run": RunRecord,
-    "keah": KeahRecord,
-}
 
 
 class State:
@@ -40,11 +40,17 @@ class State:
         self.runs: dict[str, RunRecord] = {}
         self.keah: dict[str, KeahRecord] = {}
 
-    def put(self, kind: str, ident: str, record: BaseModel) -> None:
-        getattr(
-            self,
-            {"alert": "alerts", "group": "groups", "outbox": "outbox", "run": "runs", "keah": "keah"}[kind],
-        )[ident] = record
+    def put(self, ident: str, record: AnyRecord) -> None:
+        if isinstance(record, AlertRecord):
+            self.alerts[ident] = record
+        elif isinstance(record, GroupRecord):
+            self.groups[ident] = record
+        elif isinstance(record, Delivery):
+            self.outbox[ident] = record
+        elif isinstance(record, RunRecord):
+            self.runs[ident] = record
+        else:
+            self.keah[ident] = record
 
 
 class LogStore:
@@ -56,16 +62,18 @@ class LogStore:
     def key(self, kind: str, ident: str) -> str:
         return f"{self._prefix}{kind}/{ident}"
 
-    async def write(self, items: Iterable[tuple[str, str, BaseModel]]) -> None:
+    async def write(self, items: Iterable[tuple[str, str, AnyRecord]]) -> None:
         """Write ``(kind, id, record)`` items and wait until the broker has them all."""
-        futures = [
-            await self._producer.send(
-                NOTIFICATIONS,
-                key=self.key(kind, ident).encode(),
-                value=json.dumps({"kind": kind, "record": record.model_dump(mode="json")}).encode(),
+        futures = []
+        for kind, ident, record in items:
+            entry = log_entry(record)
+            if entry.kind != kind:
+                raise ValueError(f"a {entry.kind} record cannot be written under {kind}/{ident}")
+            futures.append(
+                await self._producer.send(
+                    NOTIFICATIONS, key=self.key(kind, ident).encode(), value=entry.model_dump_json().encode()
+                )
             )
-            for kind, ident, record in items
-        ]
         for future in futures:
             await future
 
@@ -102,14 +110,17 @@ class LogStore:
         if not text.startswith(self._prefix):
             return
         kind, _, ident = text[len(self._prefix) :].partition("/")
-        model = KINDS.get(kind)
-        if model is None:
+        if kind not in LOG_KINDS:
             return
         try:
-            payload: dict[str, Any] = json.loads(value)
-            state.put(kind, ident, model.model_validate(payload["record"]))
-        except (ValueError, KeyError) as exc:
+            entry = LOG_ENTRY.validate_json(value)
+        except ValidationError as exc:
             log.error("notification log: unreadable record %s: %s", text, exc)
+            return
+        if entry.kind != kind:
+            log.error("notification log: a %s record under %s", entry.kind, text)
+            return
+        state.put(ident, entry.record)
 
 
 async def _partitions(consumer: AIOKafkaConsumer) -> set[int]:

@@ -29,13 +29,13 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from opel.alerting import clock as plan_clock
 from opel.alerting import duties as plan_duties
 from opel.alerting import engine, outputs
 from opel.alerting.message import Vocabulary
-from opel.alerting.records import Delivery, RunRecord
+from opel.alerting.records import AnyRecord, Delivery, RunRecord
 from opel.alerting.routing import RoutingConfig, RoutingError, load_routing
 from opel.contracts.base import Contract
 from opel.contracts.escalation import EscalationEvent
@@ -390,7 +390,7 @@ class AlertingService:
             self.state.alerts[change.record.key] = change.record
             self._decide(f"{change.record.key}: {change.reason}")
 
-    async def _write(self, items: Iterable[tuple[str, str, BaseModel]]) -> None:
+    async def _write(self, items: Iterable[tuple[str, str, AnyRecord]]) -> None:
         assert self._store is not None
         await self._store.write(list(items))
 
