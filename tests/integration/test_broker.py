@@ -181,7 +181,7 @@ def test_topic_specs() -> None:
 
 def test_create_topics_is_idempotent_and_checks_existing(broker: EmbeddedBroker) -> None:
     assert broker.create_topics(all_topics(PARTITIONS)) == ()
-    with pytest.raises(TopicCreationError, match="spec says 2"):
+    with pytest.raises(TopicCreationError, match="opel needs 2"):
         broker.create_topics([TopicSpec(topics.AUDIT, 2, False, "out", "wrong count")])
     with pytest.raises(TopicCreationError, match="compact"):
         broker.create_topics([TopicSpec(topics.AUDIT, PARTITIONS, True, "out", "wrong policy")])
