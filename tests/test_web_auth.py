@@ -10,7 +10,7 @@ from typing import Any, Final
 import aiohttp
 import pytest
 
-from opel.actions import default_action_plan
+from opel.actions_load import default_action_plan
 from streams.broker import LOOPBACK
 from streams.status_view import StatusView
 from streams.web.auth import (

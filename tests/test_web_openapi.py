@@ -14,7 +14,7 @@ import yaml
 from pydantic import BaseModel
 from support.demo import audit_entry, demo_statuses
 
-from opel.actions import default_action_plan
+from opel.actions_load import default_action_plan
 from opel.contracts.audit import AuditRecord
 from opel.contracts.status import AreaStatus, CountyStatus, IndicatorStatus, SiteStatus, SystemStatus
 from streams.status_view import StatusView

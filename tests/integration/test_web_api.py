@@ -15,7 +15,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from support.demo import audit_entry, override, status_record
 from support.local_stack import LocalStack
 
-from opel.actions import default_action_plan
+from opel.actions_load import default_action_plan
 from opel.contracts.status import STATUS as STATUS_CONTRACT
 from opel.contracts.status import AnyStatus
 from opel.feeds import Acknowledge, Override, Withdraw

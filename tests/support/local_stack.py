@@ -15,7 +15,8 @@ from typing import Any, Final
 
 from aiokafka import AIOKafkaProducer
 
-from opel.actions import ActionPlan, default_action_plan
+from opel.actions import ActionPlan
+from opel.actions_load import default_action_plan
 from opel.contracts.audit import AuditRecord
 from opel.contracts.status import AnyStatus
 from streams.broker import LOOPBACK, EmbeddedBroker
