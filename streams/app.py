@@ -107,8 +107,16 @@ class Outputs:
             await asyncio.gather(*futures)
 
 
-def create_app(settings: Settings, store: CatalogueStore, outputs: Outputs) -> faust.App:
-    """A Faust app for these settings; every call builds a fresh one (tests start several)."""
+def create_app(
+    settings: Settings,
+    store: CatalogueStore,
+    outputs: Outputs,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> faust.App:
+    """A Faust app for these settings; every call builds a fresh one (tests start several).
+
+    ``clock`` is the wall clock of ticks and dead letters: the stages themselves never read one.
+    """
     app = OpelApp(
         settings.app_id,
         fetch_max_wait_ms=settings.fetch_max_wait_ms,
@@ -164,7 +172,7 @@ def create_app(settings: Settings, store: CatalogueStore, outputs: Outputs) -> f
                     event.message.partition,
                     event.message.offset,
                 )
-                await _deadletter_internal(app, event, exc)
+                await _deadletter_internal(app, event, exc, clock())
                 continue
             if emit.changed:
                 table[key] = book
@@ -187,10 +195,10 @@ def create_app(settings: Settings, store: CatalogueStore, outputs: Outputs) -> f
         await run_stage(stream, system_books, apply_system, "system")
 
     @app.timer(settings.tick_interval, on_leader=True)  # type: ignore[untyped-decorator]
-    async def clock() -> None:
+    async def tick_clock() -> None:
         # An exception in a Faust timer kills the worker: a missed tick is only logged.
         try:
-            await send_ticks(app, store, datetime.now(UTC))
+            await send_ticks(app, store, clock())
         except Exception:
             log.exception("clock tick failed; the next one will catch up")
 
@@ -246,9 +254,8 @@ async def send_ticks(app: faust.App, store: CatalogueStore, now: datetime) -> No
     await asyncio.gather(*futures)
 
 
-async def _deadletter_internal(app: faust.App, event: Any, exc: Exception) -> None:
+async def _deadletter_internal(app: faust.App, event: Any, exc: Exception, now: datetime) -> None:
     msg = event.message
-    now = datetime.now(UTC)
     error = f"{type(exc).__name__}: {exc}"
     dead = deadletter(
         topic=msg.topic,

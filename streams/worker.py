@@ -13,6 +13,7 @@ import os
 import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from streams import topics
@@ -53,14 +54,21 @@ def start_embedded_broker(settings: Settings) -> tuple[EmbeddedBroker, Settings]
     return broker, settings
 
 
-async def start(settings: Settings, extras: tuple[Extra, ...] = ()) -> Running:
+def utc_now() -> datetime:
+    """The worker's one wall clock, passed to every component that needs the time."""
+    return datetime.now(UTC)
+
+
+async def start(
+    settings: Settings, extras: tuple[Extra, ...] = (), clock: Callable[[], datetime] = utc_now
+) -> Running:
     broker = None
     (settings.data_dir / "faust").mkdir(parents=True, exist_ok=True)
     if settings.broker_url is None:
         broker, settings = await asyncio.to_thread(start_embedded_broker, settings)
-    store = CatalogueStore(settings)
+    store = CatalogueStore(settings, clock=clock)
     outputs = Outputs(settings.kafka_bootstrap())
-    app = create_app(settings, store, outputs)
+    app = create_app(settings, store, outputs, clock)
     ingest = Ingest(
         bootstrap=settings.kafka_bootstrap(),
         group_id=f"{settings.app_id}-ingest",
@@ -70,6 +78,7 @@ async def start(settings: Settings, extras: tuple[Extra, ...] = ()) -> Running:
         heartbeat_interval=settings.heartbeat_interval,
         fetch_max_wait_ms=settings.fetch_max_wait_ms,
         aggregate_keys=lambda: aggregate_keys(store),
+        clock=clock,
     )
     running = Running(settings, store, app, ingest, broker)
     try:

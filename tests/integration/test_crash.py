@@ -71,10 +71,16 @@ def brokers(tmp_path: Path) -> Iterator[tuple[EmbeddedBroker, EmbeddedBroker]]:
     b.stop()
 
 
+def _time(text: str | None) -> datetime | None:
+    """Written times are RFC 3339 text; compare them as instants, not strings."""
+    return None if text is None else datetime.fromisoformat(text)
+
+
 async def finished(bootstrap: str, expected_end: str) -> Any:
     """Every area has its closing reading, and the county has stopped changing."""
     status = await latest_status(bootstrap)
-    if not all(status.get(f"area/{a}", {}).get("observed_at") == expected_end for a in AREAS):
+    end = datetime.fromisoformat(expected_end)
+    if not all(_time(status.get(f"area/{a}", {}).get("observed_at")) == end for a in AREAS):
         return None
     await asyncio.sleep(3)
     again = await latest_status(bootstrap)
@@ -99,7 +105,10 @@ async def run(
 
             async def progressed() -> bool:
                 status = await latest_status(broker.bootstrap)
-                return any((v.get("observed_at") or "") >= mark for v in status.values())
+                return any(
+                    (_time(v.get("observed_at")) or START) >= datetime.fromisoformat(mark)
+                    for v in status.values()
+                )
 
             await wait_for(progressed, timeout=120, every=0.1)
             proc.send_signal(signal.SIGKILL)

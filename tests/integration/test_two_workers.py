@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from opel.aggregation import county_level
+from opel.rollup import county_level
 from opel.assess import assess
 from opel.catalogue_load import load_indicator_catalogue
 from opel.levels import Level
