@@ -13,13 +13,8 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
 
 from opel.levels import Level
-
-if TYPE_CHECKING:
-    # Re-exported lazily (see __getattr__) for importers outside opel.actions_load's owners.
-    from opel.actions_load import default_action_plan, load_action_plan  # noqa: F401
 
 DEFAULT_ACTION_PLAN = "kcc-asch-actions-v1.8"
 ACTION_LEVELS: tuple[Level, ...] = (Level.OPEL_2, Level.OPEL_3, Level.OPEL_4)
@@ -173,13 +168,3 @@ def _reachable(continues: Mapping[Level, Sequence[Level]], level: Level) -> froz
             seen.add(current)
             todo.extend(continues.get(current, ()))
     return frozenset(seen)
-
-
-def __getattr__(name: str) -> Any:
-    # The loaders moved to opel.actions_load; the old names still resolve for existing importers.
-    # A lazy lookup because opel.actions_load imports this module.
-    if name in ("load_action_plan", "default_action_plan"):
-        from opel import actions_load  # noqa: PLC0415
-
-        return getattr(actions_load, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
