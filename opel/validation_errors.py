@@ -54,6 +54,7 @@ def field_problems(
     noun: str = "field",
     prefix: str = "",
     explain: Explain | None = None,
+    show_input: bool = True,
 ) -> list[FieldProblem]:
     """Every error in ``exc``, in pydantic's order, worded for a person.
 
@@ -61,6 +62,7 @@ def field_problems(
     discriminated unions out of paths; ``data`` (the validated input) tells integer mapping keys
     from list indexes when there is no model. ``noun`` is what the input's keys are called
     (``field``, ``key``, ``setting``); ``prefix`` is the path of the validated part in a larger file.
+    ``show_input=False`` leaves the offending values out, for answers that must not echo them.
     """
     problems = []
     for error in exc.errors(include_url=False):
@@ -68,7 +70,7 @@ def field_problems(
         path, allowed = _walk(model, data, loc, prefix)
         problem = explain(error) if explain is not None else None
         if problem is None:
-            problem = _problem(error, noun, allowed)
+            problem = _problem(error, noun, allowed, show_input)
         problems.append(FieldProblem(loc, path, problem, error["type"]))
     return problems
 
@@ -86,10 +88,10 @@ def join_problems(problems: Sequence[FieldProblem], *, whole: str = "(line)") ->
     return "; ".join(f"{p.path or whole}: {p.problem}" for p in problems)
 
 
-def _problem(error: ErrorDetails, noun: str, allowed: Sequence[str] | None) -> str:
+def _problem(error: ErrorDetails, noun: str, allowed: Sequence[str] | None, show_input: bool) -> str:
     kind = error["type"]
     given = error.get("input")
-    scalar = not isinstance(given, dict | list | tuple)
+    scalar = show_input and not isinstance(given, dict | list | tuple)
     if kind == "missing":
         return "is required"
     if kind == "extra_forbidden":

@@ -105,3 +105,13 @@ def test_join_names_the_whole_input_and_the_caller_may_word_an_error() -> None:
         caught.value, explain=lambda error: "needs a" if error["type"] == "missing" else None
     )
     assert join_problems(found, whole="(message)") == "a: needs a; b: is not a known field"
+
+
+def test_values_can_be_left_out_of_the_wording() -> None:
+    with pytest.raises(ValidationError) as caught:
+        Item.model_validate({"id": "a", "level": "secret", "token": "hunter2"})
+    found = field_problems(caught.value, show_input=False)
+    assert [(p.path, p.problem) for p in found] == [
+        ("level", "must be a whole number"),
+        ("token", "is not a known field"),
+    ]
