@@ -216,13 +216,13 @@ WORKER_STATUSES: dict[str, bytes] = {
     b'"computed_colour":"amber","state_level":2,"held":null,"override":null,"explanation":"score 15 of 44",'
     b'"catalogue":"acute-opel-2023","catalogue_version":"1.0","observed_at":"2025-11-17T08:00:00Z",'
     b'"since":"2025-11-17T08:00:00Z","updated_at":"2025-11-17T08:00:00Z","kind":"site","site":"maidstone",'
-    b'"score":15.0,"score_max":44.0,"complete":true,"missing":[],"normalised_score":34.1,'
+    b'"score":15.0,"score_scale":44.0,"score_max":15.0,"complete":true,"missing":[],"normalised_score":34.1,'
     b'"normalised_level":2,"points":{"ed_occupancy":{"value":112,"points":3,"band":"100-119"}}}',
     "system": b'{"scope":"system/kent_medway","level":2,"colour":"amber","computed_level":2,'
     b'"computed_colour":"amber","state_level":2,"held":null,"override":null,'
     b'"explanation":"worst site: maidstone","catalogue":"acute-opel-2023","catalogue_version":"1.0",'
     b'"observed_at":"2025-11-17T08:00:00Z","since":"2025-11-17T08:00:00Z","updated_at":"2025-11-17T08:00:00Z",'
-    b'"kind":"system","system":"kent_medway","score":15.0,"score_max":44.0,"normalised_score":34.1,'
+    b'"kind":"system","system":"kent_medway","score":15.0,"score_scale":44.0,"normalised_score":34.1,'
     b'"aggregate_level":2,"driving":["maidstone"],"missing":["darent_valley"],"late":false}',
 }
 MODELS: dict[str, type[AnyStatus]] = {

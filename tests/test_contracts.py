@@ -133,7 +133,7 @@ def statuses() -> dict[str, Contract]:
             scope="system/kent_and_medway",
             system="kent_and_medway",
             score=24,
-            score_max=44,
+            score_scale=44,
             normalised_score=54.5,
             aggregate_level=3,
             driving=["william_harvey"],

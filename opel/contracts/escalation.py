@@ -59,6 +59,7 @@ class Evidence(Contract):
     areas_assessed: int | None = None
     score: float | None = None
     score_max: float | None = None
+    score_scale: float | None = None
     complete: bool | None = None
     missing: tuple[str, ...] = ()
     normalised_score: float | None = None

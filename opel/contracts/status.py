@@ -79,7 +79,10 @@ class SiteStatus(_Status):
     kind: Literal["site"]
     site: str
     score: float | None = None
-    score_max: float | None = Field(default=None, description="The highest score the site could have.")
+    score_scale: float | None = Field(default=None, description="The highest score any site can have.")
+    score_max: float | None = Field(
+        default=None, description="The score plus the most its unreported parameters could add."
+    )
     complete: bool | None = None
     missing: list[str] = Field(default_factory=list)
     normalised_score: float | None = None
@@ -90,8 +93,8 @@ class SiteStatus(_Status):
 class SystemStatus(_Status):
     kind: Literal["system"]
     system: str
-    score: float | None = None
-    score_max: float | None = Field(default=None, description="The highest score the system could have.")
+    score: float | None = Field(default=None, description="Weighted mean of the sites' scores.")
+    score_scale: float | None = Field(default=None, description="The highest score any site can have.")
     normalised_score: float | None = None
     aggregate_level: LevelNumber | None = None
     driving: list[str] = Field(default_factory=list, description="Sites at the system's level.")

@@ -74,7 +74,7 @@ def apply_system(
             facts = {
                 "explanation": result.reason,
                 "score": result.aggregate_score,
-                "score_max": ctx.acute.max_score,
+                "score_scale": ctx.acute.max_score,
                 "normalised_score": result.normalised_score,
                 "aggregate_level": None if result.aggregate_level is None else int(result.aggregate_level),
                 "driving": list(result.driving_sites),
@@ -107,7 +107,7 @@ def _site(book: Book, item: AcuteItem, ctx: Context, emit: Emit) -> list[Change]
     assessment = score_submission(ctx.acute, submission)
     book["sites"][site] = at.isoformat()
     assessed = assessment.to_dict()
-    facts = {name: assessed[name] for name in SITE_FACTS}
+    facts = {name: assessed[name] for name in SITE_FACTS} | {"score_scale": ctx.acute.max_score}
     update_scope(book, Scope("site", site), assessment.level, at, facts=facts, ctx=ctx, emit=emit)
     emit.outcomes.append("assessed")
     emit.audit.append(
