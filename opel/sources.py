@@ -11,8 +11,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from opel.errors import CatalogueError
 
 SUFFIX = ".yaml"
@@ -59,18 +57,3 @@ def locate(name_or_path: str, subdir: str = "") -> Source:
     return Source(
         f"triggers/{subdir + '/' if subdir else ''}{name_or_path}{SUFFIX}", entry.read_text("utf-8")
     )
-
-
-def parse_yaml(source: Source) -> dict[str, Any]:
-    """Parse YAML into a mapping, turning parser errors into CatalogueError with line numbers."""
-    try:
-        data = yaml.safe_load(source.text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise CatalogueError(source.display, where, f"invalid YAML: {exc.problem or exc}") from exc
-    except yaml.YAMLError as exc:
-        raise CatalogueError(source.display, "", f"invalid YAML: {exc}") from exc
-    if not isinstance(data, dict):
-        raise CatalogueError(source.display, "", f"top level must be a mapping, got {type(data).__name__}")
-    return data

@@ -23,6 +23,7 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError
 
 from opel.errors import CatalogueError
+from opel.yaml_files import read_yaml_file
 
 PLAN_ROLES: tuple[str, ...] = (
     "inhouse_registered_managers",
@@ -433,19 +434,5 @@ def build_routing(
 def load_routing(path: str | Path, *, env: Mapping[str, str] | None = None) -> RoutingConfig:
     """Read, validate and resolve a routing file; any problem is a :class:`RoutingError`."""
     file = Path(path)
-    display = str(file)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise RoutingError(display, "", f"cannot read file: {exc.strerror or exc}") from exc
-    try:
-        data = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise RoutingError(display, where, f"invalid YAML: {exc.problem or exc}") from exc
-    except yaml.YAMLError as exc:
-        raise RoutingError(display, "", f"invalid YAML: {exc}") from exc
-    if not isinstance(data, dict):
-        raise RoutingError(display, "", f"top level must be a mapping, got {type(data).__name__}")
-    return build_routing(data, display, env=env, base=file.parent)
+    data = read_yaml_file(file, error=RoutingError)
+    return build_routing(data, str(file), env=env, base=file.parent)
