@@ -36,8 +36,11 @@ class Destination(NamedTuple):
     item: AnyStageItem
 
 
-def destinations(value: Input, ctx: Context, seen: datetime) -> list[Destination]:
+def destinations(value: Input, ctx: Context, seen: datetime, source: str | None = None) -> list[Destination]:
     """The stage keys an input goes to, with the item each receives.
+
+    ``source`` is an opaque name of where the input came from (the shell passes the topic),
+    carried through for counting outcomes per source.
 
     Raises :class:`InputError` naming the field for an id the catalogues do not know. Inputs
     no stage takes (acknowledgements, which are alerting's, and catalogue reloads, which the
@@ -51,14 +54,15 @@ def destinations(value: Input, ctx: Context, seen: datetime) -> list[Destination
             area=value.area,
             value=value.value,
             observed_at=value.observed_at,
+            source=source,
         )
         return [Destination("area", value.area, item)]
     if isinstance(value, ReferralEvent):
         if value.area not in ctx.catalogue.areas:
             raise InputError("area", f"unknown area {value.area!r} in {ctx.catalogue.meta.id}")
-        return [Destination("area", value.area, ReferralItem(event=value))]
+        return [Destination("area", value.area, ReferralItem(event=value, source=source))]
     if isinstance(value, AcuteSubmission):
-        item_ = AcuteItem(submission=value, seen=seen)
+        item_ = AcuteItem(submission=value, seen=seen, source=source)
         return [Destination("system", system, item_) for system in systems_of(ctx, value.site)]
     if isinstance(value, Override | Withdraw):
         command = OverrideItem(command=value) if isinstance(value, Override) else WithdrawItem(command=value)

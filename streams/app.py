@@ -229,9 +229,9 @@ async def publish(
     await outputs.send_all(records)
     for kind, direction in emit.transitions:
         metrics.record_transition(kind, direction)
-    for outcome, count in Counter(emit.outcomes).items():
+    for (source, outcome), count in Counter(emit.outcomes).items():
         if outcome in ("assessed", "not_assessed", "duplicate", "stale"):
-            metrics.record_reading(topics.CAPACITY, outcome, count)
+            metrics.record_reading(source or topics.CAPACITY, outcome, count)
     if ts is not None and statuses:
         metrics.observe_processing(max(0.0, time.time() - ts / 1000))
 

@@ -78,7 +78,7 @@ class Router:
             self._reject(record, batch, decoded.reason, decoded.error, decoded.field)
             return
         try:
-            routed = destinations(decoded, self.store.context, seen)  # type: ignore[arg-type]
+            routed = destinations(decoded, self.store.context, seen, topic)  # type: ignore[arg-type]
         except InputError as exc:
             self._reject(record, batch, UNKNOWN_REASONS.get(exc.field, "invalid"), str(exc), exc.field)
             return

@@ -58,7 +58,7 @@ def test_staffing_escalates_area_with_actions(ctx: Context) -> None:
     )
     assert statuses["indicator/stp_staffing_pct/east_kent"].level == 2
     assert statuses["area/east_kent"].level == 2
-    assert emit.outcomes == ["assessed"]
+    assert emit.outcomes == [(None, "assessed")]
     events = {e.subject: e for e in emit.escalations}
     assert events["area/east_kent"].data.direction == "initial"
     assert events["area/east_kent"].data.actions, "area scopes carry per-role actions"
@@ -82,7 +82,7 @@ def test_replay_changes_nothing_and_is_audited(ctx: Context) -> None:
     again, second, statuses = apply_area(book, "dgs", items, ctx, SEEN)
     assert second.escalations == []
     assert statuses == {}
-    assert second.outcomes == ["stale", "stale", "stale", "duplicate"]
+    assert [outcome for _, outcome in second.outcomes] == ["stale", "stale", "stale", "duplicate"]
     assert again["scopes"] == book["scopes"]
 
 
@@ -146,7 +146,7 @@ def test_referral_events_drive_counts(ctx: Context) -> None:
     received = [event(i, "received", count=5) for i in range(1, 8)]
     _book, emit, statuses = apply_area(None, "dgs", [snapshot, *received, received[0]], ctx, SEEN)
     assert statuses["indicator/referrals/dgs"].model_dump()["value"] == 35
-    assert emit.outcomes.count("duplicate") == 1
+    assert [outcome for _, outcome in emit.outcomes].count("duplicate") == 1
 
 
 def area_report(area: str, changes: list[tuple[float, int]], wm: float) -> AreaReport:

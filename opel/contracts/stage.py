@@ -25,11 +25,13 @@ class ReadingItem(Contract):
     area: str
     value: Value
     observed_at: AwareDatetime
+    source: str | None = Field(default=None, description="The input topic it came from (for metrics).")
 
 
 class ReferralItem(Contract):
     kind: Literal["referral"] = "referral"
     event: ReferralEvent
+    source: str | None = None
 
 
 class AcuteItem(Contract):
@@ -38,6 +40,7 @@ class AcuteItem(Contract):
     kind: Literal["acute"] = "acute"
     submission: AcuteSubmission
     seen: AwareDatetime = Field(description="Wall time ingest saw it: the system merge's idle clock.")
+    source: str | None = None
 
 
 class OverrideItem(Contract):

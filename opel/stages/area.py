@@ -27,7 +27,6 @@ from opel.contracts.stage import (
 )
 from opel.contracts.status import AnyStatus
 from opel.errors import InputError
-from opel.feeds import ReferralEvent
 from opel.levels import Level
 from opel.referral_counts import apply_event, new_counts, value_of
 from opel.rollup import AreaLevel, area_level
@@ -68,7 +67,7 @@ def apply_area(
         if isinstance(item, ReadingItem):
             _reading(book, area, item, ctx, emit)
         elif isinstance(item, ReferralItem):
-            _referral(book, area, item.event, ctx, emit)
+            _referral(book, area, item, ctx, emit)
         elif isinstance(item, OverrideItem):
             set_override(book, item.command, ctx, emit)
         elif isinstance(item, WithdrawItem):
@@ -113,7 +112,7 @@ def _reading(
         # A count derived from referral events may move twice at one instant.
         if observed_at < held_at or (observed_at == held_at and not derived):
             decision: Decision = "duplicate" if observed_at == held_at and value == held["value"] else "stale"
-            emit.outcomes.append(decision)
+            emit.outcomes.append((reading.source, decision))
             emit.audit.append(
                 audit_record(
                     decision,
@@ -144,7 +143,7 @@ def _reading(
         book, Scope("indicator", area, indicator), level, observed_at, facts=facts, ctx=ctx, emit=emit
     )
     outcome: Decision = "assessed" if level is not None else "not_assessed"
-    emit.outcomes.append(outcome)
+    emit.outcomes.append((reading.source, outcome))
     emit.audit.append(
         audit_record(
             outcome,
@@ -186,7 +185,8 @@ def _area_level(area: str, levels: tuple[tuple[str, int | None], ...]) -> AreaLe
     return area_level(area, {name: None if lv is None else Level(lv) for name, lv in levels})
 
 
-def _referral(book: Book, area: str, event: ReferralEvent, ctx: Context, emit: Emit) -> None:
+def _referral(book: Book, area: str, item: ReferralItem, ctx: Context, emit: Emit) -> None:
+    event = item.event
     if event.area != area:
         raise InputError("area", f"referral event for {event.area!r} reached the book of {area!r}")
     counted = apply_event(book["counts"], event)
@@ -203,9 +203,9 @@ def _referral(book: Book, area: str, event: ReferralEvent, ctx: Context, emit: E
         )
     )
     if counted.duplicate:
-        emit.outcomes.append("duplicate")
+        emit.outcomes.append((item.source, "duplicate"))
         return
-    emit.outcomes.append("counted")
+    emit.outcomes.append((item.source, "counted"))
     for indicator in counted.changed:
         if (indicator, area) not in ctx.catalogue.rules:
             continue
@@ -215,5 +215,6 @@ def _referral(book: Book, area: str, event: ReferralEvent, ctx: Context, emit: E
             area=area,
             value=value_of(book["counts"], indicator),
             observed_at=at,
+            source=item.source,
         )
         _reading(book, area, reading, ctx, emit, derived=True)

@@ -37,5 +37,5 @@ class Emit:
     audit: list[AuditRecord] = field(default_factory=list)
     reports: list[AreaReport] = field(default_factory=list)  # to the county stage
     transitions: list[tuple[ScopeKind, str]] = field(default_factory=list)  # (scope kind, direction)
-    outcomes: list[str] = field(default_factory=list)  # per input: assessed, not_assessed, ...
+    outcomes: list[tuple[str | None, str]] = field(default_factory=list)  # (source, outcome) per input
     changed: bool = False  # the book must be saved

@@ -99,7 +99,7 @@ def _site(book: Book, item: AcuteItem, ctx: Context, emit: Emit) -> list[Change]
     held = book["sites"].get(site)
     if held is not None and at <= datetime.fromisoformat(held):
         decision: Decision = "duplicate" if at == datetime.fromisoformat(held) else "stale"
-        emit.outcomes.append(decision)
+        emit.outcomes.append((item.source, decision))
         emit.audit.append(
             audit_record(decision, key, at, input=inputs, reason=f"holding a submission from {held}")
         )
@@ -109,7 +109,7 @@ def _site(book: Book, item: AcuteItem, ctx: Context, emit: Emit) -> list[Change]
     assessed = assessment.to_dict()
     facts = {name: assessed[name] for name in SITE_FACTS} | {"score_scale": ctx.acute.max_score}
     update_scope(book, Scope("site", site), assessment.level, at, facts=facts, ctx=ctx, emit=emit)
-    emit.outcomes.append("assessed")
+    emit.outcomes.append((item.source, "assessed"))
     emit.audit.append(
         audit_record(
             "assessed",
