@@ -18,9 +18,9 @@ from typing import Any, Final, Literal, TypeVar
 from pydantic import TypeAdapter, ValidationError
 from pydantic_core import from_json, to_json
 
-from opel.assess_lines import describe_validation_error
 from opel.feeds import Acknowledge, Command, Override, ReferralEvent, ReloadCatalogues, Withdraw
 from opel.models import AcuteSubmission, Reading
+from opel.validation_errors import field_problems, join_problems
 from streams import topics
 
 RejectReason = Literal["bad_json", "not_an_object", "invalid", "too_large", "empty", "bad_encoding"]
@@ -124,12 +124,10 @@ def _diagnose(raw: bytes, failure: ValidationError, slow: Callable[[bytes], obje
 
 
 def _invalid(exc: ValidationError) -> Rejected:
-    errors = exc.errors(include_url=False)
-    loc = errors[0]["loc"] if errors else ()
-    field = ".".join(str(part) for part in loc) or None
+    problems = field_problems(exc)
     # A rule across fields has no field of its own; on Kafka the whole thing is a message, not a line.
-    error = describe_validation_error(exc).replace("(line):", "(message):")
-    return Rejected("invalid", field, _clip(error))
+    field = (problems[0].path or None) if problems else None
+    return Rejected("invalid", field, _clip(join_problems(problems, whole="(message)")))
 
 
 class _CommandTypeError(Exception):

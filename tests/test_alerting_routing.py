@@ -85,7 +85,7 @@ def test_secrets_file(tmp_path: Path) -> None:
             "roles.duty.contacts[0].address",
             "must be a ${NAME} reference",
         ),
-        (lambda d: d.update(colour="red"), "colour", "unknown key"),
+        (lambda d: d.update(colour="red"), "colour", "is not a known key"),
         (
             lambda d: d["roles"]["duty"]["contacts"][0].update(channel="pager"),
             "roles.duty.contacts[0].channel",
@@ -135,6 +135,24 @@ def test_refused_with_place_and_problem(change: Any, path: str, problem: str) ->
     assert info.value.source == "routing.yaml"
     assert info.value.path == path
     assert problem in info.value.problem
+
+
+def test_a_literal_secret_is_refused_without_being_repeated() -> None:
+    data = minimal()
+    data["channels"]["mail"]["sender"] = "real.person@example.org"
+    with pytest.raises(RoutingError) as info:
+        build_routing(data, "routing.yaml", env=ENV)
+    # The channel's type tag (email) stays out of the path, as it does in the file.
+    assert info.value.path == "channels.mail.sender"
+    assert "must be a ${NAME} reference" in info.value.problem
+    assert "real.person" not in str(info.value)
+
+
+def test_several_problems_are_counted() -> None:
+    with pytest.raises(RoutingError) as info:
+        build_routing(minimal(colour="red", flavour="mild"), "routing.yaml", env=ENV)
+    assert info.value.path == "colour"
+    assert info.value.problem.endswith("(and 1 more problem)")
 
 
 def test_missing_reference_names_where_it_is_used() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, Final
@@ -79,7 +80,7 @@ def test_role_permissions(role: str, allowed: set[Permission]) -> None:
 @pytest.mark.parametrize(
     ("config", "environ", "message"),
     [
-        ({"principals": {"p": {"roles": ["admin"], "token_env": "T"}}}, {}, "principals.p.roles.0"),
+        ({"principals": {"p": {"roles": ["admin"], "token_env": "T"}}}, {}, "principals.p.roles[0]"),
         (
             {"principals": {"p": {"roles": ["viewer"], "token_env": "T", "token": "x"}}},
             {},
@@ -102,7 +103,7 @@ def test_role_permissions(role: str, allowed: set[Permission]) -> None:
     ],
 )
 def test_bad_config_names_the_key(config: dict[str, Any], environ: dict[str, str], message: str) -> None:
-    with pytest.raises(AuthConfigError, match=message.replace(".", r"\.")):
+    with pytest.raises(AuthConfigError, match=re.escape(message)):
         build_api_config(config, environ)
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from pydantic import ValidationError
 
-from streams.web.inputs import parse_rfc3339
-from streams.web.problems import ProblemError
+from streams.web.inputs import OverrideBody, parse_rfc3339
+from streams.web.problems import ProblemError, validation_problem
 from streams.web.reads import level_label
 
 
@@ -59,3 +60,16 @@ def test_rfc3339_refused_naming_the_parameter(text: str) -> None:
 )
 def test_level_label_always_has_words(level: object, label: str) -> None:
     assert level_label(level) == label
+
+
+def test_a_bad_body_is_named_field_by_field_without_echoing_values() -> None:
+    body = {"scope": "area/dgs", "level": 9, "reason": "x", "expires_at": "soon", "token": "s3cret-value"}
+    with pytest.raises(ValidationError) as caught:
+        OverrideBody.model_validate(body)
+    problem = validation_problem(caught.value)
+    assert problem.status == 422
+    assert [e["field"] for e in problem.extra["errors"]] == ["level", "expires_at", "token"]
+    assert problem.detail == "level: input should be less than or equal to 4"
+    assert problem.extra["errors"][2]["message"].startswith("is not a known field")
+    for value in ("9", "soon", "s3cret"):
+        assert value not in str(problem.extra), value

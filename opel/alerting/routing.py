@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from datetime import time, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -21,8 +21,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError
+from pydantic_core import ErrorDetails
 
 from opel.errors import CatalogueError
+from opel.validation_errors import field_problems, first_problem
 from opel.yaml_files import read_yaml_file
 
 PLAN_ROLES: tuple[str, ...] = (
@@ -282,34 +284,18 @@ class RoutingConfig(_Model):
 # --- loading ------------------------------------------------------------------------------------
 
 
-def _path(loc: Sequence[int | str]) -> str:
-    out = ""
-    for item in loc:
-        if isinstance(item, int):
-            out += f"[{item}]"
-        elif item in {"log", "webhook", "email", "notify_sms", "notify_email"} and out.startswith("channels"):
-            continue  # pydantic names the union member tried; the type field already says it
-        else:
-            out += f".{item}" if out else str(item)
-    return out
+def _explain(error: ErrorDetails) -> str | None:
+    """A literal where only a ``${NAME}`` reference may stand: say so, without echoing the value."""
+    pattern = str(error.get("ctx", {}).get("pattern", ""))
+    if error["type"] == "string_pattern_mismatch" and r"\$\{" in pattern:
+        return "must be a ${NAME} reference to the environment or secrets file, not the value itself"
+    return None
 
 
-def _from_pydantic(display: str, exc: ValidationError) -> RoutingError:
-    errors = exc.errors(include_url=False)
-    first = errors[0]
-    kind = first["type"]
-    if kind == "missing":
-        problem = "missing required key"
-    elif kind == "extra_forbidden":
-        problem = "unknown key"
-    elif kind == "string_pattern_mismatch" and r"\$\{" in str(first.get("ctx", {}).get("pattern", "")):
-        problem = f"must be a ${{NAME}} reference to the environment or secrets file, got {first['input']!r}"
-    else:
-        message = str(first["msg"])
-        problem = f"{message[:1].lower()}{message[1:]}, got {first['input']!r}"
-    if len(errors) > 1:
-        problem += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
-    return RoutingError(display, _path(first["loc"]), problem)
+def _from_pydantic(display: str, data: Mapping[str, Any], exc: ValidationError) -> RoutingError:
+    problems = field_problems(exc, model=RoutingConfig, data=data, noun="key", explain=_explain)
+    path, problem = first_problem(problems)
+    return RoutingError(display, path, problem)
 
 
 def _walk(node: Any, path: str) -> Iterator[tuple[str, str]]:
@@ -414,7 +400,7 @@ def build_routing(
     try:
         config = RoutingConfig.model_validate(data)
     except ValidationError as exc:
-        raise _from_pydantic(display, exc) from None
+        raise _from_pydantic(display, data, exc) from None
     _check_references(display, config)
     environment = dict(os.environ if env is None else env)
     secrets = _read_secrets(display, config.secrets_file, base) if config.secrets_file else {}

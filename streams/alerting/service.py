@@ -41,6 +41,7 @@ from opel.contracts.base import Contract
 from opel.contracts.escalation import EscalationEvent
 from opel.contracts.status import STATUS, AnyStatus
 from opel.feeds import Acknowledge, ReferralEvent
+from opel.validation_errors import field_problems, first_problem, join_problems
 from streams import metrics, topics
 from streams.alerting import metrics as alerting_metrics
 from streams.alerting import outbox
@@ -53,6 +54,17 @@ log = logging.getLogger(__name__)
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def _problems(exc: ValidationError, model: Any) -> str:
+    """Every problem of a refused message on one line, worded as everywhere else."""
+    return join_problems(field_problems(exc, model=model), whole="(message)")
+
+
+def _first_problem(exc: ValidationError, model: Any) -> str:
+    """The first problem of a refused message (and how many more), worded as everywhere else."""
+    path, problem = first_problem(field_problems(exc, model=model))
+    return f"{path or '(message)'}: {problem}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,9 +240,9 @@ class AlertingService:
         try:
             event = EscalationEvent.model_validate_json(value)
         except ValidationError as exc:
-            log.error("alerting: escalation refused, no alert sent: %s", exc)
+            log.error("alerting: escalation refused, no alert sent: %s", _problems(exc, EscalationEvent))
             alerting_metrics.record_refused("escalation")
-            self._decide(f"escalation refused: {exc.errors(include_url=False)[0]['msg']}")
+            self._decide(f"escalation refused: {_first_problem(exc, EscalationEvent)}")
             return
         if self.exercise_only and not event.data.exercise:
             return
@@ -249,9 +261,9 @@ class AlertingService:
         try:
             ack = Acknowledge.model_validate(raw)
         except ValidationError as exc:
-            log.error("alerting: ack refused: %s", exc)
+            log.error("alerting: ack refused: %s", _problems(exc, Acknowledge))
             alerting_metrics.record_refused("ack")
-            self._decide(f"ack refused: {exc.errors(include_url=False)[0]['msg']}")
+            self._decide(f"ack refused: {_first_problem(exc, Acknowledge)}")
             return
         changes, reason = engine.apply_ack(ack.alert_id, ack.author, ack.at, self.state.alerts)
         await self._save_changes(changes)
@@ -283,7 +295,12 @@ class AlertingService:
                         status = STATUS.validate_json(message.value)
                     except ValidationError as exc:
                         # Loud: a status alerting cannot read is one whose deadlines go unwatched.
-                        log.error("alerting: status at %s@%s refused: %s", message.topic, message.offset, exc)
+                        log.error(
+                            "alerting: status at %s@%s refused: %s",
+                            message.topic,
+                            message.offset,
+                            _problems(exc, AnyStatus),
+                        )
                         alerting_metrics.record_refused("status")
                         continue
                     self.statuses[status.scope] = status

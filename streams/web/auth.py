@@ -19,6 +19,8 @@ from typing import Annotated, Final, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
+from opel.validation_errors import field_problems, first_problem
+
 __all__ = [
     "MIN_TOKEN_LENGTH",
     "ApiConfig",
@@ -146,9 +148,10 @@ def build_api_config(data: object, environ: Mapping[str, str], display: str = "<
     try:
         raw = _ApiConfigIn.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors(include_url=False)[0]
-        where = ".".join(str(part) for part in first["loc"]) or "<top level>"
-        raise AuthConfigError(f"{display}: {where}: {first['msg']}") from None
+        # show_input=False: a token pasted into the file by mistake must not reach the log.
+        problems = field_problems(exc, model=_ApiConfigIn, data=data, noun="key", show_input=False)
+        where, problem = first_problem(problems)
+        raise AuthConfigError(f"{display}: {where or '<top level>'}: {problem}") from None
     principals: list[Principal] = []
     seen_env: dict[str, str] = {}
     for name, entry in raw.principals.items():

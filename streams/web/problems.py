@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from http import HTTPStatus
 from typing import Any, Final
 
 from aiohttp import web
 from pydantic import ValidationError
 
+from opel.validation_errors import field_problems
+
 __all__ = [
     "PROBLEM_JSON",
     "ProblemError",
-    "field_of",
     "problem_middleware",
     "problem_response",
     "validation_problem",
@@ -74,27 +75,19 @@ def problem_response(
     )
 
 
-def field_of(loc: Sequence[int | str], prefix: str = "") -> str:
-    """A pydantic error location as a dotted field name (``expires_at``, ``note``, ``body``)."""
-    parts = [str(part) for part in loc if part not in ("", "__root__")]
-    name = ".".join(parts)
-    if prefix:
-        return f"{prefix}.{name}" if name else prefix
-    return name or "body"
-
-
 def validation_problem(
     exc: ValidationError, *, default_field: str = "body", renames: Mapping[str, str] | None = None
 ) -> ProblemError:
-    """422 naming the first bad field (and listing them all) from a pydantic error."""
+    """422 naming the first bad field (and listing them all) from a pydantic error.
+
+    The wording is :mod:`opel.validation_errors`' (as for a refused message or file) but without
+    the offending values: an answer never echoes what the caller sent.
+    """
     errors = []
-    for error in exc.errors(include_url=False, include_context=False, include_input=False):
-        name = field_of(error["loc"]) if error["loc"] else default_field
+    for problem in field_problems(exc, show_input=False):
+        name = problem.path or default_field
         name = (renames or {}).get(name, name)
-        message = str(error["msg"])
-        if message.startswith("Value error, "):
-            message = message[len("Value error, ") :]
-        errors.append({"field": name, "message": message})
+        errors.append({"field": name, "message": problem.problem})
     first = errors[0]
     return ProblemError(
         422,
