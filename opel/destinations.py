@@ -46,6 +46,7 @@ def destinations(value: Input, ctx: Context, seen: datetime, source: str | None 
     no stage takes (acknowledgements, which are alerting's, and catalogue reloads, which the
     shell carries out itself) go nowhere.
     """
+    check_times(value, ctx, seen)
     if isinstance(value, Reading):
         check_reading(ctx, value)
         item = ReadingItem.model_construct(
@@ -68,6 +69,38 @@ def destinations(value: Input, ctx: Context, seen: datetime, source: str | None 
         command = OverrideItem(command=value) if isinstance(value, Override) else WithdrawItem(command=value)
         return [Destination(stage, key, command) for stage, key in _scope_keys(ctx, value.scope)]
     return []
+
+
+def check_times(value: Input, ctx: Context, now: datetime) -> None:
+    """Refuse an input stamped too far ahead of ``now`` or too long before it, and an override
+    that would last longer than the bounds allow: one bad clock must not move any state."""
+    bounds = ctx.bounds
+    if isinstance(value, Reading | AcuteSubmission):
+        field, at = "observed_at", value.observed_at
+    elif isinstance(value, ReferralEvent):
+        field, at = "occurred_at", value.occurred_at
+    else:
+        field, at = "at", value.at
+    if at > now + bounds.max_skew:
+        raise InputError(
+            field,
+            f"{at.isoformat()} is more than {bounds.max_skew} ahead of the service's clock "
+            f"({now.isoformat()}); check the sender's clock",
+            "future_timestamp",
+        )
+    if at < now - bounds.max_age:
+        raise InputError(
+            field,
+            f"{at.isoformat()} is more than {bounds.max_age.days} days before the service's clock "
+            f"({now.isoformat()}); replay old data with opel assess instead",
+            "too_old",
+        )
+    if isinstance(value, Override) and value.expires_at - value.at > bounds.max_override:
+        raise InputError(
+            "expires_at",
+            f"an override may last at most {bounds.max_override}, "
+            f"this one runs from {value.at.isoformat()} to {value.expires_at.isoformat()}",
+        )
 
 
 def check_reading(ctx: Context, reading: Reading) -> None:

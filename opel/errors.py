@@ -23,9 +23,14 @@ class CatalogueError(OpelError):
 
 
 class InputError(OpelError):
-    """A reading or submission that cannot be assessed; ``field`` names the offending field."""
+    """A reading or submission that cannot be assessed; ``field`` names the offending field.
 
-    def __init__(self, field: str, problem: str) -> None:
+    ``reason`` is a short code for the dead-letter topic when the field alone does not say it
+    (``future_timestamp``, ``too_old``).
+    """
+
+    def __init__(self, field: str, problem: str, reason: str | None = None) -> None:
         self.field = field
         self.problem = problem
+        self.reason = reason
         super().__init__(f"{field}: {problem}")

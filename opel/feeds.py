@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from opel.models import Identifier
+from opel.models import Identifier, Timestamp
 
 Ref = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")]
 ScopeKey = Annotated[
@@ -43,7 +43,7 @@ class ReferralEvent(BaseModel):
     event_id: Ref = Field(description="Producer's unique id for this event; replays are ignored by it.")
     area: Identifier
     kind: Literal["received", "accepted", "closed", "snapshot"]
-    occurred_at: AwareDatetime
+    occurred_at: Timestamp
     service: Service = Field(
         default="stp", description="Receiving service: stp, or keah (Kent Enablement at Home)."
     )
@@ -84,8 +84,8 @@ class Override(BaseModel):
     level: Annotated[int, Field(ge=1, le=4, strict=True)]
     author: Author
     reason: Text
-    at: AwareDatetime
-    expires_at: AwareDatetime
+    at: Timestamp
+    expires_at: Timestamp
     declaration: bool = Field(
         default=False, description="True for the daily declared status rather than an exceptional override."
     )
@@ -105,7 +105,7 @@ class Withdraw(BaseModel):
     scope: ScopeKey
     author: Author
     reason: Text
-    at: AwareDatetime
+    at: Timestamp
 
 
 class Acknowledge(BaseModel):
@@ -114,7 +114,7 @@ class Acknowledge(BaseModel):
     type: Literal["ack"]
     alert_id: Annotated[str, StringConstraints(min_length=1, max_length=200)]
     author: Author
-    at: AwareDatetime
+    at: Timestamp
     note: Text | None = None
 
 
@@ -123,7 +123,7 @@ class ReloadCatalogues(BaseModel):
 
     type: Literal["reload_catalogues"]
     author: Author
-    at: AwareDatetime
+    at: Timestamp
 
 
 Command = Annotated[Override | Withdraw | Acknowledge | ReloadCatalogues, Field(discriminator="type")]

@@ -10,9 +10,19 @@ from __future__ import annotations
 
 import math
 import re
+from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, Strict, StringConstraints, field_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    StringConstraints,
+    field_validator,
+)
 
 Identifier = Annotated[
     str,
@@ -22,6 +32,25 @@ SiteId = Annotated[
     str,
     StringConstraints(pattern=r"^[a-z][a-z0-9_-]*$", min_length=1, max_length=64),
 ]
+RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})")
+
+
+def _rfc3339(value: Any) -> Any:
+    # pydantic alone would also take a number of seconds (or a numeric string) as a time; a feed
+    # that sends one has a bug, and a reading stamped 1970 or 2099 by it must not move a level.
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and RFC3339.fullmatch(value):
+        return value
+    raise ValueError(
+        "must be an RFC 3339 date-time text with a timezone offset, e.g. 2025-11-12T09:30:00+00:00, "
+        f"got {value!r}"
+    )
+
+
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339)]
+"""A timezone-aware instant written as RFC 3339 text (never a number)."""
+
 CATEGORY_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,31}")
 Category = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=32)]
 # The constraints repeat what check_number enforces so the published JSON Schema states them.
@@ -73,7 +102,7 @@ class Reading(BaseModel):
             "ones (keah_capacity in the 2024-25 catalogue: good, limited, very_limited, none)."
         )
     )
-    observed_at: AwareDatetime = Field(description="When the value was true; must carry a timezone.")
+    observed_at: Timestamp = Field(description="When the value was true; must carry a timezone.")
 
     @field_validator("value", mode="before")
     @classmethod
@@ -166,5 +195,5 @@ class AcuteSubmission(BaseModel):
     site: SiteId = Field(
         description="Acute site id, e.g. maidstone.", examples=["maidstone", "darent_valley"]
     )
-    observed_at: AwareDatetime = Field(description="Time of the assessment; must carry a timezone.")
+    observed_at: Timestamp = Field(description="Time of the assessment; must carry a timezone.")
     parameters: AcuteParameters

@@ -22,7 +22,7 @@ from opel.catalogue_load import load_catalogue
 from opel.contracts.audit import AuditRecord, audit_record
 from opel.errors import CatalogueError
 from opel.escalation import EscalationPolicy
-from opel.stages.context import Context
+from opel.stages.context import Context, InputBounds
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -71,6 +71,11 @@ class CatalogueStore:
             county=self._county,
             idle_grace=self._settings.idle_grace,
             exercise=self._settings.exercise,
+            bounds=InputBounds(
+                max_skew=self._settings.max_clock_skew,
+                max_age=self._settings.max_input_age,
+                max_override=self._settings.max_override,
+            ),
         )
 
     @property

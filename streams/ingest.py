@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 INPUTS = (topics.CAPACITY, topics.REFERRALS, topics.REFERRAL_EVENTS, topics.ACUTE, topics.COMMANDS)
 MAX_BATCH = 5000
 BATCH_LINGER = 0.05  # seconds
+TIME_REASONS: Final[dict[str, Reason]] = {"future_timestamp": "future_timestamp", "too_old": "too_old"}
 UNKNOWN_REASONS: Final[dict[str, Reason]] = {
     "indicator": "unknown_indicator",
     "area": "unknown_area",
@@ -80,7 +81,8 @@ class Router:
         try:
             routed = destinations(decoded, self.store.context, seen, topic)  # type: ignore[arg-type]
         except InputError as exc:
-            self._reject(record, batch, UNKNOWN_REASONS.get(exc.field, "invalid"), str(exc), exc.field)
+            reason = TIME_REASONS.get(exc.reason or "") or UNKNOWN_REASONS.get(exc.field, "invalid")
+            self._reject(record, batch, reason, str(exc), exc.field)
             return
         for stage, key, item in routed:
             batch.items[(STAGE_TOPICS[stage], key)].append(item)

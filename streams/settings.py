@@ -154,6 +154,26 @@ class Settings(BaseSettings):
             "(which merge their members in event-time order), as ISO 8601 (PT1M) or seconds."
         ),
     )
+    source_idle: timedelta = Field(
+        default=timedelta(seconds=10),
+        description=(
+            "How long an input topic must have had nothing new for an area, with its partition read "
+            "to the end, before ingest stops waiting for it when merging the area's inputs in "
+            "event-time order, as ISO 8601 (PT10S) or seconds."
+        ),
+    )
+    max_clock_skew: timedelta = Field(
+        default=timedelta(minutes=5),
+        description="How far ahead of the worker's clock an input's time may be before it is dead-lettered.",
+    )
+    max_input_age: timedelta = Field(
+        default=timedelta(days=400),
+        description="How old an input's time may be before it is dead-lettered (too_old).",
+    )
+    max_override: timedelta = Field(
+        default=timedelta(days=14),
+        description="The longest an override may last (expires_at - at); longer ones are refused.",
+    )
     max_message_bytes: int = Field(
         default=512 * 1024, description="Largest inbound message accepted; bigger ones are dead-lettered."
     )
@@ -256,7 +276,15 @@ class Settings(BaseSettings):
             raise ValueError("must name a catalogue or a YAML file, got an empty value")
         return value.strip()
 
-    @field_validator("step_down_dwell", "idle_grace", mode="before")
+    @field_validator(
+        "step_down_dwell",
+        "idle_grace",
+        "source_idle",
+        "max_clock_skew",
+        "max_input_age",
+        "max_override",
+        mode="before",
+    )
     @classmethod
     def _dwell_seconds(cls, value: Any) -> Any:
         # pydantic reads a bare number as seconds only when it is a number, and env values are text.
@@ -266,11 +294,18 @@ class Settings(BaseSettings):
             return None
         return value
 
-    @field_validator("step_down_dwell", "idle_grace")
+    @field_validator("step_down_dwell", "idle_grace", "source_idle", "max_clock_skew")
     @classmethod
     def _dwell(cls, value: timedelta | None) -> timedelta | None:
         if value is not None and value < timedelta(0):
             raise ValueError(f"must not be negative, got {value}")
+        return value
+
+    @field_validator("max_input_age", "max_override")
+    @classmethod
+    def _positive_span(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError(f"must be longer than zero, got {value}")
         return value
 
     @field_validator("tick_interval", "session_timeout", "heartbeat_interval")

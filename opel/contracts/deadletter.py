@@ -28,6 +28,8 @@ Reason = Literal[
     "unknown_indicator",
     "unknown_area",
     "unknown_site",
+    "future_timestamp",
+    "too_old",
     "internal",
 ]
 Encoding = Literal["utf-8", "base64"]

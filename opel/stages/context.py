@@ -15,6 +15,15 @@ from opel.scopes import Scope, ScopeKind
 
 
 @dataclass(frozen=True, slots=True)
+class InputBounds:
+    """How far an input's own time may stray from the clock, and how long an override may last."""
+
+    max_skew: timedelta = timedelta(minutes=5)
+    max_age: timedelta = timedelta(days=400)
+    max_override: timedelta = timedelta(days=14)
+
+
+@dataclass(frozen=True, slots=True)
 class Context:
     """The rules in force when a book is updated: catalogues, action plan, dwell, grace."""
 
@@ -26,6 +35,7 @@ class Context:
     idle_grace: timedelta = timedelta(seconds=60)
     exercise: bool = False
     source: str = "urn:opel:kcc-asch"
+    bounds: InputBounds = InputBounds()
 
 
 @dataclass(slots=True)
