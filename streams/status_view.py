@@ -31,6 +31,8 @@ from opel.contracts.audit import AuditRecord
 from opel.contracts.status import STATUS as STATUS_CONTRACT
 from opel.contracts.status import AnyStatus
 from opel.feeds import Override
+from opel.validation_errors import field_problems, join_problems
+from streams.compacted import read_to_end, topic_partitions
 from streams.tasks import cancel_and_wait
 from streams.topics import AUDIT, STATUS
 
@@ -238,11 +240,9 @@ class Subscription:
         self.close()
 
 
-def _errors(exc: ValidationError) -> str:
-    """The contract's complaint, one line per field, cut to a readable length."""
-    text = "; ".join(
-        f"{'.'.join(str(part) for part in error['loc']) or 'value'}: {error['msg']}" for error in exc.errors()
-    )
+def _errors(exc: ValidationError, model: Any) -> str:
+    """The contract's complaint, every field on one line, cut to a readable length."""
+    text = join_problems(field_problems(exc, model=model), whole="(value)")
     return text if len(text) <= _ERROR_SHOWN else text[:_ERROR_SHOWN] + "…"
 
 
@@ -287,6 +287,8 @@ class StatusView:
         self._subscribers: set[Subscription] = set()
         self._sequence = 0
         self.records_seen = 0
+        self._next_offset: dict[tuple[str, int], int] = {}
+        """Per (topic, partition), the offset after the last record applied."""
         self.records_refused: Counter[str] = Counter()
         """Values refused by the contract (or keyed wrongly), per topic; each is logged as an error."""
 
@@ -381,7 +383,7 @@ class StatusView:
         try:
             value = STATUS_CONTRACT.validate_json(raw)
         except ValidationError as exc:
-            self._refuse(self.status_topic, f"key {key!r}: {_errors(exc)}", where)
+            self._refuse(self.status_topic, f"key {key!r}: {_errors(exc, AnyStatus)}", where)
             return
         self.apply_status_record(key, value)
 
@@ -393,7 +395,7 @@ class StatusView:
         try:
             record = AuditRecord.model_validate_json(raw)
         except ValidationError as exc:
-            self._refuse(self.audit_topic, _errors(exc), where)
+            self._refuse(self.audit_topic, _errors(exc, AuditRecord), where)
             return
         self.apply_audit_record(record)
 
@@ -407,6 +409,10 @@ class StatusView:
         return sum(self.records_refused.values())
 
     def _apply(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        partition = (record.topic, record.partition)
+        if record.offset < self._next_offset.get(partition, 0):
+            return  # read again after a failed catch-up: applied already
+        self._next_offset[partition] = record.offset + 1
         self.records_seen += 1
         where = f"[{record.partition}]@{record.offset}"
         if record.topic == self.status_topic:
@@ -430,49 +436,58 @@ class StatusView:
         await consumer.start()
         try:
             partitions = await self._partitions(consumer, (self.status_topic, self.audit_topic))
-            consumer.assign(partitions)
-            await consumer.seek_to_beginning(*partitions)
-            ends: dict[TopicPartition, int] = await consumer.end_offsets(partitions)
         except BaseException:
             await consumer.stop()
             raise
         self._consumer = consumer
         self._caught_up.clear()
-        self._task = asyncio.create_task(self._run(consumer, ends), name="status-view")
+        self._task = asyncio.create_task(self._run(consumer, partitions), name="status-view")
 
     async def _partitions(self, consumer: AIOKafkaConsumer, topics: Iterable[str]) -> list[TopicPartition]:
         found: list[TopicPartition] = []
         for topic in topics:
-            await consumer.topics()  # refreshes cluster metadata
-            numbers = consumer.partitions_for_topic(topic)
-            if not numbers:
+            partitions = await topic_partitions(consumer, topic)
+            if not partitions:
                 raise RuntimeError(f"topic {topic} does not exist on {self.bootstrap}")
-            found.extend(TopicPartition(topic, number) for number in sorted(numbers))
+            found.extend(partitions)
         return found
 
-    async def _run(self, consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -> None:
-        pending = {tp: end for tp, end in ends.items() if end > 0}
-        if not pending:
-            self._caught_up.set()
+    async def _run(self, consumer: AIOKafkaConsumer, partitions: list[TopicPartition]) -> None:
+        await self._catch_up(consumer, partitions)
         while True:
             try:
                 batches = await consumer.getmany(timeout_ms=_POLL_MS, max_records=_BATCH_RECORDS)
                 for records in batches.values():
                     for record in records:
                         self._apply(record)
-                if pending:
-                    for tp in list(pending):
-                        if await consumer.position(tp) >= pending[tp]:
-                            del pending[tp]
-                    if not pending:
-                        log.info("status view caught up (%d records)", self.records_seen)
-                        self._caught_up.set()
             except asyncio.CancelledError:
                 raise
             except Exception:
                 # aiokafka reconnects by itself; a failure here is logged and the loop carries on.
                 log.exception("status view: error while consuming; retrying")
                 await asyncio.sleep(_RETRY_SECONDS)
+
+    async def _catch_up(self, consumer: AIOKafkaConsumer, partitions: list[TopicPartition]) -> None:
+        """Read both topics to their ends as of now, then leave the consumer there for tailing.
+
+        A failure part-way is logged and the read starts again from the beginning; records
+        already applied are skipped (:meth:`_apply`), so none is applied twice.
+        """
+        while True:
+            try:
+                async for record in read_to_end(
+                    consumer, partitions, poll_ms=_POLL_MS, max_records=_BATCH_RECORDS
+                ):
+                    self._apply(record)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("status view: error while catching up; retrying")
+                await asyncio.sleep(_RETRY_SECONDS)
+                continue
+            log.info("status view caught up (%d records)", self.records_seen)
+            self._caught_up.set()
+            return
 
     async def wait_caught_up(self, timeout: float) -> None:
         """Wait until the view holds everything the topics held at start; TimeoutError if not."""

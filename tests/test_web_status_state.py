@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 import pytest
+from aiokafka import ConsumerRecord
 from support.demo import audit_entry, demo_statuses, override, status_record
 
 from opel.contracts.audit import AuditRecord, Decision
@@ -177,3 +178,16 @@ def test_audit_records_are_validated_with_the_contract(caplog: pytest.LogCapture
     assert view.records_refused == {view.audit_topic: 2}
     assert view.history("area/dgs") == [record]
     assert sum(r.levelname == "ERROR" for r in caplog.records) == 2
+
+
+def test_a_record_read_again_after_a_failed_catch_up_is_applied_once() -> None:
+    view = StatusView("127.0.0.1:9", use_metrics=False, clock=lambda: NOW)
+    value = audit_entry("area/dgs", "transition", NOW, outcome={"to_level": 3}).to_json()
+
+    def record(offset: int) -> ConsumerRecord[bytes, bytes]:
+        return ConsumerRecord(view.audit_topic, 0, offset, 0, 0, None, value, None, 0, len(value), ())
+
+    for offset in (0, 1, 0, 1, 2):  # the catch-up failed after offset 1 and read from the start again
+        view._apply(record(offset))
+    assert len(view.history("area/dgs")) == 3
+    assert view.records_seen == 3

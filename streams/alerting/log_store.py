@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 from pydantic import ValidationError
 
 from opel.alerting.records import (
@@ -25,6 +25,7 @@ from opel.alerting.records import (
     RunRecord,
     log_entry,
 )
+from streams.compacted import read_topic_to_end
 from streams.topics import NOTIFICATIONS
 
 log = logging.getLogger(__name__)
@@ -80,27 +81,8 @@ class LogStore:
     async def load(self) -> State:
         """Read the topic from the start to its current end; the latest value per key wins."""
         state = State()
-        consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, enable_auto_commit=False)
-        await consumer.start()
-        try:
-            partitions = consumer.partitions_for_topic(NOTIFICATIONS) or set()
-            if not partitions:
-                partitions = await _partitions(consumer)
-            tps = [TopicPartition(NOTIFICATIONS, p) for p in sorted(partitions)]
-            consumer.assign(tps)
-            await consumer.seek_to_beginning(*tps)
-            end = await consumer.end_offsets(tps)
-            remaining = {tp for tp in tps if end[tp] > 0}
-            while remaining:
-                batch = await consumer.getmany(*remaining, timeout_ms=500)
-                for messages in batch.values():
-                    for message in messages:
-                        self._apply(state, message.key, message.value)
-                for tp in list(remaining):
-                    if await consumer.position(tp) >= end[tp]:
-                        remaining.discard(tp)
-        finally:
-            await consumer.stop()
+        async for message in read_topic_to_end(self._bootstrap, NOTIFICATIONS):
+            self._apply(state, message.key, message.value)
         return state
 
     def _apply(self, state: State, key: bytes | None, value: bytes | None) -> None:
@@ -121,8 +103,3 @@ class LogStore:
             log.error("notification log: a %s record under %s", entry.kind, text)
             return
         state.put(ident, entry.record)
-
-
-async def _partitions(consumer: AIOKafkaConsumer) -> set[int]:
-    await consumer.topics()  # refreshes metadata
-    return consumer.partitions_for_topic(NOTIFICATIONS) or {0}

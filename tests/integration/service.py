@@ -11,10 +11,11 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 
 from streams import topics
 from streams.broker import EmbeddedBroker
+from streams.compacted import read_topic_to_end
 from streams.settings import Settings
 from streams.worker import Running, start, stop
 
@@ -66,32 +67,11 @@ def reading(indicator: str, area: str, value: Any, observed_at: str) -> tuple[st
 
 
 async def read_all(bootstrap: str, topic: str) -> list[tuple[str | None, Any]]:
-    """Everything currently in a topic, oldest first per partition, values parsed as JSON."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=100)
-    await consumer.start()
-    try:
-        tps = [TopicPartition(topic, p) for p in range(PARTITIONS)]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        ends = await consumer.end_offsets(tps)
-        out: list[tuple[str | None, Any]] = []
-
-        async def behind() -> bool:
-            return any([await consumer.position(tp) < ends[tp] for tp in tps])
-
-        # Tansu's ListOffsets can report an end a batch short of the real one (the fetch
-        # high-water mark is right), so read on until the topic has been quiet for a moment.
-        quiet = 0
-        while quiet < 2 or await behind():
-            batch = await consumer.getmany(timeout_ms=300)
-            quiet = 0 if batch else quiet + 1
-            for records in batch.values():
-                for r in records:
-                    key = None if r.key is None else r.key.decode()
-                    out.append((key, None if r.value is None else json.loads(r.value)))
-        return out
-    finally:
-        await consumer.stop()
+    """Everything a topic holds now, oldest first per partition, values parsed as JSON."""
+    return [
+        (None if r.key is None else r.key.decode(), None if r.value is None else json.loads(r.value))
+        async for r in read_topic_to_end(bootstrap, topic, fetch_max_wait_ms=100)
+    ]
 
 
 async def latest_status(bootstrap: str) -> dict[str, Any]:
