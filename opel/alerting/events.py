@@ -25,12 +25,11 @@ class AckRequest(BaseModel):
     note: str | None = Field(default=None, max_length=500)
 
 
-def ack_command(request: AckRequest | dict[str, Any], at: datetime) -> dict[str, Any]:
-    """The ``opel.commands.v1`` value for an acknowledgement received at ``at``.
+def ack_command(request: AckRequest | dict[str, Any], at: datetime) -> Acknowledge:
+    """The ``opel.commands.v1`` command for an acknowledgement received at ``at``.
 
-    Validated against :class:`opel.feeds.Acknowledge`, so an ack the API writes is always one
-    the alerting service accepts. The caller keys the record by ``alert_id``.
+    An :class:`opel.feeds.Acknowledge`, so an ack the API writes is always one the alerting
+    service accepts; write ``.model_dump_json(exclude_none=True)``, keyed by ``alert_id``.
     """
     body = request if isinstance(request, AckRequest) else AckRequest.model_validate(request)
-    command = Acknowledge(type="ack", alert_id=body.alert_id, author=body.author, at=at, note=body.note)
-    return command.model_dump(mode="json", exclude_none=True)
+    return Acknowledge(type="ack", alert_id=body.alert_id, author=body.author, at=at, note=body.note)

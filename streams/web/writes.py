@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import Any, Final
+from collections.abc import Callable
+from typing import Final, TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from opel.alerting.events import AckRequest, ack_command
 from opel.feeds import Acknowledge, Override, Text, Withdraw
 from streams.web.auth import Permission
 from streams.web.context import context
@@ -24,27 +26,31 @@ log = logging.getLogger(__name__)
 
 DEFAULT_WITHDRAW_REASON: Final = "withdrawn before expiry through the API"
 _TEXT: Final = TypeAdapter(Text)
+C = TypeVar("C", bound=BaseModel)
 
 
-def _checked(model: type[BaseModel], command: dict[str, Any], renames: dict[str, str]) -> dict[str, Any]:
+def _checked(build: Callable[[], C], renames: dict[str, str]) -> C:
+    """The command ``build`` makes; its validation errors are the caller's 422."""
     try:
-        return model.model_validate(command).model_dump(mode="json")
+        return build()
     except ValidationError as exc:
         raise validation_problem(exc, default_field=renames.get("", "body"), renames=renames) from None
 
 
-async def _send(request: web.Request, command: dict[str, Any]) -> web.Response:
+async def _send(request: web.Request, command: Override | Withdraw | Acknowledge) -> web.Response:
+    # The record and the answer are the command's own JSON: what the worker and alerting read.
+    value = command.model_dump(mode="json", exclude_none=True)
     try:
-        await context(request).send_command(command)
+        await context(request).send_command(value)
     except Exception as exc:
-        log.exception("could not queue %s command", command.get("type"))
+        log.exception("could not queue %s command", command.type)
         raise ProblemError(
             503,
             "command-not-queued",
-            f"the {command.get('type')} command could not be put on the commands topic: {type(exc).__name__}",
+            f"the {command.type} command could not be put on the commands topic: {type(exc).__name__}",
             title="Command not queued",
         ) from None
-    return web.json_response(command, status=202)
+    return web.json_response(value, status=202)
 
 
 async def post_override(request: web.Request) -> web.Response:
@@ -52,18 +58,17 @@ async def post_override(request: web.Request) -> web.Response:
     body = await parse_body(request, OverrideBody)
     now = context(request).view.now()
     command = _checked(
-        Override,
-        {
-            "type": "override",
-            "id": f"ovr-{uuid.uuid4().hex}",
-            "scope": body.scope,
-            "level": body.level,
-            "author": principal.name,
-            "reason": body.reason,
-            "at": now,
-            "expires_at": body.expires_at,
-            "declaration": body.declaration,
-        },
+        lambda: Override(
+            type="override",
+            id=f"ovr-{uuid.uuid4().hex}",
+            scope=body.scope,
+            level=body.level,
+            author=principal.name,
+            reason=body.reason,
+            at=now,
+            expires_at=body.expires_at,
+            declaration=body.declaration,
+        ),
         # The only whole-model rule is expiry after now, so a nameless error is about expires_at.
         {"": "expires_at"},
     )
@@ -89,16 +94,16 @@ async def delete_override(request: web.Request) -> web.Response:
             f"no active override with id {override_id!r}; GET /status lists the overrides in force",
             title="Unknown override",
         )
+    now = ctx.view.now()
     command = _checked(
-        Withdraw,
-        {
-            "type": "withdraw",
-            "id": active.id,
-            "scope": active.scope,
-            "author": principal.name,
-            "reason": reason,
-            "at": ctx.view.now(),
-        },
+        lambda: Withdraw(
+            type="withdraw",
+            id=active.id,
+            scope=active.scope,
+            author=principal.name,
+            reason=reason,
+            at=now,
+        ),
         {},
     )
     return await _send(request, command)
@@ -107,15 +112,12 @@ async def delete_override(request: web.Request) -> web.Response:
 async def post_ack(request: web.Request) -> web.Response:
     principal = require_principal(request, Permission.ACK)
     body = await parse_body(request, AckBody, optional=True)
+    now = context(request).view.now()
+    # opel.alerting.events builds every ack: the API and alerting read and write one record.
     command = _checked(
-        Acknowledge,
-        {
-            "type": "ack",
-            "alert_id": request.match_info["id"],
-            "author": principal.name,
-            "at": context(request).view.now(),
-            "note": body.note,
-        },
+        lambda: ack_command(
+            AckRequest(alert_id=request.match_info["id"], author=principal.name, note=body.note), now
+        ),
         {"alert_id": "id"},
     )
     return await _send(request, command)

@@ -359,7 +359,8 @@ async def test_repeat_interval_exact_and_ack_stops_repeats(
     assert len(box.to("tm@kent.example")) == 2  # once, not on every tick
 
     alert = next(r.alert_id for r in service.state.alerts.values() if r.role == "stp_team_manager")
-    await send(producer, COMMANDS, alert, ack_command({"alert_id": alert, "author": "tm.dgs"}, clock.now))
+    ack = ack_command({"alert_id": alert, "author": "tm.dgs"}, clock.now)
+    await send(producer, COMMANDS, alert, ack.model_dump(mode="json", exclude_none=True))
     await wait_for(lambda: all(r.acked_by == "tm.dgs" for r in service.state.alerts.values()), "ack applied")
     clock.now = T0 + 1 * S + 1800 * S
     await settle(service)
