@@ -188,8 +188,17 @@ def test_scores_without_a_scale_or_a_score(page: Page) -> None:
     assert call(page, "scoreText", nothing) == "no score"
     assert call(page, "normalisedText", nothing) == "no normalised score"
     zero = shown(status_record("site/maidstone", 1, at=NOW, score=0))
-    assert call(page, "scoreText", zero) == "0"
+    assert call(page, "scoreText", zero) == "0 of 44"  # the scale is the status's, not worked out
     assert call(page, "normalisedText", zero) == "0 of 100"
+    # A value written before statuses carried score_scale: the scale follows from the normalised
+    # score, unless the score is 0 and nothing says it.
+    old = shown(status_record("site/kent_and_canterbury", 2, at=NOW, score=15))
+    del old["score_scale"]
+    assert call(page, "scoreText", old) == "15 of 44"
+    old_zero = {key: value for key, value in zero.items() if key != "score_scale"}
+    assert call(page, "scoreText", old_zero) == "0"
+    other = {**shown(status_record("site/maidstone", 1, at=NOW, score=15)), "score_scale": 50}
+    assert call(page, "scoreText", other) == "15 of 50"
     partial = shown(status_record("system/kent-medway", 2, at=NOW, score=14.5, missing=["qeqm", "maidstone"]))
     assert call(page, "scoreText", partial) == "14.5 of 44; 2 sites not reported"
 

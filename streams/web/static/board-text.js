@@ -121,10 +121,12 @@
     return `Data gives ${data}`;
   }
 
-  // The scale a site's or system's score is out of: the normalised score is score / max × 100,
-  // so the scale follows from the two (44 for the NHS acute catalogue). Null if it cannot.
+  // The scale a site's or system's score is out of: the status's score_scale (44 for the NHS
+  // acute catalogue). A value written before statuses carried it gives the scale through its
+  // normalised score, score / scale × 100. Null if neither says.
   function scoreScale(status) {
-    const { score, normalised_score: normalised } = status;
+    const { score, score_scale: scale, normalised_score: normalised } = status;
+    if (isNumber(scale) && scale > 0) return scale;
     if (!isNumber(score) || !isNumber(normalised) || score <= 0 || normalised <= 0) return null;
     return Math.round((score * 100) / normalised);
   }
@@ -134,7 +136,7 @@
   function scoreText(status) {
     if (!status || !isNumber(status.score)) return "no score";
     const scale = scoreScale(status);
-    let text = scale ? `${formatNumber(status.score)} of ${scale}` : formatNumber(status.score);
+    let text = scale ? `${formatNumber(status.score)} of ${formatNumber(scale)}` : formatNumber(status.score);
     const missing = Array.isArray(status.missing) ? status.missing.length : 0;
     if (status.kind === "site" && status.complete === false) {
       const most = isNumber(status.score_max) && status.score_max > status.score
