@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -16,6 +15,7 @@ from opel.contracts.stage import AnyStageItem
 from opel.destinations import destinations
 from opel.escalation import EscalationPolicy, transition_id
 from opel.feeds import ReferralEvent
+from opel.input_merge import InputMerge
 from opel.levels import Level
 from opel.models import Reading
 from opel.replay import (
@@ -23,6 +23,7 @@ from opel.replay import (
     Input,
     TransitionKey,
     diff_transitions,
+    event_time,
     format_diff,
     order_key,
     replay,
@@ -183,7 +184,10 @@ def test_order_key_is_total_on_distinct_inputs() -> None:
 def arrive(inputs: list[Input], steps: list[tuple[bool, int]]) -> CoreRun:
     """The core as the service drives it: two input topics (capacity and referrals), each in
     event-time order, polled in the interleaving and batch sizes ``steps`` give; each poll's
-    items grouped per area into one batch (as ingest does), area reports on to the county."""
+    items merged per area in event time (opel.input_merge, as ingest does) and what the merge
+    releases applied as one batch per area, area reports on to the county. At the end every
+    source falls idle and the merge lets go of what it still holds."""
+    topic = {False: "opel.capacity.v1", True: "opel.referrals.v1"}
     queues = {
         feed: sorted(
             (v for v in inputs if isinstance(v, Reading) and (v.indicator in REFERRAL_FEED) == feed),
@@ -191,16 +195,23 @@ def arrive(inputs: list[Input], steps: list[tuple[bool, int]]) -> CoreRun:
         )
         for feed in (False, True)
     }
+    merge: InputMerge[AnyStageItem] = InputMerge(sorted(topic.values()))
     run = CoreRun(CTX, at(10_000))
-    steps = [*steps, (False, len(inputs)), (True, len(inputs))]  # then whatever is left
-    for feed, size in steps:
-        polled, queues[feed] = queues[feed][:size], queues[feed][size:]
-        batches: dict[str, list[AnyStageItem]] = defaultdict(list)
-        for value in polled:
-            for _, key, item in destinations(value, CTX, run.seen):
-                batches[key].append(item)
-        for key, items in batches.items():
+    offset = 0
+
+    def apply(released: dict[str, list[AnyStageItem]]) -> None:
+        for key, items in released.items():
             run.area(key, items)
+
+    # After the drawn polls, whatever is left arrives, then every source has said all it will.
+    for feed, size in [*steps, (False, len(inputs)), (True, len(inputs))]:
+        polled, queues[feed] = queues[feed][:size], queues[feed][size:]
+        for value in polled:
+            for _, key, item in destinations(value, CTX, run.seen, topic[feed]):
+                merge.offer(key, topic[feed], event_time(value), item, (topic[feed], offset))
+                offset += 1
+        apply(merge.release(lambda key, source: False))
+    apply(merge.release(lambda key, source: True))
     run.finish()
     return run
 
