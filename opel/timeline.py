@@ -4,8 +4,10 @@ The county is computed from its areas and a system from its sites. Their changes
 aggregate from different partitions (possibly different workers), so arrival order differs
 from run to run. Replaying every change in (time, member) order up to a watermark (the
 earliest point every live member has reported past) makes the aggregate's transitions, and
-therefore their ids, the same in every run. A member that has been silent for ``idle_grace``
-of wall time stops holding the watermark back, so one quiet area cannot freeze the county.
+therefore their ids, the same in every run. A member that says it has nothing in flight (an
+area whose inputs ingest has read to the end) stops holding the watermark back, so one quiet
+area cannot freeze the county; a member that says nothing either way (a site) does so after
+``idle_grace`` of wall time.
 
 A timeline is a plain dict so it can live in a Faust table:
 ``{"members": {id: {"wm": iso|None, "seen": iso, "level": int|None, "pending": [[iso, int|None], ...]}},
@@ -37,6 +39,8 @@ def offer(
     changes: Iterable[tuple[datetime, Any]],
     watermark: datetime,
     seen: datetime,
+    *,
+    idle: bool | None = None,
 ) -> list[Change]:
     """Queue a member's changes (in its own order) and advance its watermark.
 
@@ -51,7 +55,7 @@ def offer(
     # (a lagging member otherwise makes every release re-read the others' whole queues).
     last = _parse(pending[-1][0]) if pending else None
     for at, level in changes:
-        if done is not None and at <= done:
+        if done is not None and at < done:
             late.append((at, member, level))
         elif last is None or at >= last:
             pending.append([at.isoformat(), level])
@@ -65,6 +69,8 @@ def offer(
     if wm is None or watermark > wm:
         track["wm"] = watermark.isoformat()
     track["seen"] = seen.isoformat()
+    if idle is not None:
+        track["idle"] = idle
     return late
 
 
@@ -78,24 +84,34 @@ def watermark(timeline: Timeline, now: datetime | None, idle_grace: timedelta) -
     marks: list[datetime] = []
     created = _parse(timeline["created"])
     for track in timeline["members"].values():
-        seen = _parse(track["seen"])
-        last = seen or created
-        idle = now is not None and last is not None and now - last >= idle_grace
-        if idle:
-            continue
+        said = track.get("idle")
+        if said is True:
+            continue  # the member said it has nothing in flight
+        if said is None or track["wm"] is None:
+            # A member that does not say whether it is idle (a site), or has never reported,
+            # is judged on wall time instead.
+            seen = _parse(track["seen"])
+            last = seen or created
+            if now is not None and last is not None and now - last >= idle_grace:
+                continue
         wm = _parse(track["wm"])
         if wm is None:
             return None  # a live member has not reported yet: wait for it (or its grace)
         marks.append(wm)
     if not marks:
-        # Every member is idle: release whatever is queued.
+        # Every member is idle: release whatever is queued (release() takes what is strictly
+        # before its bound, so the bound is just past the last change).
         queued = [_parse(p[0]) for t in timeline["members"].values() for p in t["pending"]]
-        return max((q for q in queued if q is not None), default=None)
+        last = max((q for q in queued if q is not None), default=None)
+        return None if last is None else last + _TICK
     return min(marks)
 
 
 def release(timeline: Timeline, upto: datetime | None) -> list[Change]:
-    """Pop every queued change at or before ``upto``, in (time, member) order.
+    """Pop every queued change strictly before ``upto``, in (time, member) order.
+
+    Strictly: a member whose watermark is ``upto`` may still report another change at that
+    very instant, which must be merged with the others at the same time, not after them.
 
     The caller applies them one at a time with :func:`apply`, computing the aggregate after
     each, so every intermediate aggregate level is seen at its own time.
@@ -108,7 +124,7 @@ def release(timeline: Timeline, upto: datetime | None) -> list[Change]:
         taken = 0
         for at_text, level in pending:  # in time order (offer keeps it so)
             at = datetime.fromisoformat(at_text)
-            if at > upto:
+            if at >= upto:
                 break
             out.append((at, member, level))
             taken += 1
@@ -127,6 +143,9 @@ def apply(timeline: Timeline, change: Change) -> None:
 
 def values(timeline: Timeline) -> dict[str, Any]:
     return {member: track["level"] for member, track in timeline["members"].items()}
+
+
+_TICK = timedelta(microseconds=1)
 
 
 def _parse(text: str | None) -> datetime | None:

@@ -16,17 +16,25 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from aiokafka import (
+    AIOKafkaConsumer,
+    AIOKafkaProducer,
+    ConsumerRebalanceListener,
+    ConsumerRecord,
+    TopicPartition,
+)
+from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 
 from opel.contracts.audit import AuditRecord
 from opel.contracts.deadletter import DeadLetter, Reason, deadletter
-from opel.contracts.stage import AnyStageItem, StageMessage
+from opel.contracts.stage import AnyStageItem, ReadingItem, ReferralItem, StageMessage
 from opel.destinations import Stage, destinations
 from opel.errors import InputError
 from opel.feeds import ReloadCatalogues
+from opel.input_merge import InputMerge
 from streams import metrics, topics
 from streams.catalogues import CatalogueStore
 from streams.codec import DECODERS, Rejected
@@ -36,6 +44,8 @@ from streams.tasks import cancel_and_wait
 log = logging.getLogger(__name__)
 
 INPUTS = (topics.CAPACITY, topics.REFERRALS, topics.REFERRAL_EVENTS, topics.ACUTE, topics.COMMANDS)
+AREA_SOURCES = (topics.CAPACITY, topics.REFERRALS, topics.REFERRAL_EVENTS)
+"""The topics an area's readings and referral events come from, merged in event time."""
 MAX_BATCH = 5000
 BATCH_LINGER = 0.05  # seconds
 TIME_REASONS: Final[dict[str, Reason]] = {"future_timestamp": "future_timestamp", "too_old": "too_old"}
@@ -62,6 +72,8 @@ class Batch:
         self.audit: list[AuditRecord] = []
         self.first_ts: int | None = None
         self.reload = False
+        # Area items that go through the event-time merge: (area, item, record it came from).
+        self.merged: list[tuple[str, ReadingItem | ReferralItem, ConsumerRecord]] = []
 
 
 class Router:
@@ -85,7 +97,10 @@ class Router:
             self._reject(record, batch, reason, str(exc), exc.field)
             return
         for stage, key, item in routed:
-            batch.items[(STAGE_TOPICS[stage], key)].append(item)
+            if stage == "area" and isinstance(item, ReadingItem | ReferralItem):
+                batch.merged.append((key, item, record))
+            else:
+                batch.items[(STAGE_TOPICS[stage], key)].append(item)
         if isinstance(decoded, ReloadCatalogues):
             batch.reload = True
             batch.audit.extend(self.store.reload(force=True, author=decoded.author))
@@ -127,13 +142,22 @@ class Ingest:
         heartbeat_interval: float,
         aggregate_keys: Callable[[], list[tuple[str, str]]],
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        source_idle: timedelta = timedelta(seconds=10),
     ) -> None:
         self._router = Router(store, max_bytes, clock)
+        self._store = store
         self._clock = clock
         self._aggregate_keys = aggregate_keys
+        self._merge: InputMerge[ReadingItem | ReferralItem] = InputMerge(AREA_SOURCES)
+        self._progress = SourceProgress(source_idle)
+        self._area_idle: dict[str, bool] = {}
+        self._released_any = False
+        self._partitioner = KeyPartitioner()
         self._consumer = AIOKafkaConsumer(
-            *INPUTS,
             bootstrap_servers=bootstrap,
+            # Range assignment gives one member the same partition of every input topic, so an
+            # area's capacity, referrals and referral events are merged by the same ingest.
+            partition_assignment_strategy=(RangePartitionAssignor,),
             group_id=group_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
@@ -155,6 +179,7 @@ class Ingest:
 
     async def start(self) -> None:
         await self._producer.start()
+        self._consumer.subscribe(INPUTS, listener=_Rebalance(self))
         await self._consumer.start()
         self._task = asyncio.create_task(self._run(), name="opel-ingest")
 
@@ -190,21 +215,53 @@ class Ingest:
     async def _run(self) -> None:
         while True:
             polled = await self._poll()
-            if not polled:
-                continue
             try:
                 await self._handle(polled)
             except asyncio.CancelledError:
                 raise
             except Exception:
-                # Not committed: the poll is retried from the last commit after a short pause.
+                # Not committed: the poll is retried from the last commit after a short pause,
+                # and what the merge held is read again with it.
                 log.exception("ingest batch failed; seeking back to the last commit")
                 await asyncio.sleep(1)
-                for tp in polled:
+                self._merge.forget(self._merge_keys())
+                for tp in self._consumer.assignment():
                     committed = await self._consumer.committed(tp)
                     self._consumer.seek(tp, committed or 0)
                 continue
-            await self._consumer.commit()
+            if polled or self._released_any:
+                await self._commit()
+
+    async def _commit(self) -> None:
+        """Commit every partition up to the first record the merge still holds from it."""
+        held = self._merge.held_offsets()
+        offsets = {tp: held.get(tp, await self._consumer.position(tp)) for tp in self._consumer.assignment()}
+        if offsets:
+            await self._consumer.commit(offsets)
+
+    def _merge_keys(self) -> list[str]:
+        return list(self._store.context.catalogue.areas)
+
+    def _partition_of(self, topic: str, key: str) -> TopicPartition | None:
+        partitions = self._consumer.partitions_for_topic(topic)
+        if not partitions:
+            return None
+        known = sorted(partitions)
+        return TopicPartition(topic, self._partitioner(key.encode(), known, known))
+
+    def _owned_areas(self) -> list[str]:
+        assigned = self._consumer.assignment()
+        return [
+            area
+            for area in self._store.context.catalogue.areas
+            if self._partition_of(topics.CAPACITY, area) in assigned
+        ]
+
+    def _idle(self, key: str, source: str) -> bool:
+        tp = self._partition_of(source, key)
+        if tp is None or tp not in self._consumer.assignment():
+            return True  # nothing of this source reaches this worker for the area
+        return self._progress.idle(self._consumer, tp, key)
 
     async def _handle(self, polled: dict[Any, list[ConsumerRecord]]) -> None:
         batch = Batch()
@@ -213,11 +270,37 @@ class Ingest:
             for record in records:
                 self._router.route(record, batch, now)
                 self.processed += 1
+        merge = self._merge
+        for key, item, record in batch.merged:
+            at = item.observed_at if isinstance(item, ReadingItem) else item.event.occurred_at
+            merge.offer(
+                key, record.topic, at, item, (TopicPartition(record.topic, record.partition), record.offset)
+            )
+            self._progress.record(record.topic, key)
+        await self._progress.refresh(self._consumer)
+        released = merge.release(self._idle)
+        idle_now: dict[str, bool] = {}
+        for area in self._owned_areas():
+            idle = not merge.holding(area) and all(self._idle(area, source) for source in AREA_SOURCES)
+            if self._area_idle.get(area) != idle:
+                idle_now[area] = idle
         futures = []
         send = self._producer.send
-        for (topic, key), items in batch.items.items():
+        area_keys = {
+            *released,
+            *idle_now,
+            *(key for topic, key in batch.items if topic == topics.AREA_EVENTS),
+        }
+        for key in area_keys:
+            items = [*released.get(key, ()), *batch.items.pop((topics.AREA_EVENTS, key), ())]
             message = StageMessage.model_construct(
-                items=tuple(items), seen=now, ts=batch.first_ts, reload=False
+                items=tuple(items), seen=now, ts=batch.first_ts, reload=False, idle=idle_now.get(key)
+            )
+            futures.append(await send(topics.AREA_EVENTS, key=key.encode(), value=message.to_json()))
+        for (topic, key), items in batch.items.items():
+            # Built without validation: every item is already a checked contract model.
+            message = StageMessage.model_construct(
+                items=tuple(items), seen=now, ts=batch.first_ts, reload=False, idle=None
             )
             futures.append(await send(topic, key=key.encode(), value=message.to_json()))
         if batch.reload:
@@ -230,4 +313,77 @@ class Ingest:
             futures.append(await send(topics.AUDIT, key=None, value=record.to_json()))
         if futures:
             await asyncio.gather(*futures)
+        self._area_idle.update(idle_now)
+        self._released_any = bool(released)
         self.last_batch_seconds = time.monotonic()
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Forget what the merge held for areas whose partitions move: their new owner re-reads them
+    from the last commit, which never passed a held record."""
+
+    def __init__(self, ingest: Ingest) -> None:
+        self._ingest = ingest
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        ingest = self._ingest
+        gone = set(revoked)
+        areas = [a for a in ingest._merge_keys() if ingest._partition_of(topics.CAPACITY, a) in gone]
+        ingest._merge.forget(areas)
+        for area in areas:
+            ingest._area_idle.pop(area, None)
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        self._ingest._progress.assigned(assigned)
+
+
+class SourceProgress:
+    """When a source has nothing more for an area, judged from Kafka rather than a wall clock.
+
+    A source is idle for an area once its partition has been read to the end (position at the
+    high-water mark of the latest fetch) and fetches have kept confirming that for
+    ``source_idle`` since the area's last record from it. Time the broker did not answer (a
+    pause, an outage) does not count, so a source is never declared idle because the whole
+    broker was away.
+    """
+
+    def __init__(self, source_idle: timedelta) -> None:
+        self._grace_ms = source_idle.total_seconds() * 1000
+        self._quiet_since: dict[tuple[str, str], int | None] = {}
+        self._positions: dict[TopicPartition, int] = {}
+        self._last_poll: dict[TopicPartition, int] = {}
+        self._resumed: dict[TopicPartition, int] = {}
+        self._assigned_ms = 0
+
+    def assigned(self, partitions: Any) -> None:
+        self._assigned_ms = int(time.time() * 1000)
+        for tp in partitions:
+            self._positions.pop(tp, None)
+
+    def record(self, topic: str, key: str) -> None:
+        self._quiet_since[(topic, key)] = None
+
+    async def refresh(self, consumer: AIOKafkaConsumer) -> None:
+        for tp in consumer.assignment():
+            if tp.topic not in AREA_SOURCES:
+                continue
+            self._positions[tp] = await consumer.position(tp)
+            polled = consumer.last_poll_timestamp(tp)
+            if polled is None:
+                continue
+            before = self._last_poll.get(tp)
+            if before is not None and polled - before > self._grace_ms:
+                self._resumed[tp] = polled  # the broker was away: quiet time starts again
+            self._last_poll[tp] = polled
+
+    def idle(self, consumer: AIOKafkaConsumer, tp: TopicPartition, key: str) -> bool:
+        end = consumer.highwater(tp)
+        position = self._positions.get(tp)
+        polled = self._last_poll.get(tp)
+        if end is None or position is None or polled is None or position < end:
+            return False
+        quiet = self._quiet_since.get((tp.topic, key), self._assigned_ms)
+        if quiet is None:
+            quiet = self._quiet_since[(tp.topic, key)] = polled
+        quiet = max(quiet, self._resumed.get(tp, 0))
+        return polled - quiet >= self._grace_ms

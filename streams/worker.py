@@ -79,6 +79,7 @@ async def start(
         fetch_max_wait_ms=settings.fetch_max_wait_ms,
         aggregate_keys=lambda: aggregate_keys(store),
         clock=clock,
+        source_idle=settings.source_idle,
     )
     running = Running(settings, store, app, ingest, broker)
     try:

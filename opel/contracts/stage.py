@@ -77,6 +77,9 @@ class AreaReport(Contract):
     changes: tuple[AreaChange, ...]
     watermark: AwareDatetime = Field(description="The area's data time: no later change will be earlier.")
     seen: AwareDatetime
+    idle: bool = Field(
+        default=False, description="The area has nothing in flight: the county need not wait for it."
+    )
 
 
 AnyStageItem = ReadingItem | ReferralItem | AcuteItem | OverrideItem | WithdrawItem | TickItem | AreaReport
@@ -90,6 +93,13 @@ class StageMessage(Contract):
     seen: AwareDatetime = Field(description="Wall time the batch was sent.")
     ts: int | None = Field(default=None, description="Kafka timestamp (ms) of the batch's oldest input.")
     reload: bool = Field(default=False, description="Reload the catalogues before applying the items.")
+    idle: bool | None = Field(
+        default=None,
+        description=(
+            "For an area: every input topic read to its end with nothing new for it for a while, "
+            "and nothing held back by ingest (None: not known from this message)."
+        ),
+    )
 
 
 STAGE_MESSAGE: TypeAdapter[StageMessage] = TypeAdapter(StageMessage)

@@ -52,9 +52,19 @@ def new_area_book(area: str) -> Book:
 
 
 def apply_area(
-    stored: Book | None, area: str, items: Sequence[AnyStageItem], ctx: Context, seen: datetime
+    stored: Book | None,
+    area: str,
+    items: Sequence[AnyStageItem],
+    ctx: Context,
+    seen: datetime,
+    *,
+    idle: bool | None = None,
 ) -> tuple[Book, Emit, dict[str, AnyStatus]]:
     """Apply a batch of area items in order. ``seen`` is the wall time the batch was sent.
+
+    Ingest gives an area its readings and referral events in event-time order
+    (:mod:`opel.input_merge`); ``idle`` says whether it has nothing more in flight for the area,
+    which the area passes on to the county so the county stops waiting for it.
 
     Returns the book to store (only needed when ``emit.changed``), what to publish, and the
     status value of every scope that changed.
@@ -63,6 +73,10 @@ def apply_area(
     emit = Emit()
     changes: list[AreaChange] = []
     wm_before = book["wm"]
+    idle_before = book.get("idle", False)
+    if idle is not None and idle != idle_before:
+        book["idle"] = idle
+        emit.changed = True
     for item in items:
         if isinstance(item, ReadingItem):
             _reading(book, area, item, ctx, emit)
@@ -83,10 +97,15 @@ def apply_area(
             # taken when this batch is replayed after a crash.
             book["seq"] = book.get("seq", 0) + 1
             changes.append(AreaChange(at=datetime.fromisoformat(book["wm"]), level=computed, seq=book["seq"]))
-    if book["wm"] is not None and (changes or book["wm"] != wm_before):
+    now_idle = book.get("idle", False)
+    if book["wm"] is not None and (changes or book["wm"] != wm_before or now_idle != idle_before):
         emit.reports.append(
             AreaReport(
-                area=area, changes=tuple(changes), watermark=datetime.fromisoformat(book["wm"]), seen=seen
+                area=area,
+                changes=tuple(changes),
+                watermark=datetime.fromisoformat(book["wm"]),
+                seen=seen,
+                idle=now_idle,
             )
         )
     return freeze(book), emit, finish(book, emit, ctx)
@@ -144,6 +163,10 @@ def _reading(
     )
     outcome: Decision = "assessed" if level is not None else "not_assessed"
     emit.outcomes.append((reading.source, outcome))
+    wm = book["wm"]
+    # Late: older than data the area has already taken from another input (applied at the
+    # area's current time; see docs/semantics.md).
+    late = wm is not None and observed_at < datetime.fromisoformat(wm)
     emit.audit.append(
         audit_record(
             outcome,
@@ -153,7 +176,7 @@ def _reading(
             rule=verdict.fixed["interval"] or verdict.reason,
             catalogue=verdict.catalogue.id,
             catalogue_version=verdict.catalogue.version,
-            outcome={"level": None if level is None else int(level)},
+            outcome={"level": None if level is None else int(level)} | ({"late": True} if late else {}),
         )
     )
     _update_area(book, area, observed_at, ctx, emit)

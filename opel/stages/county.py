@@ -68,5 +68,10 @@ def _offer(book: Book, report: AreaReport) -> list[Change]:
     if fresh:
         track["seq"] = fresh[-1].seq
     return offer(
-        book["timeline"], report.area, [(c.at, c.level) for c in fresh], report.watermark, report.seen
+        book["timeline"],
+        report.area,
+        [(c.at, c.level) for c in fresh],
+        report.watermark,
+        report.seen,
+        idle=report.idle,
     )
