@@ -42,6 +42,7 @@ from prometheus_client.registry import Collector
 from streams.topics import ALL_TOPIC_NAMES, INPUT_TOPICS
 
 __all__ = [
+    "ALERTING_INPUTS",
     "ALERT_CHANNELS",
     "ALERT_OUTCOMES",
     "CATALOGUE_KINDS",
@@ -53,14 +54,17 @@ __all__ = [
     "READING_OUTCOMES",
     "REGISTRY",
     "SCOPE_KINDS",
+    "STATUS_VIEW_INPUTS",
     "OpelMetrics",
     "apply_status",
     "forget_scope",
     "observe_processing",
     "poll_consumer_lag",
     "record_alert",
+    "record_alerting_refused",
     "record_deadletter",
     "record_reading",
+    "record_status_view_refused",
     "record_transition",
     "refresh_consumer_lag",
     "set_catalogue_info",
@@ -87,6 +91,10 @@ DIRECTIONS: Final = ("initial", "escalation", "de-escalation")
 ALERT_CHANNELS: Final = ("log", "webhook", "email", "notify_sms", "notify_email")
 ALERT_OUTCOMES: Final = ("sent", "failed", "retried")
 CATALOGUE_KINDS: Final = ("indicators", "acute", "level_map", "actions", "routing")
+ALERTING_INPUTS: Final = ("status", "escalation", "ack")
+"""What the alerting service reads and can refuse (``opel_alerting_refused_total{input}``)."""
+STATUS_VIEW_INPUTS: Final = ("status", "audit")
+"""What the status view behind the API and board reads and can refuse."""
 
 # Produce-to-status latency: the worker's goal is well under a second; anything past 30 s is
 # a backlog, which consumer lag shows better than a latency bucket would.
@@ -295,6 +303,19 @@ class OpelMetrics:
             ["outcome"],
             registry=registry,
         )
+        self.alerting_refused = Counter(
+            "opel_alerting_refused",
+            "Messages the alerting service read but refused (not valid against their contract), by input.",
+            ["input"],
+            registry=registry,
+        )
+        self.status_view_refused = Counter(
+            "opel_status_view_refused",
+            "Values the status view behind the API and board refused (not valid against their contract, "
+            "or keyed wrongly), by input.",
+            ["input"],
+            registry=registry,
+        )
         self.freshness = _IndicatorFreshness(clock)
         registry.register(self.freshness)
 
@@ -322,6 +343,10 @@ class OpelMetrics:
                 self.alerts.labels(channel, outcome)
         for outcome in ("ok", "failed"):
             self.lag_polls.labels(outcome)
+        for name in ALERTING_INPUTS:
+            self.alerting_refused.labels(name)
+        for name in STATUS_VIEW_INPUTS:
+            self.status_view_refused.labels(name)
 
     # ------------------------------------------------------------------ counters
     def record_reading(self, topic: str, outcome: str, count: int = 1) -> None:
@@ -353,6 +378,12 @@ class OpelMetrics:
             (channel, outcome),
             lambda: self.alerts.labels(_one_of(channel, ALERT_CHANNELS), _one_of(outcome, ALERT_OUTCOMES)),
         ).inc()
+
+    def record_alerting_refused(self, input: str) -> None:
+        self.alerting_refused.labels(_one_of(input, ALERTING_INPUTS)).inc()
+
+    def record_status_view_refused(self, input: str) -> None:
+        self.status_view_refused.labels(_one_of(input, STATUS_VIEW_INPUTS)).inc()
 
     def observe_processing(self, seconds: float) -> None:
         if not math.isfinite(seconds):
@@ -543,6 +574,16 @@ def observe_processing(seconds: float) -> None:
 def record_alert(channel: str, outcome: str) -> None:
     """Count one alert delivery attempt on ``channel`` (sent, failed, retried)."""
     METRICS.record_alert(channel, outcome)
+
+
+def record_alerting_refused(input: str) -> None:
+    """Count one message the alerting service refused: a ``status``, ``escalation`` or ``ack``."""
+    METRICS.record_alerting_refused(input)
+
+
+def record_status_view_refused(input: str) -> None:
+    """Count one value the status view refused: a ``status`` or an ``audit`` record."""
+    METRICS.record_status_view_refused(input)
 
 
 def apply_status(value: dict[str, Any]) -> None:

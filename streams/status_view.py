@@ -6,7 +6,8 @@ view needs no state of its own. ``opel.audit.v1`` feeds a short per-scope histor
 
 Every value is validated with its contract (:data:`opel.contracts.status.STATUS`,
 :class:`opel.contracts.audit.AuditRecord`). A value the contract refuses is logged as an error
-and counted in :attr:`StatusView.records_refused`, never held or shown.
+and counted in :attr:`StatusView.records_refused` (and in ``opel_status_view_refused_total``),
+never held or shown.
 
 :class:`StatusState` holds the data and is plain synchronous code with time passed in, so it is
 tested without a broker. :class:`StatusView` is the asyncio shell that feeds it from Kafka and
@@ -246,14 +247,14 @@ def _errors(exc: ValidationError, model: Any) -> str:
     return text if len(text) <= _ERROR_SHOWN else text[:_ERROR_SHOWN] + "…"
 
 
-def _metrics_hook() -> StatusHook | None:
-    """``streams.metrics.apply_status`` if that module is installed; the view works without it."""
+def _metrics_function(name: str) -> Callable[[Any], None] | None:
+    """``streams.metrics.<name>`` if that module is installed; the view works without it."""
     try:
         module = importlib.import_module("streams.metrics")
     except ImportError:
         return None
-    hook = getattr(module, "apply_status", None)
-    return hook if callable(hook) else None
+    function = getattr(module, name, None)
+    return function if callable(function) else None
 
 
 class StatusView:
@@ -273,13 +274,17 @@ class StatusView:
         client_id: str = "opel-status-view",
     ) -> None:
         """``status_hook`` sees every status value; without one, ``streams.metrics.apply_status``
-        does (when that module exists and ``use_metrics`` is true)."""
+        does (when that module exists and ``use_metrics`` is true). With ``use_metrics``, refused
+        values are also counted in ``opel_status_view_refused_total{input}``."""
         self.bootstrap = bootstrap
         self.status_topic = status_topic
         self.audit_topic = audit_topic
         self.state = StatusState(history_limit=history_limit, history_window=history_window)
         self._clock = clock
-        self._hook: StatusHook | None = status_hook or (_metrics_hook() if use_metrics else None)
+        self._hook: StatusHook | None = status_hook or (
+            _metrics_function("apply_status") if use_metrics else None
+        )
+        self._count_refusal = _metrics_function("record_status_view_refused") if use_metrics else None
         self._client_id = client_id
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
@@ -401,6 +406,8 @@ class StatusView:
 
     def _refuse(self, topic: str, why: str, where: str = "") -> None:
         self.records_refused[topic] += 1
+        if self._count_refusal is not None:
+            self._count_refusal("status" if topic == self.status_topic else "audit")
         log.error("status view refused a value on %s%s: %s", topic, where, why)
 
     @property

@@ -233,6 +233,8 @@ def test_required_alerts_exist() -> None:
         "OpelDeadLettersHigh",
         "OpelAlertDeliveryFailing",
         "OpelCountyLevelHigh",
+        "OpelAlertingInputRefused",
+        "OpelStatusViewRefused",
     } <= set(alerts)
     assert alerts["OpelWorkerDown"]["expr"] == 'up{job="opel"} == 0'
     assert alerts["OpelWorkerDown"]["for"] == "2m"
@@ -271,6 +273,8 @@ def test_dashboard_covers_what_the_reader_needs() -> None:
         "opel_processing_latency_seconds_bucket",
         "opel_readings_total",
         "opel_catalogue_info",
+        "opel_alerting_refused_total",
+        "opel_status_view_refused_total",
     ):
         assert metric in exprs, f"no panel shows {metric}"
     assert "histogram_quantile(0.5," in exprs
@@ -380,7 +384,7 @@ def test_metrics_doc_covers_every_metric_and_alert() -> None:
     families = {
         f.name for f in text_string_to_metric_families(exposition()) if not f.name.endswith("_created")
     }
-    assert len(families) == 14
+    assert len(families) == 16
     for family in families:
         assert f"`{family}" in doc, f"docs/metrics.md does not describe {family}"
     headings = {

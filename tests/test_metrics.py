@@ -23,11 +23,13 @@ from streams import metrics
 from streams.metrics import (
     ALERT_CHANNELS,
     ALERT_OUTCOMES,
+    ALERTING_INPUTS,
     DEADLETTER_REASONS,
     DIRECTIONS,
     LATENCY_BUCKETS,
     READING_OUTCOMES,
     SCOPE_KINDS,
+    STATUS_VIEW_INPUTS,
     OpelMetrics,
 )
 from streams.topics import ACUTE, CAPACITY, COMMANDS, INPUT_TOPICS, REFERRALS
@@ -148,6 +150,8 @@ def test_every_family_has_its_conventional_name_type_and_help(m: OpelMetrics) ->
         "opel_transitions": "counter",
         "opel_alert_deliveries": "counter",
         "opel_consumer_lag_polls": "counter",
+        "opel_alerting_refused": "counter",
+        "opel_status_view_refused": "counter",
         "opel_processing_latency_seconds": "histogram",
         "opel_level": "gauge",
         "opel_computed_level": "gauge",
@@ -179,6 +183,10 @@ def test_counters_start_at_zero_for_every_known_label_set(m: OpelMetrics) -> Non
     for channel in ALERT_CHANNELS:
         for outcome in ALERT_OUTCOMES:
             assert s.value("opel_alert_deliveries_total", channel=channel, outcome=outcome) == 0.0
+    for name in ALERTING_INPUTS:
+        assert s.value("opel_alerting_refused_total", input=name) == 0.0
+    for name in STATUS_VIEW_INPUTS:
+        assert s.value("opel_status_view_refused_total", input=name) == 0.0
 
 
 # ---------------------------------------------------------------------- counters
@@ -227,6 +235,23 @@ def test_deadletters_transitions_and_alerts_are_counted(m: OpelMetrics) -> None:
     assert s.value("opel_alert_deliveries_total", channel="email", outcome="sent") == 1.0
     assert s.value("opel_alert_deliveries_total", channel="webhook", outcome="failed") == 1.0
     assert s.value("opel_alert_deliveries_total", channel="webhook", outcome="retried") == 1.0
+
+
+def test_refusals_are_counted_by_input(m: OpelMetrics) -> None:
+    m.record_alerting_refused("status")
+    m.record_alerting_refused("status")
+    m.record_alerting_refused("escalation")
+    m.record_alerting_refused("a message from nowhere")
+    m.record_status_view_refused("audit")
+    m.record_status_view_refused("ack")  # the view reads no acks: other
+    s = scrape(m)
+    assert s.value("opel_alerting_refused_total", input="status") == 2.0
+    assert s.value("opel_alerting_refused_total", input="escalation") == 1.0
+    assert s.value("opel_alerting_refused_total", input="ack") == 0.0
+    assert s.value("opel_alerting_refused_total", input="other") == 1.0
+    assert s.value("opel_status_view_refused_total", input="audit") == 1.0
+    assert s.value("opel_status_view_refused_total", input="status") == 0.0
+    assert s.value("opel_status_view_refused_total", input="other") == 1.0
 
 
 def test_processing_latency_histogram_buckets_and_guards(m: OpelMetrics) -> None:
@@ -457,6 +482,8 @@ def test_module_functions_feed_the_module_registry(module_scrape: None) -> None:
     metrics.record_deadletter(CAPACITY, "too_large")
     metrics.record_transition("site", "initial")
     metrics.record_alert("log", "sent")
+    metrics.record_alerting_refused("ack")
+    metrics.record_status_view_refused("status")
     metrics.observe_processing(0.1)
     metrics.apply_status(
         indicator_status(
@@ -474,6 +501,8 @@ def test_module_functions_feed_the_module_registry(module_scrape: None) -> None:
     assert delta("opel_deadletters_total", topic=CAPACITY, reason="too_large") == 1.0
     assert delta("opel_transitions_total", kind="site", direction="initial") == 1.0
     assert delta("opel_alert_deliveries_total", channel="log", outcome="sent") == 1.0
+    assert delta("opel_alerting_refused_total", input="ack") == 1.0
+    assert delta("opel_status_view_refused_total", input="status") == 1.0
     assert delta("opel_processing_latency_seconds_count") == 1.0
     assert (
         after.value("opel_level", **level_labels("indicator", area="swale", indicator="keah_capacity")) == 1.0

@@ -12,6 +12,7 @@ from aiokafka import ConsumerRecord
 from support.demo import audit_entry, demo_statuses, override, status_record
 
 from opel.contracts.audit import AuditRecord, Decision
+from streams import metrics
 from streams.status_view import StatusState, StatusView, SubscriptionClosedError, status_json
 
 NOW = dt.datetime(2025, 11, 12, 9, 30, tzinfo=dt.UTC)
@@ -191,3 +192,15 @@ def test_a_record_read_again_after_a_failed_catch_up_is_applied_once() -> None:
         view._apply(record(offset))
     assert len(view.history("area/dgs")) == 3
     assert view.records_seen == 3
+
+
+def test_refusals_reach_the_service_metrics() -> None:
+    def refused(input: str) -> float:
+        return metrics.REGISTRY.get_sample_value("opel_status_view_refused_total", {"input": input}) or 0.0
+
+    before = refused("status"), refused("audit")
+    view = StatusView("127.0.0.1:9", clock=lambda: NOW)  # use_metrics: the default
+    view.apply_status_json("area/dgs", b'{"kind": "ward"}')
+    view.apply_audit_json(b"not json")
+    view.apply_audit_json(None)
+    assert (refused("status"), refused("audit")) == (before[0] + 1, before[1] + 2)

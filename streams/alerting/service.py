@@ -43,7 +43,6 @@ from opel.contracts.status import STATUS, AnyStatus
 from opel.feeds import Acknowledge, ReferralEvent
 from opel.validation_errors import field_problems, first_problem, join_problems
 from streams import metrics, topics
-from streams.alerting import metrics as alerting_metrics
 from streams.alerting import outbox
 from streams.alerting.channels import Channels, SendResult
 from streams.alerting.log_store import LogStore, State
@@ -241,7 +240,7 @@ class AlertingService:
             event = EscalationEvent.model_validate_json(value)
         except ValidationError as exc:
             log.error("alerting: escalation refused, no alert sent: %s", _problems(exc, EscalationEvent))
-            alerting_metrics.record_refused("escalation")
+            metrics.record_alerting_refused("escalation")
             self._decide(f"escalation refused: {_first_problem(exc, EscalationEvent)}")
             return
         if self.exercise_only and not event.data.exercise:
@@ -262,7 +261,7 @@ class AlertingService:
             ack = Acknowledge.model_validate(raw)
         except ValidationError as exc:
             log.error("alerting: ack refused: %s", _problems(exc, Acknowledge))
-            alerting_metrics.record_refused("ack")
+            metrics.record_alerting_refused("ack")
             self._decide(f"ack refused: {_first_problem(exc, Acknowledge)}")
             return
         changes, reason = engine.apply_ack(ack.alert_id, ack.author, ack.at, self.state.alerts)
@@ -301,7 +300,7 @@ class AlertingService:
                             message.offset,
                             _problems(exc, AnyStatus),
                         )
-                        alerting_metrics.record_refused("status")
+                        metrics.record_alerting_refused("status")
                         continue
                     self.statuses[status.scope] = status
 
