@@ -4,6 +4,10 @@ A table partitions the non-negative numbers (and, for the rare measure that may 
 everything below its first band too) into bands, each with an outcome: an OPEL level or a
 number of points. Lookup is a binary search over the boundaries, so it is cheap enough for
 the hot path. How published ranges become intervals is explained in docs/semantics.md.
+
+``check_coverage`` refuses a table whose published bands leave a hole at either end of its
+domain (the values it must decide), which the stretched first or last band would otherwise
+decide silently.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import itertools
 import math
 import re
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import partial
@@ -249,3 +253,67 @@ def _check_monotonic(ordered: list[BandSpec], direction: Direction) -> None:
                 f"out of order: {after.published} gives {after.outcome} after {before.published} "
                 f"gives {before.outcome}, but the table says {direction.value}",
             )
+
+
+@dataclass(frozen=True, slots=True)
+class Domain:
+    """Every value a table must decide: ``[low, high]``, or ``[low, inf)`` when ``high`` is infinite.
+
+    ``name`` says what the values are ("percent", "count") for error messages.
+    """
+
+    low: float
+    high: float
+    name: str
+
+    @property
+    def interval(self) -> Interval:
+        return Interval(self.low, True, self.high, not math.isinf(self.high))
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.interval}"
+
+
+def check_coverage(
+    specs: Sequence[BandSpec],
+    domain: Domain,
+    path: str,
+    *,
+    open_top_outcome: int | None = None,
+    outcome_name: Callable[[int], str] = str,
+) -> None:
+    """Refuse a table whose published bands leave part of ``domain`` without a band of its own.
+
+    Run after :class:`BandTable` has accepted ``specs`` (no overlaps, no gaps between bands),
+    so only the two ends can fall short. A compiled table stretches its first band down to the
+    minimum and its last band up to infinity; that stretch silently decides values the plan
+    gave no band, e.g. staffing 10 % in the 30-49 % band when the 0-29 % band is missing. So the
+    bands as published must reach both ends of the domain. The one exception is an unbounded
+    top (``domain.high`` infinite, written as whole-number ranges): values past the last range
+    may take the last band when its outcome is ``open_top_outcome``, the extreme level in that
+    direction ("past the worst band takes the worst level").
+    """
+    ordered = sorted(specs, key=lambda spec: (spec.stated.low, not spec.stated.low_closed))
+    first, last = ordered[0], ordered[-1]
+    low, high = first.stated, last.stated
+
+    def hole_in(hole: Interval, band: BandSpec, advice: str) -> BandError:
+        return BandError(
+            path,
+            f"hole in the domain ({domain}): no band covers {hole}, so those values would silently "
+            f"take the band {band.published!r} ({outcome_name(band.outcome)}); {advice}",
+        )
+
+    if low.low > domain.low or (low.low == domain.low and not low.low_closed):
+        hole = Interval(domain.low, True, low.low, not low.low_closed)
+        raise hole_in(hole, first, "publish a band for them")
+    unbounded = math.isinf(domain.high)
+    if high.high > domain.high or (high.high == domain.high and (high.high_closed or unbounded)):
+        return
+    hole = Interval(high.high, not high.high_closed, domain.high, not unbounded)
+    if not unbounded or open_top_outcome is None:
+        raise hole_in(hole, last, "publish a band for them")
+    if last.outcome != open_top_outcome:
+        extreme = outcome_name(open_top_outcome)
+        advice = f"only {extreme} may run on past the published ranges: publish the missing band"
+        raise hole_in(hole, last, advice)

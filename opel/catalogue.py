@@ -38,10 +38,36 @@ class CatalogueMeta:
     approved_on: date | None
     approved_by: str
     source: str
+    content_hash: str = ""  # "sha256:..." of the file's canonical content (opel.catalogue_load)
 
     @property
     def ref(self) -> str:
         return f"{self.id}@{self.version}"
+
+    @property
+    def version_key(self) -> tuple[int, ...]:
+        return version_key(self.version)
+
+    @property
+    def identity(self) -> tuple[str, str, str]:
+        """What makes two loaded catalogues the same: id, version and content."""
+        return (self.id, self.version, self.content_hash)
+
+
+def version_key(version: str) -> tuple[int, ...]:
+    """``version`` as numbers for comparison: "1.10" > "1.9", and "1.8.0" equals "1.8".
+
+    A catalogue version is dotted whole numbers ("1.8", "2023.24", "1.8.1") so that versions compare.
+
+    Raises ValueError for text that is not dotted whole numbers (the loader refuses those).
+    """
+    parts = version.split(".")
+    if not all(part.isascii() and part.isdigit() for part in parts):
+        raise ValueError(f"version {version!r} is not dotted whole numbers such as 1.8")
+    numbers = [int(part) for part in parts]
+    while len(numbers) > 1 and numbers[-1] == 0:
+        numbers.pop()
+    return tuple(numbers)
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,21 +2,37 @@
 
 A catalogue that is wrong in any way is refused as a whole with a ``CatalogueError`` naming
 the file, the path inside it (``indicators.referrals.bands.dgs[3]``) and the problem; a
-running service keeps its previous catalogue in that case.
+running service keeps its previous catalogue in that case. Wrong includes a band table whose
+published bands leave a hole in the values it must decide (``opel.bands.check_coverage``).
+
+Each loaded catalogue carries a hash of its canonical content (``CatalogueMeta.content_hash``):
+the parsed data, not the text, so comments, layout, quoting and anchors do not count.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+import hashlib
+import json
+import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from functools import lru_cache
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
 from opel.actions_load import load_action_plan
-from opel.bands import BandError, BandSpec, BandTable, Direction, integer_range_bands, parse_interval
+from opel.bands import (
+    BandError,
+    BandSpec,
+    BandTable,
+    Direction,
+    Domain,
+    check_coverage,
+    integer_range_bands,
+    parse_interval,
+)
 from opel.catalogue import (
     AcuteCatalogue,
     AcuteParameterRule,
@@ -32,12 +48,13 @@ from opel.catalogue import (
     SiteDef,
     SystemDef,
     Verdict,
+    version_key,
 )
 from opel.errors import CatalogueError
 from opel.explain import fixed_fields, json_parts, sentence_parts
 from opel.levels import Level
 from opel.models import PARAMETER_IDS
-from opel.sources import Source, locate
+from opel.sources import Source, locate, shipped_names
 from opel.validation_errors import field_problems, first_problem
 from opel.yaml_files import parse_yaml_mapping
 
@@ -73,6 +90,15 @@ class RawHeader(_Raw):
     status: Literal["approved", "draft", "superseded"]
     plan: RawPlan
     approval: RawApproval
+
+    @field_validator("version")
+    @classmethod
+    def _dotted(cls, value: str) -> str:
+        try:
+            version_key(value)  # versions must compare: "1.10" is higher than "1.9"
+        except ValueError:
+            raise ValueError("must be dotted whole numbers such as 1.8 or 2023.24") from None
+        return value
 
 
 class RawRange(_Raw):
@@ -200,7 +226,32 @@ def _validate(kind: type[T], data: Any, source: Source, prefix: str = "") -> T:
     return value
 
 
-def _meta(header: RawHeader, source: Source) -> CatalogueMeta:
+def _canonical(value: Any) -> Any:
+    """Parsed YAML as plain JSON values, so equal content always encodes the same way."""
+    if isinstance(value, Mapping):
+        return {str(key): _canonical(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_canonical(item) for item in value]
+    if isinstance(value, dt.date | dt.datetime | dt.time):
+        return value.isoformat()
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
+    return value
+
+
+def content_hash(data: Mapping[str, Any]) -> str:
+    """``sha256:<hex>`` of a catalogue's canonical content: its parsed data as sorted, compact JSON.
+
+    Comments, layout, key order, quoting style and YAML anchors do not change it; any change to a
+    value, key or list order does.
+    """
+    text = json.dumps(
+        _canonical(data), sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=repr
+    )
+    return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _meta(header: RawHeader, source: Source, data: Mapping[str, Any]) -> CatalogueMeta:
     return CatalogueMeta(
         id=header.id,
         kind=header.kind,
@@ -214,15 +265,52 @@ def _meta(header: RawHeader, source: Source) -> CatalogueMeta:
         approved_on=header.approval.date,
         approved_by=header.approval.body,
         source=source.display,
+        content_hash=content_hash(data),
     )
 
 
-def _table(specs_or_error: Any, source: Source, direction: Direction, minimum: float = 0.0) -> BandTable:
+def _opel(outcome: int) -> str:
+    return f"OPEL {outcome}"
+
+
+def _points(outcome: int) -> str:
+    return f"{outcome} points"
+
+
+PERCENT_UNIT = "percent"
+
+
+def _indicator_domain(definition: IndicatorDef) -> Domain:
+    """Percentages run 0-100 (a value above 100 takes the top band); every other unit is a count."""
+    if definition.unit == PERCENT_UNIT:
+        return Domain(0.0, 100.0, PERCENT_UNIT)
+    return Domain(0.0, math.inf, definition.unit)
+
+
+def _open_top(direction: Direction) -> int:
+    """The level that may run on past the published top: the worst, or the best when lower is worse."""
+    return int(Level.OPEL_4 if direction is Direction.HIGHER_IS_WORSE else Level.OPEL_1)
+
+
+def _table(
+    specs_or_error: list[BandSpec] | Callable[[], list[BandSpec]],
+    source: Source,
+    direction: Direction,
+    *,
+    path: str,
+    domain: Domain,
+    outcome_name: Callable[[int], str],
+    open_top: bool = False,
+) -> BandTable:
+    """Compile a table, then check that its published bands cover ``domain`` (no hole at an end)."""
     try:
         specs = specs_or_error() if callable(specs_or_error) else specs_or_error
-        return BandTable(specs, direction, minimum)
+        table = BandTable(specs, direction, domain.low)
+        top = _open_top(direction) if open_top else None
+        check_coverage(specs, domain, path, open_top_outcome=top, outcome_name=outcome_name)
     except BandError as exc:
         raise CatalogueError(source.display, exc.path, exc.problem) from None
+    return table
 
 
 def _interval_specs(items: Sequence[RawPoints | RawInterval], path: str, source: Source) -> list[BandSpec]:
@@ -238,9 +326,20 @@ def _interval_specs(items: Sequence[RawPoints | RawInterval], path: str, source:
     return specs
 
 
-def _range_table(ranges: list[RawRange], path: str, source: Source, direction: Direction) -> BandTable:
+def _range_table(
+    ranges: list[RawRange], path: str, source: Source, direction: Direction, domain: Domain
+) -> BandTable:
+    """A table of whole-number level ranges; past an unbounded top only the extreme level runs on."""
     triples = [(r.level, r.range[0], r.range[1], f"{path}[{i}]") for i, r in enumerate(ranges)]
-    return _table(lambda: integer_range_bands(triples, direction), source, direction)
+    return _table(
+        lambda: integer_range_bands(triples, direction),
+        source,
+        direction,
+        path=path,
+        domain=domain,
+        outcome_name=_opel,
+        open_top=True,
+    )
 
 
 # ---------------------------------------------------------------- indicator catalogues
@@ -282,7 +381,7 @@ def _numeric_rule(
             f"indicators.{definition.id}.direction",
             "a table with bands needs a direction: higher_is_worse or lower_is_worse",
         )
-    table = _range_table(ranges, path, source, definition.direction)
+    table = _range_table(ranges, path, source, definition.direction, _indicator_domain(definition))
     verdicts = tuple(
         _verdict(definition, area, meta, level=Level(band.outcome), band=band, table=table)
         for band in table.bands
@@ -326,7 +425,7 @@ def _verdict(
 
 def compile_indicator_catalogue(data: dict[str, Any], source: Source) -> IndicatorCatalogue:
     raw = _validate(RawIndicatorCatalogue, data, source)
-    meta = _meta(raw, source)
+    meta = _meta(raw, source, data)
     areas = {key: AreaDef(key, area.name) for key, area in raw.areas.items()}
     indicators: dict[str, IndicatorDef] = {}
     rules: dict[tuple[str, str], IndicatorRule] = {}
@@ -365,8 +464,10 @@ def compile_indicator_catalogue(data: dict[str, Any], source: Source) -> Indicat
 
 def compile_level_map(data: dict[str, Any], source: Source) -> LevelMap:
     raw = _validate(RawLevelMap, data, source)
-    table = _table(_interval_specs(raw.levels, "levels", source), source, raw.direction)
-    return LevelMap(_meta(raw, source), table)
+    specs = _interval_specs(raw.levels, "levels", source)
+    domain = Domain(0.0, 100.0, "normalised score")
+    table = _table(specs, source, raw.direction, path="levels", domain=domain, outcome_name=_opel)
+    return LevelMap(_meta(raw, source, data), table)
 
 
 def compile_acute_catalogue(data: dict[str, Any], source: Source) -> AcuteCatalogue:
@@ -382,11 +483,22 @@ def compile_acute_catalogue(data: dict[str, Any], source: Source) -> AcuteCatalo
     for ident in PARAMETER_IDS:
         spec = raw.parameters[ident]
         path = f"parameters.{ident}.points"
-        table = _table(_interval_specs(spec.points, path, source), source, spec.direction, spec.minimum)
+        table = _table(
+            _interval_specs(spec.points, path, source),
+            source,
+            spec.direction,
+            path=path,
+            domain=Domain(spec.minimum, math.inf, spec.unit),
+            outcome_name=_points,
+        )
         parameters[ident] = AcuteParameterRule(
             ident, spec.name, spec.unit, spec.plan_ref, spec.minimum, table
         )
-    score_levels = _range_table(raw.score_levels, "score_levels", source, Direction.HIGHER_IS_WORSE)
+    max_score = sum(rule.table.worst_outcome for rule in parameters.values())
+    score_domain = Domain(0.0, float(max_score), f"total score 0-{max_score}")
+    score_levels = _range_table(
+        raw.score_levels, "score_levels", source, Direction.HIGHER_IS_WORSE, score_domain
+    )
     normalised = None
     if raw.normalised_level_map is not None:
         try:
@@ -408,7 +520,7 @@ def compile_acute_catalogue(data: dict[str, Any], source: Source) -> AcuteCatalo
             key, system.name, dict(system.sites), Level(system.enact_site_level_at_or_above)
         )
     return AcuteCatalogue(
-        meta=_meta(raw, source),
+        meta=_meta(raw, source, data),
         parameters=parameters,
         score_levels=score_levels,
         normalised_map=normalised,
@@ -445,6 +557,24 @@ def load_catalogue(name_or_path: str) -> Catalogue:
     if name_or_path.endswith((".yaml", ".yml")) or "/" in name_or_path:
         return _load_uncached(name_or_path)
     return _load_shipped(name_or_path)
+
+
+def shipped_with_same_version(catalogue: Catalogue) -> CatalogueMeta | None:
+    """The shipped catalogue ``catalogue`` impersonates, if any: same id and version, other content.
+
+    A worker running the shipped catalogue refuses such a file; ``opel catalogue validate``
+    warns about it.
+    """
+    meta = catalogue.meta
+    if meta.id not in shipped_names():
+        return None
+    try:
+        shipped = load_catalogue(meta.id).meta
+    except CatalogueError:
+        return None
+    if shipped.version_key != meta.version_key or shipped.content_hash == meta.content_hash:
+        return None
+    return shipped
 
 
 def _expect(catalogue: Catalogue, wanted: type[T], kind: Kind) -> T:

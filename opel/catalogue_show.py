@@ -28,6 +28,7 @@ def _heading(meta: CatalogueMeta) -> list[str]:
         + (f" ({meta.plan_date})" if meta.plan_date else "")
         + f", section {meta.plan_section}",
         f"  file: {meta.source}",
+        f"  content: {meta.content_hash}",
         "",
     ]
 

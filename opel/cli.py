@@ -21,6 +21,7 @@ from opel.catalogue_load import (
     DEFAULT_ACUTE_CATALOGUE,
     DEFAULT_INDICATOR_CATALOGUE,
     load_catalogue,
+    shipped_with_same_version,
 )
 from opel.catalogue_show import render_catalogue
 from opel.errors import CatalogueError
@@ -79,6 +80,15 @@ def _validate(args: argparse.Namespace) -> int:
             continue
         meta = catalogue.meta
         print(f"ok: {meta.source} ({meta.id} version {meta.version}, {meta.kind.value}, {meta.status})")
+        shipped = shipped_with_same_version(catalogue)
+        if shipped is not None:
+            print(
+                f"warning: {meta.source}: reuses id {meta.id} version {meta.version} of the shipped "
+                f"{shipped.source} with different content ({meta.content_hash}, shipped "
+                f"{shipped.content_hash}); a worker running the shipped catalogue refuses it: "
+                "give the changed catalogue a new version",
+                file=sys.stderr,
+            )
     return status
 
 

@@ -220,6 +220,19 @@ def level_map_gap(data: Data) -> None:
     data["levels"][1]["interval"] = "(16, 40]"
 
 
+def level_map_hole_at_top(data: Data) -> None:
+    data["levels"][3]["interval"] = "(70, 95]"
+
+
+def staffing_without_opel_4(data: Data) -> None:
+    staffing = data["indicators"]["stp_staffing_pct"]["bands"]["all"]
+    staffing[:] = [band for band in staffing if band["level"] != 4]
+
+
+def acute_points_capped(data: Data) -> None:
+    points(data, "nctr_beds_pct")[3]["interval"] = "(15, 100]"
+
+
 def level_map_overlap(data: Data) -> None:
     data["levels"][1]["interval"] = "[15, 40]"
 
@@ -249,6 +262,13 @@ CASES = [
     Case("gap-between-ranges", INDICATORS, gap, "indicators.referrals.bands.dgs[2]", "gap"),
     Case("range-backwards", INDICATORS, backwards, "indicators.referrals.bands.dgs[2]", "backwards"),
     Case("levels-out-of-order", INDICATORS, swap_levels, "indicators.referrals.bands.dgs[2]", "out of order"),
+    Case(
+        "hole-in-the-domain",
+        INDICATORS,
+        staffing_without_opel_4,
+        "indicators.stp_staffing_pct.bands.all",
+        "no band covers [0, 30)",
+    ),
     Case(
         "levels-out-of-order-lower-is-worse",
         INDICATORS,
@@ -341,6 +361,22 @@ CASES = [
         text=True,
     ),
     Case(
+        "version-not-dotted-numbers",
+        INDICATORS,
+        replace('\nversion: "1.8"\n', '\nversion: "1.9-bad"\n'),
+        "version",
+        "must be dotted whole numbers",
+        text=True,
+    ),
+    Case(
+        "version-with-a-v",
+        ACUTE,
+        replace('\nversion: "2023.24"\n', '\nversion: "v2023.24"\n'),
+        "version",
+        "must be dotted whole numbers",
+        text=True,
+    ),
+    Case(
         "plan-version-as-number",
         INDICATORS,
         replace('\n  version: "1.8"\n', "\n  version: 1.8\n"),
@@ -407,6 +443,13 @@ CASES = [
     ),
     Case("acute-score-levels-gap", ACUTE, acute_score_gap, "score_levels[1]", "gap"),
     Case(
+        "acute-points-hole-at-the-top",
+        ACUTE,
+        acute_points_capped,
+        "parameters.nctr_beds_pct.points",
+        "no band covers (100, inf)",
+    ),
+    Case(
         "acute-unknown-level-map",
         ACUTE,
         acute_unknown_level_map,
@@ -423,6 +466,7 @@ CASES = [
     Case("acute-missing-parameters-rule", ACUTE, acute_bad_missing_rule, "missing_parameters", "'guess'"),
     # level map
     Case("level-map-gap", LEVELS, level_map_gap, "levels[1]", "gap"),
+    Case("level-map-hole-at-the-top", LEVELS, level_map_hole_at_top, "levels", "hole in the domain"),
     Case("level-map-overlap", LEVELS, level_map_overlap, "levels[1]", "overlaps"),
     Case("level-map-out-of-order", LEVELS, level_map_out_of_order, "levels[2]", "out of order"),
 ]

@@ -665,6 +665,94 @@ def test_validate_end_to_end(tmp_path: Path) -> None:
     assert "missing.yaml: cannot read" in missing.stderr
 
 
+def staffing_without_opel_4(tmp_path: Path) -> Path:
+    """The issue's example: the OPEL 4 staffing band deleted, so 10 % would read as OPEL 3."""
+    text = (TRIGGERS / "kcc-asch-2025-26.yaml").read_text("utf-8")
+    band = "        - {level: 4, range: [0, 29]}\n"
+    assert text.count(band) == 1
+    path = tmp_path / "no-opel-4-staffing.yaml"
+    path.write_text(text.replace(band, ""), "utf-8")
+    return path
+
+
+@pytest.mark.parametrize("deleted", [True, False], ids=["band-deleted", "band-kept"])
+def test_validate_refuses_a_table_with_a_hole_in_its_domain(
+    deleted: bool, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = staffing_without_opel_4(tmp_path) if deleted else TRIGGERS / "kcc-asch-2025-26.yaml"
+    status = main(["catalogue", "validate", str(path)])
+    out, err = capsys.readouterr()
+    if not deleted:
+        assert (status, err) == (0, "")
+        return
+    assert status == 1
+    assert out == ""
+    assert err == (
+        f"invalid: {path}: indicators.stp_staffing_pct.bands.all: hole in the domain (percent [0, 100]): "
+        "no band covers [0, 30), so those values would silently take the band '30-49' (OPEL 3); "
+        "publish a band for them\n"
+    )
+
+
+def copy_of_shipped(
+    tmp_path: Path, name: str, *, version: str | None = None, dwell: str | None = None
+) -> Path:
+    text = (TRIGGERS / "kcc-asch-2025-26.yaml").read_text("utf-8")
+    text = "# a local copy\n" + text  # comments are not content
+    if version is not None:
+        text = text.replace('\nversion: "1.8"\n', f'\nversion: "{version}"\n', 1)
+    if dwell is not None:
+        text = text.replace("step_down_dwell: P1D", f"step_down_dwell: {dwell}", 1)
+    path = tmp_path / name
+    path.write_text(text, "utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("version", "dwell", "warned"),
+    [
+        (None, "PT12H", True),  # the shipped id and version, other content
+        ("1.8.0", "PT12H", True),  # the same version written another way
+        ("1.9", "PT12H", False),  # a new version may change anything
+        (None, None, False),  # the shipped content with other comments
+        ("1.9", None, False),
+    ],
+)
+def test_validate_warns_when_a_file_reuses_a_shipped_id_and_version_with_other_content(
+    version: str | None, dwell: str | None, warned: bool, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = copy_of_shipped(tmp_path, "local.yaml", version=version, dwell=dwell)
+    assert main(["catalogue", "validate", str(path)]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith(f"ok: {path} (kcc-asch-2025-26 version ")
+    if not warned:
+        assert err == ""
+        return
+    assert err.startswith(
+        f"warning: {path}: reuses id kcc-asch-2025-26 version {version or '1.8'} of the shipped "
+    )
+    assert "triggers/kcc-asch-2025-26.yaml with different content (sha256:" in err
+    assert "give the changed catalogue a new version" in err
+    assert err.count("\n") == 1
+
+
+def test_validate_warning_end_to_end(tmp_path: Path) -> None:
+    reused = copy_of_shipped(tmp_path, "reused.yaml", dwell="PT12H")
+    run = opel("catalogue", "validate", str(reused), str(TRIGGERS / "kcc-asch-2025-26.yaml"))
+    assert run.status == 0
+    assert run.stdout.count("ok: ") == 2
+    assert run.stderr.startswith(f"warning: {reused}: reuses id kcc-asch-2025-26 version 1.8")
+    hole = opel("catalogue", "validate", str(staffing_without_opel_4(tmp_path)))
+    assert hole.status == 1
+    assert "hole in the domain" in hole.stderr
+
+
+def test_show_prints_the_content_hash(capsys: pytest.CaptureFixture[str]) -> None:
+    out = show("kcc-asch-2025-26", capsys)
+    (line,) = [line for line in out.splitlines() if line.startswith("  content: ")]
+    assert re.fullmatch(r"  content: sha256:[0-9a-f]{64}", line)
+
+
 # ---------------------------------------------------------------- a closed stdout
 
 
