@@ -35,6 +35,9 @@ MAX_MESSAGE_BYTES: Final = 10 * 1024 * 1024
 STORE_SCHEMES: Final = ("memory://", "rocksdb://")
 LOG_LEVELS: Final = ("debug", "info", "warning", "error", "critical")
 
+REMOVAL: Final = re.compile(r"(area|indicator|site):[A-Za-z0-9][A-Za-z0-9_.-]*")
+"""One entry of OPEL_CONFIRM_CATALOGUE_REMOVALS: what kind of thing may go, and its id."""
+
 _LABEL = r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)"
 _HOSTNAME = re.compile(rf"{_LABEL}(\.{_LABEL})*\.?")
 
@@ -136,6 +139,20 @@ class Settings(BaseSettings):
     )
     catalogue_dir: Path | None = Field(
         default=None, description="Folder of extra catalogue YAML files, watched for new versions."
+    )
+    allow_draft_catalogues: bool = Field(
+        default=False,
+        description=(
+            "Let the worker run a catalogue whose status is draft (tests, exercises). Off: a draft "
+            "is refused at start-up and on reload."
+        ),
+    )
+    confirm_catalogue_removals: str = Field(
+        default="",
+        description=(
+            "Areas, indicators and acute sites a reloaded catalogue may drop, comma-separated as "
+            "area:ID, indicator:ID or site:ID. Any other drop is refused."
+        ),
     )
     step_down_dwell: timedelta | None = Field(
         default=None,
@@ -276,6 +293,15 @@ class Settings(BaseSettings):
             raise ValueError("must name a catalogue or a YAML file, got an empty value")
         return value.strip()
 
+    @field_validator("confirm_catalogue_removals")
+    @classmethod
+    def _removals(cls, value: str) -> str:
+        items = [item.strip() for item in value.split(",") if item.strip()]
+        for item in items:
+            if not REMOVAL.fullmatch(item):
+                raise ValueError(f"expected area:ID, indicator:ID or site:ID, got {item!r}")
+        return ",".join(items)
+
     @field_validator(
         "step_down_dwell",
         "idle_grace",
@@ -343,6 +369,11 @@ class Settings(BaseSettings):
         return self
 
     # ------------------------------------------------------------------ derived values
+    @property
+    def catalogue_removals_confirmed(self) -> frozenset[str]:
+        """``OPEL_CONFIRM_CATALOGUE_REMOVALS`` as a set of ``kind:id`` entries."""
+        return frozenset(item for item in self.confirm_catalogue_removals.split(",") if item)
+
     @property
     def broker_url_file(self) -> Path:
         """Where `opel run` records the embedded broker's address for the other commands."""

@@ -66,6 +66,17 @@ def test_environment_variables(monkeypatch: pytest.MonkeyPatch) -> None:
     assert s.faust_broker() == "kafka://k1:9092;k2:9093"
 
 
+def test_catalogue_safety_settings_default_to_refusing(monkeypatch: pytest.MonkeyPatch) -> None:
+    s = Settings.load()
+    assert (s.allow_draft_catalogues, s.catalogue_removals_confirmed) == (False, frozenset())
+    monkeypatch.setenv("OPEL_ALLOW_DRAFT_CATALOGUES", "true")
+    monkeypatch.setenv("OPEL_CONFIRM_CATALOGUE_REMOVALS", " area:swale, indicator:referrals ,,site:qeqm")
+    s = Settings.load()
+    assert s.allow_draft_catalogues is True
+    assert s.confirm_catalogue_removals == "area:swale,indicator:referrals,site:qeqm"
+    assert s.catalogue_removals_confirmed == {"area:swale", "indicator:referrals", "site:qeqm"}
+
+
 def test_dwell_in_seconds(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPEL_STEP_DOWN_DWELL", "90")
     assert Settings.load().step_down_dwell == timedelta(seconds=90)
@@ -127,6 +138,10 @@ def test_without_a_broker_the_helpers_say_what_to_do() -> None:
         ("OPEL_STEP_DOWN_DWELL", "-PT1H", "-1 day"),
         ("OPEL_EXERCISE", "perhaps", "perhaps"),
         ("OPEL_INDICATOR_CATALOGUE", " ", "empty"),
+        ("OPEL_ALLOW_DRAFT_CATALOGUES", "perhaps", "perhaps"),
+        ("OPEL_CONFIRM_CATALOGUE_REMOVALS", "swale", "'swale'"),
+        ("OPEL_CONFIRM_CATALOGUE_REMOVALS", "area:swale,county:kent", "'county:kent'"),
+        ("OPEL_CONFIRM_CATALOGUE_REMOVALS", "area:", "'area:'"),
     ],
 )
 def test_errors_name_the_variable_and_value(

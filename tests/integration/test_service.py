@@ -230,3 +230,26 @@ async def test_catalogue_hot_reload_and_a_refused_catalogue(
             return status if status and status["catalogue_version"] == "1.9" else None
 
         await wait_for(new_version)
+
+        # Version 1.9 again with other content, and an older version: both refused, 1.9 stays.
+        changed = newer.replace("step_down_dwell: P1D", "step_down_dwell: PT12H", 1)
+        (folder / "kcc-asch-2025-26-v1.9-changed.yaml").write_text(changed)
+        older = shipped.read_text().replace('version: "1.8"', 'version: "1.7"', 1)
+        (folder / "kcc-asch-2025-26-v1.7.yaml").write_text(older)
+
+        async def two_more_refusals() -> Any:
+            found = await refused()
+            return found[1:] if len(found) >= 3 else None
+
+        later = await wait_for(two_more_refusals, timeout=30)
+        reasons = sorted(r["reason"] for r in later)
+        assert "v1.7.yaml: version 1.7 is lower than version 1.9 in force" in reasons[0]
+        assert "v1.9-changed.yaml: same id and version as the catalogue in force" in reasons[1]
+        assert all(r["outcome"]["kept"]["version"] == "1.9" for r in later)
+        await produce(bootstrap, [reading("stp_staffing_pct", "dgs", 67, at(2))])
+
+        async def still_1_9() -> Any:
+            status = await _has(bootstrap, "indicator/stp_staffing_pct/dgs")
+            return status if status and status["value"] == 67 else None
+
+        assert (await wait_for(still_1_9))["catalogue_version"] == "1.9"
