@@ -1,0 +1,259 @@
+"""The oracle against the running service: streams of readings, workers, faults and the comparison.
+
+A stream is a list of :class:`opel.models.Reading`; each goes to the topic the contract gives
+its indicator (``streams.codec.topic_for``: referrals and the two caseloads on
+``opel.referrals.v1``, the rest on ``opel.capacity.v1``), keyed by area. The oracle is
+:func:`opel.replay.replay` over the same readings with the worker's own context.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+
+from opel.contracts.deadletter import DeadLetter
+from opel.contracts.escalation import EscalationEvent
+from opel.models import Reading
+from opel.replay import TransitionKey, conflicting_ids, diff_transitions, format_diff, replay, transitions
+from opel.stages.context import Context
+from streams import topics
+from streams.broker import EmbeddedBroker
+from streams.catalogues import CatalogueStore
+from streams.codec import topic_for
+from streams.settings import Settings
+
+from .service import latest_status, read_all
+
+Message = tuple[str, bytes, bytes]
+
+AREAS = ("dgs", "east_kent", "swale", "west_kent")
+# indicator -> (low, high): a walk over this range crosses the catalogue's bands often.
+WALKS: dict[str, tuple[int, int]] = {
+    "stp_staffing_pct": (10, 100),
+    "keah_capacity": (0, 6),
+    "d2a_p1_weekly_availability": (0, 42),
+    "referrals": (0, 29),
+    "health_caseload": (20, 80),
+    "social_caseload": (20, 130),
+}
+DWELL = timedelta(minutes=30)
+"""Step-down dwell of the worker and the oracle: short, so step-downs happen within a stream."""
+IDLE_GRACE = timedelta(seconds=300)
+"""Longer than any fault here (a 60 s pause, a restart), so no area is ever idle mid-stream."""
+SETTLE_TIMEOUT = 150.0
+
+
+def oracle_context() -> Context:
+    """The context the worker builds from the same settings (catalogue, actions, dwell, grace)."""
+    settings = Settings.load(step_down_dwell=DWELL, idle_grace=IDLE_GRACE, catalogue_dir=None)
+    return CatalogueStore(settings).context
+
+
+def stream(seed: int, *, end: datetime, slots: int, every: timedelta) -> list[Reading]:
+    """Every indicator of every area once per slot, ending at ``end``, then a closing reading of
+    each at ``end`` itself repeating its last value (so every feed's time reaches the end and no
+    level moves there).
+
+    Within a slot, readings are a few seconds apart, no two of an area at the same instant: the
+    order of same-instant readings of one area is not what these tests are about.
+    """
+    rng = random.Random(seed)
+    values = {(i, a): float(rng.randint(*bounds)) for i, bounds in WALKS.items() for a in AREAS}
+    start = end - every * slots
+    out: list[Reading] = []
+    for slot in range(slots):
+        base = start + every * slot
+        for a_index, area in enumerate(AREAS):
+            for i_index, (indicator, (low, high)) in enumerate(WALKS.items()):
+                span = (high - low) / 2.5
+                value = min(high, max(low, values[(indicator, area)] + rng.uniform(-span, span)))
+                values[(indicator, area)] = value
+                at = base + timedelta(seconds=a_index * len(WALKS) + i_index)
+                out.append(Reading(indicator=indicator, area=area, value=round(value), observed_at=at))
+    for area in AREAS:
+        for indicator in WALKS:
+            value = round(values[(indicator, area)])
+            out.append(Reading(indicator=indicator, area=area, value=value, observed_at=end))
+    return out
+
+
+def body(reading: Reading) -> dict[str, Any]:
+    return {
+        "indicator": reading.indicator,
+        "area": reading.area,
+        "value": reading.value,
+        "observed_at": reading.observed_at.isoformat(),
+    }
+
+
+def message(value: dict[str, Any]) -> Message:
+    topic = topic_for(value)
+    assert topic is not None, value
+    return topic, str(value["area"]).encode(), json.dumps(value).encode()
+
+
+def messages(readings: Iterable[Reading]) -> list[Message]:
+    return [message(body(r)) for r in readings]
+
+
+async def produce(bootstrap: str, batch: Sequence[Message], *, patience: float = 180.0) -> None:
+    """Produce in order, retrying a chunk that fails (a paused broker): the producer keeps trying
+    until ``patience`` runs out. A retried chunk may arrive twice, as Kafka allows."""
+    deadline = time.monotonic() + patience
+    for first in range(0, len(batch), 1000):
+        chunk = batch[first : first + 1000]
+        while True:
+            producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, request_timeout_ms=30_000)
+            try:
+                await producer.start()
+                futures = [await producer.send(topic, key=key, value=value) for topic, key, value in chunk]
+                await asyncio.gather(*futures)
+                break
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(1)
+            finally:
+                # A producer that never started may not stop cleanly.
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(producer.stop(), 10)
+
+
+def start_worker(broker: EmbeddedBroker, data: Path, app_id: str) -> subprocess.Popen[bytes]:
+    data.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    env.update(
+        OPEL_BROKER_URL=broker.url,
+        OPEL_APP_ID=app_id,
+        OPEL_DATA_DIR=str(data),
+        OPEL_PARTITIONS="4",
+        OPEL_TICK_INTERVAL="1",
+        OPEL_IDLE_GRACE=str(int(IDLE_GRACE.total_seconds())),
+        OPEL_STEP_DOWN_DWELL=f"PT{int(DWELL.total_seconds())}S",
+        OPEL_LOG_LEVEL=os.environ.get("OPEL_ORACLE_LOG_LEVEL", "warning"),
+    )
+    log = (data / "worker.log").open("ab")
+    return subprocess.Popen([sys.executable, "-m", "streams.worker"], env=env, stdout=log, stderr=log)
+
+
+def stop_worker(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+
+
+def kill_9(proc: subprocess.Popen[bytes]) -> None:
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(10)
+
+
+async def escalations(bootstrap: str) -> list[EscalationEvent]:
+    """Every event on opel.escalations.v1, each validated with the contract."""
+    return [
+        EscalationEvent.model_validate(value) for _, value in await read_all(bootstrap, topics.ESCALATIONS)
+    ]
+
+
+async def deadletters(bootstrap: str) -> list[DeadLetter]:
+    return [DeadLetter.model_validate(value) for _, value in await read_all(bootstrap, topics.DEADLETTER)]
+
+
+def _time(text: Any) -> datetime | None:
+    return datetime.fromisoformat(text) if isinstance(text, str) else None
+
+
+async def progressed(bootstrap: str, mark: datetime) -> bool:
+    """Some area's data time has reached ``mark`` (the service has processed that far)."""
+    status = await latest_status(bootstrap)
+    return any(
+        (_time(v.get("observed_at")) or mark - timedelta(1)) >= mark
+        for k, v in status.items()
+        if k.startswith("area/")
+    )
+
+
+async def wait_until_progressed(bootstrap: str, mark: datetime, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not await progressed(bootstrap, mark):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the service did not reach {mark.isoformat()} within {timeout} s")
+        await asyncio.sleep(0.2)
+
+
+async def settle(
+    bootstrap: str, want: Sequence[TransitionKey], end: datetime, *, quiet: float = 12.0
+) -> list[EscalationEvent]:
+    """The service's escalation events once they equal the oracle's, or once the service has
+    reached ``end`` in every area and gone quiet (nothing new for ``quiet`` s), or at the timeout."""
+    deadline = time.monotonic() + SETTLE_TIMEOUT
+    target = list(want)
+    last: tuple[int, int] | None = None
+    still_since = time.monotonic()
+    while True:
+        events = await escalations(bootstrap)
+        if transitions(events) == target:
+            return events
+        status = await latest_status(bootstrap)
+        marker = (len(events), hash(json.dumps(status, sort_keys=True)))
+        now = time.monotonic()
+        if marker != last:
+            last, still_since = marker, now
+        reached = all(
+            (_time(status.get(f"area/{a}", {}).get("observed_at")) or end - timedelta(1)) >= end
+            for a in AREAS
+        )
+        if (reached and now - still_since >= quiet) or now > deadline:
+            return events
+        await asyncio.sleep(2)
+
+
+def compare(oracle: Sequence[TransitionKey], events: Sequence[EscalationEvent], name: str = "service") -> str:
+    """'' when the service's transitions are the oracle's; else what differs, for the assertion."""
+    problems = []
+    clashes = conflicting_ids(events)
+    if clashes:
+        problems.append(f"ids carried by different transitions: {clashes[:10]}")
+    lines = diff_transitions(oracle, transitions(events), names=("oracle", name))
+    if lines:
+        problems.append(format_diff(lines))
+    return "\n".join(problems)
+
+
+async def where_it_stands(bootstrap: str) -> str:
+    """The data time and levels of the areas and the county, to read beside a difference."""
+    status = await latest_status(bootstrap)
+    keys = [f"area/{a}" for a in AREAS] + ["county/kent"]
+    lines = []
+    for key in keys:
+        value = status.get(key, {})
+        lines.append(
+            f"{key}: observed_at {value.get('observed_at')}, level {value.get('level')}, "
+            f"computed {value.get('computed_level')}"
+        )
+    return "\n".join(lines)
+
+
+def oracle_transitions(readings: Iterable[Reading]) -> list[TransitionKey]:
+    return replay(readings, oracle_context()).transitions()
+
+
+def now_minute() -> datetime:
+    return datetime.now(UTC).replace(second=0, microsecond=0)
