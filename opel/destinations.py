@@ -18,16 +18,17 @@ from opel.contracts.stage import (
     OverrideItem,
     ReadingItem,
     ReferralItem,
+    ResetItem,
     WithdrawItem,
 )
 from opel.errors import InputError
-from opel.feeds import Acknowledge, Override, ReferralEvent, ReloadCatalogues, Withdraw
+from opel.feeds import AnyCommand, Override, ReferralEvent, ResetScope, Withdraw
 from opel.models import AcuteSubmission, Reading
 from opel.scopes import parse_scope
 from opel.stages.context import Context
 
 Stage = Literal["area", "county", "system"]
-Input = Reading | ReferralEvent | AcuteSubmission | Override | Withdraw | Acknowledge | ReloadCatalogues
+Input = Reading | ReferralEvent | AcuteSubmission | AnyCommand
 
 
 class Destination(NamedTuple):
@@ -65,6 +66,13 @@ def destinations(value: Input, ctx: Context, seen: datetime, source: str | None 
     if isinstance(value, AcuteSubmission):
         item_ = AcuteItem(submission=value, seen=seen, source=source)
         return [Destination("system", system, item_) for system in systems_of(ctx, value.site)]
+    if isinstance(value, ResetScope):
+        scope = parse_scope(value.scope)
+        if scope.kind not in ("indicator", "area"):
+            raise InputError("scope", f"reset_scope repairs indicator and area scopes, not {value.scope!r}")
+        return [
+            Destination(stage, key, ResetItem(command=value)) for stage, key in _scope_keys(ctx, value.scope)
+        ]
     if isinstance(value, Override | Withdraw):
         command = OverrideItem(command=value) if isinstance(value, Override) else WithdrawItem(command=value)
         return [Destination(stage, key, command) for stage, key in _scope_keys(ctx, value.scope)]

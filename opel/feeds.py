@@ -9,6 +9,8 @@ reason, because the plan has every manual decision recorded.
 
 from __future__ import annotations
 
+import re
+from datetime import date, datetime, timedelta
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
@@ -25,6 +27,43 @@ Author = Annotated[str, StringConstraints(min_length=1, max_length=100, strip_wh
 Caseload = Literal["health", "social"]
 Service = Literal["stp", "keah"]
 Count = Annotated[int, Field(ge=0, strict=True)]
+
+
+_NHS_NUMBER = re.compile(r"(?<!\d)(\d{3})[-_]?(\d{3})[-_]?(\d{4})(?!\d)")
+_YMD = re.compile(r"(?<!\d)(\d{4})[-_]?(\d{2})[-_]?(\d{2})(?!\d)")
+_DMY = re.compile(r"(?<!\d)(\d{2})[-_]?(\d{2})[-_]?(\d{4})(?!\d)")
+_NAME = re.compile(r"[A-Za-z]{2,}")
+DOB_BEFORE = timedelta(days=366)
+"""A date in a reference this long before the event reads as a date of birth, not a referral date."""
+
+
+def is_nhs_number(digits: str) -> bool:
+    """Ten digits whose last is the modulus-11 check digit of the first nine (NHS Digital)."""
+    if len(digits) != 10 or not digits.isdigit():
+        return False
+    total = sum(int(d) * w for d, w in zip(digits[:9], range(10, 1, -1), strict=True))
+    check = 11 - total % 11
+    check = 0 if check == 11 else check
+    return check != 10 and check == int(digits[9])
+
+
+def personal_data_in(ref: str, occurred_at: datetime) -> str | None:
+    """Why a reference looks like it names a person (None if it does not)."""
+    for match in _NHS_NUMBER.finditer(ref):
+        if is_nhs_number("".join(match.groups())):
+            return "looks like an NHS number"
+    if _NAME.search(ref):
+        dates = [m.group(1, 2, 3) for m in _YMD.finditer(ref)] + [
+            m.group(3, 2, 1) for m in _DMY.finditer(ref)
+        ]
+        for year, month, day in dates:
+            try:
+                found = date(int(year), int(month), int(day))
+            except ValueError:
+                continue
+            if found < occurred_at.date() - DOB_BEFORE:
+                return "looks like a name with a date of birth"
+    return None
 
 
 class ReferralEvent(BaseModel):
@@ -70,6 +109,9 @@ class ReferralEvent(BaseModel):
             raise ValueError(f"pending and caseload counts are only for snapshots, not {self.kind}")
         if self.kind == "accepted" and self.caseload is None:
             raise ValueError("an accepted event needs caseload: health or social")
+        if self.ref is not None and (why := personal_data_in(self.ref, self.occurred_at)):
+            # The value itself is not repeated: it may be exactly what must not be kept.
+            raise ValueError(f"ref {why}; referral references must not identify a person")
         return self
 
 
@@ -126,4 +168,19 @@ class ReloadCatalogues(BaseModel):
     at: Timestamp
 
 
-Command = Annotated[Override | Withdraw | Acknowledge | ReloadCatalogues, Field(discriminator="type")]
+class ResetScope(BaseModel):
+    """An operator repair: rebuild an area's (or one indicator's) state from the readings it
+    holds, dropping any stamped after ``at`` (a reading that slipped in with a clock far ahead)
+    or, for an indicator scope, that indicator's reading altogether. Audited like any decision."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["reset_scope"]
+    scope: ScopeKey
+    author: Author
+    reason: Text
+    at: Timestamp
+
+
+AnyCommand = Override | Withdraw | Acknowledge | ReloadCatalogues | ResetScope
+Command = Annotated[AnyCommand, Field(discriminator="type")]

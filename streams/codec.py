@@ -18,7 +18,16 @@ from typing import Any, Final, Literal, TypeVar
 from pydantic import TypeAdapter, ValidationError
 from pydantic_core import from_json, to_json
 
-from opel.feeds import Acknowledge, Command, Override, ReferralEvent, ReloadCatalogues, Withdraw
+from opel.feeds import (
+    Acknowledge,
+    AnyCommand,
+    Command,
+    Override,
+    ReferralEvent,
+    ReloadCatalogues,
+    ResetScope,
+    Withdraw,
+)
 from opel.models import AcuteSubmission, Reading
 from opel.validation_errors import field_problems, join_problems
 from streams import topics
@@ -28,7 +37,6 @@ MAX_ERROR_CHARS: Final = 1000
 _SNIPPET_CHARS: Final = 80
 
 T = TypeVar("T")
-AnyCommand = Override | Withdraw | Acknowledge | ReloadCatalogues
 
 _COMMAND_ADAPTER: Final[TypeAdapter[AnyCommand]] = TypeAdapter(Command)
 COMMAND_MODELS: Final[dict[str, type[AnyCommand]]] = {
@@ -36,6 +44,7 @@ COMMAND_MODELS: Final[dict[str, type[AnyCommand]]] = {
     "withdraw": Withdraw,
     "ack": Acknowledge,
     "reload_catalogues": ReloadCatalogues,
+    "reset_scope": ResetScope,
 }
 
 

@@ -47,6 +47,8 @@ INPUTS = (topics.CAPACITY, topics.REFERRALS, topics.REFERRAL_EVENTS, topics.ACUT
 AREA_SOURCES = (topics.CAPACITY, topics.REFERRALS, topics.REFERRAL_EVENTS)
 """The topics an area's readings and referral events come from, merged in event time."""
 MAX_BATCH = 5000
+MAX_KEY_BYTES: Final = 256
+"""Keys are area, site, scope or alert ids; a longer key is refused like a too-large value."""
 BATCH_LINGER = 0.05  # seconds
 TIME_REASONS: Final[dict[str, Reason]] = {"future_timestamp": "future_timestamp", "too_old": "too_old"}
 UNKNOWN_REASONS: Final[dict[str, Reason]] = {
@@ -86,6 +88,10 @@ class Router:
 
     def route(self, record: ConsumerRecord, batch: Batch, seen: datetime) -> None:
         topic = record.topic
+        if record.key is not None and len(record.key) > MAX_KEY_BYTES:
+            error = f"the key is {len(record.key)} bytes; the limit is {MAX_KEY_BYTES} (ids are short)"
+            self._reject(record, batch, "too_large", error, "key")
+            return
         decoded = DECODERS[topic](record.value, self.max_bytes)
         if isinstance(decoded, Rejected):
             self._reject(record, batch, decoded.reason, decoded.error, decoded.field)
@@ -122,7 +128,9 @@ class Router:
             field=field,
             at=self.clock(),
         )
-        batch.deadletters.append((record.key, value))
+        # The dead letter keeps the key cut like the value: a huge key must not be kept twice.
+        key = None if record.key is None else record.key[:MAX_KEY_BYTES]
+        batch.deadletters.append((key, value))
         metrics.record_deadletter(record.topic, reason)
         metrics.record_reading(record.topic, "dead_lettered")
 

@@ -17,6 +17,9 @@ from aiokafka.partitioner import murmur2
 # Keys are scopes and aggregate names, a few hundred at most; the bound only guards against
 # an unexpected key space growing without limit.
 MAX_KEYS = 65_536
+MAX_CACHED_KEY_BYTES = 256
+"""Longer keys are hashed every time rather than remembered: a flood of huge keys (refused
+input is dead-lettered under its key) must not grow the worker for good."""
 
 
 class KeyPartitioner:
@@ -31,7 +34,9 @@ class KeyPartitioner:
             return random.choice(available or all_partitions)
         digest = self._hashes.get(key)
         if digest is None:
-            if len(self._hashes) >= self._max_keys:
-                self._hashes.clear()
-            digest = self._hashes[key] = murmur2(key) & 0x7FFFFFFF
+            digest = murmur2(key) & 0x7FFFFFFF
+            if len(key) <= MAX_CACHED_KEY_BYTES:
+                if len(self._hashes) >= self._max_keys:
+                    self._hashes.clear()
+                self._hashes[key] = digest
         return all_partitions[digest % len(all_partitions)]

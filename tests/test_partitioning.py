@@ -39,3 +39,12 @@ def test_a_record_without_a_key_goes_to_an_available_partition() -> None:
     ours = KeyPartitioner()
     assert {ours(None, [0, 1, 2, 3], [2]) for _ in range(20)} == {2}
     assert ours(None, [0, 1, 2, 3], []) in {0, 1, 2, 3}
+
+
+def test_huge_keys_are_placed_like_any_other_but_never_remembered() -> None:
+    partitioner = KeyPartitioner()
+    partitions = list(range(4))
+    for n in range(50):
+        key = bytes([n % 256]) * 100_000
+        assert partitioner(key, partitions, partitions) == DefaultPartitioner()(key, partitions, partitions)
+    assert partitioner._hashes == {}

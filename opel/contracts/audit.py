@@ -33,6 +33,7 @@ Decision = Literal[
     "routing_loaded",
     "routing_refused",
     "ack",
+    "reset",
     "internal_error",
 ]
 

@@ -16,7 +16,7 @@ from opel.contracts.base import Colour, Contract, LevelNumber, ScopeKindName
 from opel.contracts.status import SitePoints, Value
 
 Direction = Literal["initial", "escalation", "de-escalation"]
-Cause = Literal["observation", "dwell", "override", "override-ended"]
+Cause = Literal["observation", "dwell", "override", "override-ended", "reset"]
 EVENT_TYPES: dict[Direction, str] = {
     "initial": "uk.gov.kent.opel.initial",
     "escalation": "uk.gov.kent.opel.escalation",

@@ -13,7 +13,7 @@ from pydantic import AwareDatetime, Field, TypeAdapter
 
 from opel.contracts.base import Contract, LevelNumber
 from opel.contracts.status import Value
-from opel.feeds import Override, ReferralEvent, Withdraw
+from opel.feeds import Override, ReferralEvent, ResetScope, Withdraw
 from opel.models import AcuteSubmission
 
 
@@ -53,6 +53,11 @@ class WithdrawItem(Contract):
     command: Withdraw
 
 
+class ResetItem(Contract):
+    kind: Literal["reset"] = "reset"
+    command: ResetScope
+
+
 class TickItem(Contract):
     """Wall-clock time reached: overrides expire, silent members stop holding a merge back."""
 
@@ -80,9 +85,14 @@ class AreaReport(Contract):
     idle: bool = Field(
         default=False, description="The area has nothing in flight: the county need not wait for it."
     )
+    reset: bool = Field(
+        default=False, description="An operator rebuilt the area: its watermark may have gone back."
+    )
 
 
-AnyStageItem = ReadingItem | ReferralItem | AcuteItem | OverrideItem | WithdrawItem | TickItem | AreaReport
+AnyStageItem = (
+    ReadingItem | ReferralItem | AcuteItem | OverrideItem | WithdrawItem | ResetItem | TickItem | AreaReport
+)
 StageItem = Annotated[AnyStageItem, Field(discriminator="kind")]
 
 

@@ -22,6 +22,7 @@ from opel.contracts.stage import (
     OverrideItem,
     ReadingItem,
     ReferralItem,
+    ResetItem,
     TickItem,
     WithdrawItem,
 )
@@ -35,6 +36,7 @@ from opel.stages.book import Book, freeze, parse_time, thaw
 from opel.stages.context import Context, Emit
 from opel.stages.outputs import finish
 from opel.stages.overrides import expire_overrides, set_override, withdraw
+from opel.stages.repair import reset_scope
 from opel.stages.transitions import advance_all, update_scope
 
 
@@ -88,17 +90,20 @@ def apply_area(
             withdraw(book, item.command, ctx, emit)
         elif isinstance(item, TickItem):
             expire_overrides(book, item.now, ctx, emit)
+        elif isinstance(item, ResetItem):
+            reset_scope(book, area, item.command, ctx, emit)
         else:
             raise InputError("kind", f"the area stage does not take {item.kind!r} items")
         computed = _area_computed(book)
-        if computed != book["computed"]:
+        if computed != book["computed"] and book["wm"] is not None:
             book["computed"] = computed
             # A sequence number per change lets the county ignore a change it has already
             # taken when this batch is replayed after a crash.
             book["seq"] = book.get("seq", 0) + 1
             changes.append(AreaChange(at=datetime.fromisoformat(book["wm"]), level=computed, seq=book["seq"]))
     now_idle = book.get("idle", False)
-    if book["wm"] is not None and (changes or book["wm"] != wm_before or now_idle != idle_before):
+    reset = book.pop("reset", False)
+    if book["wm"] is not None and (changes or book["wm"] != wm_before or now_idle != idle_before or reset):
         emit.reports.append(
             AreaReport(
                 area=area,
@@ -106,6 +111,7 @@ def apply_area(
                 watermark=datetime.fromisoformat(book["wm"]),
                 seen=seen,
                 idle=now_idle,
+                reset=reset,
             )
         )
     return freeze(book), emit, finish(book, emit, ctx)

@@ -63,6 +63,11 @@ def _offer(book: Book, report: AreaReport) -> list[Change]:
     track = book["timeline"]["members"].setdefault(
         report.area, {"wm": None, "seen": None, "level": None, "pending": []}
     )
+    if report.reset:
+        # An operator rebuilt the area (opel.stages.repair): take its watermark as it now is,
+        # even if it went back, and drop what it had queued from before.
+        track["wm"] = None
+        track["pending"] = []
     taken = track.get("seq", 0)
     fresh = [c for c in report.changes if c.seq > taken]
     if fresh:

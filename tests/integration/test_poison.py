@@ -26,7 +26,7 @@ AREAS = ("dgs", "east_kent", "swale", "west_kent")
 def bad_message(n: int, rng: random.Random) -> tuple[str, bytes | None, bytes, str]:
     """A bad message and the dead-letter reason it must get."""
     at = (START + timedelta(seconds=n)).isoformat()
-    kind = n % 8
+    kind = n % 11
     body: dict[str, Any]
     if kind == 0:
         return topics.CAPACITY, b"dgs", b'{"indicator": "stp_staffing_pct", "area": ', "bad_json"
@@ -52,6 +52,20 @@ def bad_message(n: int, rng: random.Random) -> tuple[str, bytes | None, bytes, s
     if kind == 6:
         body = {"site": "st_elsewhere", "observed_at": at, "parameters": {}}
         return topics.ACUTE, b"st_elsewhere", json.dumps(body).encode(), "unknown_site"
+    if kind == 8:
+        body = {"indicator": "stp_staffing_pct", "area": "dgs", "value": 50, "observed_at": at}
+        return topics.CAPACITY, b"k" * 100_000, json.dumps(body).encode(), "too_large"
+    if kind == 9:
+        body = {
+            "indicator": "social_caseload",
+            "area": "west_kent",
+            "value": 9,
+            "observed_at": "2099-01-01T00:00:00Z",
+        }
+        return topics.REFERRALS, b"west_kent", json.dumps(body).encode(), "future_timestamp"
+    if kind == 10:
+        body = {"indicator": "stp_staffing_pct", "area": "dgs", "value": 50, "observed_at": 1764666000}
+        return topics.CAPACITY, b"dgs", json.dumps(body).encode(), "invalid"
     return topics.CAPACITY, b"dgs", b"[1, 2, 3]", "not_an_object"
 
 
@@ -98,5 +112,12 @@ async def test_poison_messages_never_stop_the_partition(own_broker: EmbeddedBrok
         assert letter["error"], letter
         assert letter["topic"] in topics.INPUT_TOPICS
         assert letter["offset"] >= 0
-    big = [v for v in letters if v["reason"] == "too_large"]
+    big = [v for v in letters if v["reason"] == "too_large" and v["field"] is None]
+    assert big
     assert all(v["size"] == 900_000 and v["truncated"] for v in big)
+    keys = [v for v in letters if v["reason"] == "too_large" and v["field"] == "key"]
+    assert keys
+    assert all(len(v["key"]) == 4096 for v in keys)
+    future = [v for v in letters if v["reason"] == "future_timestamp"]
+    assert future
+    assert all(v["field"] == "observed_at" and "2099" in v["error"] for v in future)
