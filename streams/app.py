@@ -13,30 +13,48 @@ to its table (one changelog record per message, and none when nothing changed). 
 between the two replays the message; the engine sees its own outputs' inputs again, finds
 them duplicate, and re-emits nothing new, while anything it had not yet sent gets the same
 deterministic ids as before.
+
+A stage never skips a message because Kafka was away: a failure to publish or to store the
+book is retried with bounded back-off until it works or the worker stops
+(:func:`handle_event`). Only a message that can never be processed (a bad payload, a bug) is
+dead-lettered with reason ``internal``, with an error log and ``opel_stage_unprocessable_total``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final, Protocol
 
 import faust
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import (
+    KafkaConnectionError,
+    KafkaTimeoutError,
+    MessageSizeTooLargeError,
+    NotLeaderForPartitionError,
+    RecordListTooLargeError,
+    RecordTooLargeError,
+    RequestTimedOutError,
+)
+from pydantic import ValidationError
 
-from opel.contracts.audit import audit_record
+from opel.contracts.audit import AuditRecord, audit_record
 from opel.contracts.deadletter import deadletter
-from opel.contracts.stage import AnyStageItem, StageMessage, TickItem
+from opel.contracts.stage import StageMessage, TickItem
 from opel.contracts.status import AnyStatus
+from opel.errors import InputError
 from opel.stages.area import apply_area
 from opel.stages.context import Context, Emit
 from opel.stages.county import apply_county
 from opel.stages.system import apply_system
-from streams import metrics, table_codec, topics
+from streams import metrics, stage_metrics, table_codec, topics
 from streams.catalogues import CatalogueStore
 from streams.faust_transport import OpelApp
 from streams.partitioning import KeyPartitioner
@@ -44,9 +62,8 @@ from streams.settings import Settings
 
 log = logging.getLogger(__name__)
 
-Stage = Callable[
-    [Any, str, Sequence[AnyStageItem], Context, datetime], tuple[Any, Emit, Mapping[str, AnyStatus]]
-]
+Stage = Callable[[Any, str, StageMessage, Context], tuple[Any, Emit, Mapping[str, AnyStatus]]]
+"""A pure stage: (stored book, key, message, rules in force) -> (book, outputs, statuses)."""
 
 
 Record = tuple[str, bytes | None, bytes]  # topic, key, value
@@ -63,13 +80,18 @@ class Outputs:
     writes its table, so at-least-once never depends on Faust flushing these.
     """
 
-    def __init__(self, bootstrap: str, max_request_size: int = 4 * 1024 * 1024) -> None:
+    def __init__(
+        self, bootstrap: str, max_request_size: int = 4 * 1024 * 1024, request_timeout_ms: int = 40_000
+    ) -> None:
         # No linger: every batch is complete when it is submitted, and the stage then waits for
-        # its acknowledgement, which a linger would only delay.
+        # its acknowledgement, which a linger would only delay. A batch not acknowledged within
+        # request_timeout_ms fails; the stage then sends it again (handle_event), so the time-out
+        # only decides how soon a broker that went quiet is tried afresh.
         self.producer = AIOKafkaProducer(
             bootstrap_servers=bootstrap,
             linger_ms=0,
             acks="all",
+            request_timeout_ms=request_timeout_ms,
             max_batch_size=512 * 1024,  # under the broker's default 1 MB message limit
             max_request_size=max_request_size,
         )
@@ -82,29 +104,210 @@ class Outputs:
         await self.producer.stop()
 
     async def send_all(self, records: Iterable[Record]) -> None:
-        """Publish the records and return once Kafka has acknowledged all of them."""
+        """Publish the records and return once Kafka has acknowledged all of them.
+
+        On failure it waits for every batch to settle (so nothing of this call is still in
+        flight when the caller retries), then raises :class:`Unacknowledged` with the records
+        from each partition's first failed batch on: a retry sends only those, in order.
+        """
         producer = self.producer
         partitions: dict[str, list[int]] = {}
-        chains: dict[tuple[str, int], list[Any]] = {}
-        for topic, key, value in records:
+        chains: dict[tuple[str, int], list[tuple[Any, list[Record]]]] = {}
+        for record in records:
+            topic, key, value = record
             known = partitions.get(topic)
             if known is None:
                 known = partitions[topic] = sorted(await producer.partitions_for(topic))
             target = (topic, self._partitioner(key, known, known))
             chain = chains.get(target)
             if chain is None:
-                chain = chains[target] = [producer.create_batch()]
-            if chain[-1].append(timestamp=None, key=key, value=value) is None:
+                chain = chains[target] = [(producer.create_batch(), [])]
+            if chain[-1][0].append(timestamp=None, key=key, value=value) is None:
                 # That batch is full; a fresh one always takes its first record.
-                chain.append(producer.create_batch())
-                chain[-1].append(timestamp=None, key=key, value=value)
-        futures = []
-        for (topic, partition), chain in chains.items():
-            for batch in chain:
-                batch.close()
-                futures.append(await producer.send_batch(batch, topic, partition=partition))
-        if futures:
-            await asyncio.gather(*futures)
+                chain.append((producer.create_batch(), []))
+                chain[-1][0].append(timestamp=None, key=key, value=value)
+            chain[-1][1].append(record)
+        sent: list[tuple[tuple[str, int], list[Record], Any]] = []
+        try:
+            for (topic, partition), chain in chains.items():
+                for batch, batch_records in chain:
+                    batch.close()
+                    future = await producer.send_batch(batch, topic, partition=partition)
+                    sent.append(((topic, partition), batch_records, future))
+        except Exception as exc:
+            # Not every batch was handed over: settle those that were, resend everything.
+            await asyncio.gather(*(future for _, _, future in sent), return_exceptions=True)
+            raise Unacknowledged(
+                exc, [r for chain in chains.values() for _, rs in chain for r in rs]
+            ) from exc
+        if not sent:
+            return
+        results = await asyncio.gather(*(future for _, _, future in sent), return_exceptions=True)
+        first: BaseException | None = None
+        failed: set[tuple[str, int]] = set()
+        remaining: list[Record] = []
+        for (target, batch_records, _), result in zip(sent, results, strict=True):
+            if isinstance(result, BaseException) or target in failed:
+                if isinstance(result, BaseException) and first is None:
+                    first = result
+                failed.add(target)
+                remaining.extend(batch_records)
+        if first is not None:
+            if not isinstance(first, Exception):
+                raise first
+            raise Unacknowledged(first, remaining) from first
+
+
+class Publisher(Protocol):
+    """What a stage publishes through: :class:`Outputs`, or a fake in tests."""
+
+    async def send_all(self, records: Iterable[Record]) -> None: ...
+
+
+class Unacknowledged(Exception):  # noqa: N818  (a condition, not a bug: the records may be retried)
+    """Some records of a :meth:`Outputs.send_all` were not acknowledged.
+
+    ``cause`` is the first error; ``remaining`` the records to send again (per partition, from
+    the first failed batch on, in their original order).
+    """
+
+    def __init__(self, cause: Exception, remaining: list[Record]) -> None:
+        super().__init__(f"{len(remaining)} records not acknowledged: {type(cause).__name__}: {cause}")
+        self.cause = cause
+        self.remaining = remaining
+
+
+# --------------------------------------------------------------------------- failures
+# A stage's message either can never be processed (the same bytes fail the same way every
+# time: a bad payload or a bug) and is dead-lettered, or it failed because Kafka was not
+# there for a while, and is retried until Kafka is back. A time-out is never a dead letter.
+
+TRANSIENT_ERRORS: Final[tuple[type[BaseException], ...]] = (
+    KafkaTimeoutError,  # aiokafka: retriable = False, yet only ever a wait that ran out
+    RequestTimedOutError,
+    NotLeaderForPartitionError,
+    KafkaConnectionError,
+    asyncio.TimeoutError,
+    ConnectionError,
+)
+"""Errors that say "not now": retried, never dead-lettered (plus any Kafka error whose
+``retriable`` is true)."""
+
+PERMANENT_ERRORS: Final[tuple[type[BaseException], ...]] = (
+    ValidationError,  # the StageMessage does not decode
+    InputError,  # the pure stage refused an item
+    ValueError,
+    KeyError,
+    MessageSizeTooLargeError,  # the outputs of this message can never fit
+    RecordTooLargeError,
+    RecordListTooLargeError,
+)
+"""Errors that the same message would raise again: the message is dead-lettered."""
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A failure that waiting can cure: a Kafka time-out, a lost connection, a retriable error."""
+    if isinstance(exc, Unacknowledged):
+        return is_transient(exc.cause)
+    return isinstance(exc, TRANSIENT_ERRORS) or getattr(exc, "retriable", False) is True
+
+
+def is_permanent(exc: BaseException) -> bool:
+    """A failure the same message would meet again; never true of a transient one."""
+    if isinstance(exc, Unacknowledged):
+        return is_permanent(exc.cause)
+    return not is_transient(exc) and isinstance(exc, PERMANENT_ERRORS)
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Bounded exponential back-off with jitter.
+
+    The n-th wait (n from 0) is ``min(cap, first * factor**n)`` scaled by a random factor in
+    ``[1 - jitter, 1]``, so workers that lost the broker together do not come back in step.
+    """
+
+    first: float = 0.1
+    factor: float = 2.0
+    cap: float = 5.0
+    jitter: float = 0.5
+
+    def delay(self, attempt: int, rng: random.Random) -> float:
+        # min() before the power would overflow: the exponent is capped where it reaches cap.
+        steps = min(attempt, 64)
+        base = min(self.cap, self.first * self.factor**steps)
+        return base * (1.0 - self.jitter * rng.random())
+
+
+BACKOFF: Final = Backoff()
+
+
+async def until_done(
+    step: Callable[[], Awaitable[None]],
+    what: str,
+    *,
+    backoff: Backoff = BACKOFF,
+    sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+    rng: random.Random | None = None,
+    on_retry: Callable[[BaseException], None] | None = None,
+    permanent: Callable[[BaseException], bool] = is_permanent,
+) -> int:
+    """Run ``step`` until it returns; return how many failures were retried.
+
+    A permanent error (``permanent``, by default :func:`is_permanent`) is raised at once.
+    Any other is retried after a back-off: a transient one with a warning, an unclassified
+    one with an error and its traceback (a failure to publish or commit is presumed
+    transient: skipping the message would lose its effect for good, while retrying at most
+    holds the partition up, loudly).
+    Cancellation (the worker stopping) is never caught, so it ends the wait at once.
+    """
+    rng = rng or random.Random()
+    failures = 0
+    while True:
+        try:
+            await step()
+        except Exception as exc:
+            if permanent(exc):
+                raise
+            delay = backoff.delay(failures, rng)
+            failures += 1
+            if on_retry is not None:
+                on_retry(exc)
+            cause = exc.cause if isinstance(exc, Unacknowledged) else exc
+            if is_transient(exc):
+                log.warning(
+                    "%s failed (%s: %s); retry %d in %.2f s",
+                    what,
+                    type(cause).__name__,
+                    cause,
+                    failures,
+                    delay,
+                )
+            else:
+                log.error("%s failed unexpectedly; retry %d in %.2f s", what, failures, delay, exc_info=exc)
+            await sleep(delay)
+        else:
+            if failures:
+                log.warning("%s succeeded after %d retries", what, failures)
+            return failures
+
+
+def area_stage(
+    stored: Any, key: str, message: StageMessage, ctx: Context
+) -> tuple[Any, Emit, Mapping[str, AnyStatus]]:
+    return apply_area(stored, key, message.items, ctx, message.seen, idle=message.idle)
+
+
+def county_stage(
+    stored: Any, key: str, message: StageMessage, ctx: Context
+) -> tuple[Any, Emit, Mapping[str, AnyStatus]]:
+    return apply_county(stored, message.items, ctx, message.seen)
+
+
+def system_stage(
+    stored: Any, key: str, message: StageMessage, ctx: Context
+) -> tuple[Any, Emit, Mapping[str, AnyStatus]]:
+    return apply_system(stored, key, message.items, ctx, message.seen)
 
 
 def create_app(
@@ -153,38 +356,15 @@ def create_app(
         table.value_serializer = table_codec.NAME  # type: ignore[attr-defined]
 
     async def run_stage(stream: Any, table: Any, stage: Stage, name: str) -> None:
+        async def dead(event: Any, exc: Exception) -> None:
+            await _deadletter_internal(app, event, exc, clock())
+
         async for event in stream.events():
-            key = event.key.decode() if event.key is not None else ""
-            try:
-                message = StageMessage.model_validate_json(event.value)
-                if message.reload:
-                    for record in store.reload():
-                        await app.producer.send(topics.AUDIT, None, record.to_json(), None, None, None)
-                ctx = store.context
-                book, emit, statuses = stage(table.get(key), key, message.items, ctx, message.seen)
-                await publish(outputs, emit, statuses, ctx, message.ts)
-            except Exception as exc:
-                # A bug or a message the engine cannot take must not stop the partition: park it.
-                log.exception(
-                    "%s stage failed on %s:%s@%s",
-                    name,
-                    event.message.topic,
-                    event.message.partition,
-                    event.message.offset,
-                )
-                await _deadletter_internal(app, event, exc, clock())
-                continue
-            if emit.changed:
-                table[key] = book
+            await handle_event(event, table, stage, name, store=store, outputs=outputs, deadletter=dead)
 
     @app.agent(area_topic, name="areas")
     async def areas(stream: Any) -> None:
-        await run_stage(stream, area_books, apply_area, "area")
-
-    def county_stage(
-        stored: Any, key: str, items: Sequence[AnyStageItem], ctx: Context, seen: datetime
-    ) -> tuple[Any, Emit, Mapping[str, AnyStatus]]:
-        return apply_county(stored, items, ctx, seen)
+        await run_stage(stream, area_books, area_stage, "area")
 
     @app.agent(county_topic, name="county")
     async def county(stream: Any) -> None:
@@ -192,24 +372,148 @@ def create_app(
 
     @app.agent(system_topic, name="systems")
     async def systems(stream: Any) -> None:
-        await run_stage(stream, system_books, apply_system, "system")
+        await run_stage(stream, system_books, system_stage, "system")
 
     @app.timer(settings.tick_interval, on_leader=True)  # type: ignore[untyped-decorator]
     async def tick_clock() -> None:
-        # An exception in a Faust timer kills the worker: a missed tick is only logged.
-        try:
-            await send_ticks(app, store, clock())
-        except Exception:
-            log.exception("clock tick failed; the next one will catch up")
+        await tick_once(app, store, clock())
 
     app.opel_stages = (areas, county, systems)  # type: ignore[attr-defined]
     return app
 
 
-async def publish(
-    outputs: Outputs, emit: Emit, statuses: Mapping[str, AnyStatus], ctx: Context, ts: int | None
+class ContextSource(Protocol):
+    """Where a stage takes its catalogues from (:class:`CatalogueStore`)."""
+
+    @property
+    def context(self) -> Context: ...
+
+    def reload(self) -> list[AuditRecord]: ...
+
+
+async def handle_event(
+    event: Any,
+    table: MutableMapping[str, Any],
+    stage: Stage,
+    name: str,
+    *,
+    store: ContextSource,
+    outputs: Publisher,
+    deadletter: Callable[[Any, Exception], Awaitable[None]],
+    backoff: Backoff = BACKOFF,
+    sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+) -> bool:
+    """Apply one stage message; False if it could never be processed and was dead-lettered.
+
+    1. Decode the :class:`StageMessage` and run the pure stage on the key's book. Neither reads
+       a clock or does I/O, so whatever they raise they would raise again: a bad payload (a
+       ValidationError, an InputError) or a bug. The message is dead-lettered.
+    2. Publish what the stage produced, then store the book. A failure here is Kafka not
+       being there (a time-out, a lost connection, a leader moving) and is retried with
+       back-off (:func:`until_done`) until it works or the worker stops; only an error that
+       the same records would meet again (:func:`is_permanent`: they can never fit in a
+       request) dead-letters the message.
+
+    A retry re-sends the *same* records computed once in step 1, rather than running the
+    stage again: the book has not been written, so a re-run would compute the same records
+    anyway, unless a catalogue reload landed in between, and then the second attempt could
+    publish a different story under the same deterministic ids as the half-sent first one.
+    Re-sending fixed bytes makes a retry's duplicates exact copies, and only the records of
+    partitions that were not acknowledged are sent again (:class:`Unacknowledged`).
+    """
+    msg = event.message
+    where = f"{msg.topic}:{msg.partition}@{msg.offset}"
+    key = ""
+    computed: list[Any] = []
+
+    def retried(step: str) -> Callable[[BaseException], None]:
+        return lambda exc: stage_metrics.record_retry(name, step)
+
+    async def compute() -> None:
+        nonlocal key
+        key = event.key.decode() if event.key is not None else ""
+        message = StageMessage.model_validate_json(event.value)
+        reloaded: list[AuditRecord] = []
+        if message.reload:
+            try:
+                reloaded = store.reload()
+            except Exception:  # the catalogue watcher tries again; the items still count
+                log.exception("%s stage: catalogue reload asked by %s failed", name, where)
+        ctx = store.context
+        book, emit, statuses = stage(table.get(key), key, message, ctx)
+        records: list[Record] = [(topics.AUDIT, None, record.to_json()) for record in reloaded]
+        records.extend(stage_records(emit, statuses, ctx, message.ts))
+        computed[:] = [book, emit, statuses, message.ts, records]
+
+    try:
+        # Nothing in compute() touches Kafka, so anything but a time-out is for good.
+        await until_done(
+            compute,
+            f"{name} stage on {where}",
+            permanent=lambda exc: not is_transient(exc),
+            backoff=backoff,
+            sleep=sleep,
+            on_retry=retried("compute"),
+        )
+    except Exception as exc:
+        await _unprocessable(event, exc, name, where, deadletter)
+        return False
+    book, emit, statuses, ts, pending = computed
+
+    async def send() -> None:
+        nonlocal pending
+        try:
+            await outputs.send_all(pending)
+        except Unacknowledged as exc:
+            pending = exc.remaining  # what was acknowledged is not sent twice
+            raise
+
+    async def commit() -> None:
+        table[key] = book
+
+    try:
+        await until_done(
+            send,
+            f"{name} stage publish for {where}",
+            backoff=backoff,
+            sleep=sleep,
+            on_retry=retried("publish"),
+        )
+        record_metrics(emit, statuses, ts)
+        if emit.changed:
+            await until_done(
+                commit,
+                f"{name} stage table write for {where}",
+                backoff=backoff,
+                sleep=sleep,
+                on_retry=retried("commit"),
+            )
+    except Exception as exc:  # permanent only: every other error was retried
+        await _unprocessable(event, exc, name, where, deadletter)
+        return False
+    return True
+
+
+async def _unprocessable(
+    event: Any, exc: Exception, name: str, where: str, deadletter: Callable[[Any, Exception], Awaitable[None]]
 ) -> None:
-    """Send what a stage produced and wait until Kafka has all of it."""
+    """Park a message that can never be processed, and say so loudly: it is a bug or bad data."""
+    log.error(
+        "%s stage cannot process %s (%s: %s); dead-lettered with reason 'internal', its effect is lost",
+        name,
+        where,
+        type(exc).__name__,
+        exc,
+        exc_info=exc,
+    )
+    stage_metrics.record_unprocessable(name)
+    await deadletter(event, exc)
+
+
+def stage_records(
+    emit: Emit, statuses: Mapping[str, AnyStatus], ctx: Context, ts: int | None
+) -> list[Record]:
+    """Everything one stage message publishes, in order: escalations, statuses, audit, reports."""
     records: list[Record] = [
         (topics.ESCALATIONS, event.subject.encode(), event.to_json()) for event in emit.escalations
     ]
@@ -226,7 +530,11 @@ async def publish(
         )
         for report in emit.reports
     )
-    await outputs.send_all(records)
+    return records
+
+
+def record_metrics(emit: Emit, statuses: Mapping[str, AnyStatus], ts: int | None) -> None:
+    """Count what a published stage message did (once, however many retries it took)."""
     for kind, direction in emit.transitions:
         metrics.record_transition(kind, direction)
     for (source, outcome), count in Counter(emit.outcomes).items():
@@ -236,6 +544,14 @@ async def publish(
         metrics.observe_processing(max(0.0, time.time() - ts / 1000))
 
 
+async def publish(
+    outputs: Publisher, emit: Emit, statuses: Mapping[str, AnyStatus], ctx: Context, ts: int | None
+) -> None:
+    """Send what a stage produced and wait until Kafka has all of it (one attempt)."""
+    await outputs.send_all(stage_records(emit, statuses, ctx, ts))
+    record_metrics(emit, statuses, ts)
+
+
 def aggregate_keys(store: CatalogueStore) -> list[tuple[str, str]]:
     """Every (internal topic, key) a stateful stage owns: the areas, the county, the systems."""
     ctx = store.context
@@ -243,6 +559,21 @@ def aggregate_keys(store: CatalogueStore) -> list[tuple[str, str]]:
     keys.append((topics.COUNTY_EVENTS, ctx.county))
     keys.extend((topics.SYSTEM_EVENTS, system) for system in ctx.acute.systems)
     return keys
+
+
+async def tick_once(app: Any, store: CatalogueStore, now: datetime) -> None:
+    """Send one round of ticks; never raises (an exception in a Faust timer kills the worker).
+
+    Ticks carry nothing that the next round does not carry too, so a failed one is only
+    logged, not retried: a warning when the broker was away, an error with traceback otherwise.
+    """
+    try:
+        await send_ticks(app, store, now)
+    except Exception as exc:
+        if is_transient(exc):
+            log.warning("clock tick not sent (%s: %s); the next one will catch up", type(exc).__name__, exc)
+        else:
+            log.exception("clock tick failed; the next one will catch up")
 
 
 async def send_ticks(app: faust.App, store: CatalogueStore, now: datetime) -> None:
