@@ -349,8 +349,9 @@ class SourceProgress:
     """When a source has nothing more for an area, judged from Kafka rather than a wall clock.
 
     A source is idle for an area once its partition has been read to the end (position at the
-    high-water mark of the latest fetch) and fetches have kept confirming that for
-    ``source_idle`` since the area's last record from it. Time the broker did not answer (a
+    high-water mark of the latest fetch) and, if it has sent the area anything since this worker
+    took the partition, fetches have kept confirming that for ``source_idle`` since the area's
+    last record from it. Time the broker did not answer (a
     pause, an outage) does not count, so a source is never declared idle because the whole
     broker was away.
     """
@@ -361,10 +362,8 @@ class SourceProgress:
         self._positions: dict[TopicPartition, int] = {}
         self._last_poll: dict[TopicPartition, int] = {}
         self._resumed: dict[TopicPartition, int] = {}
-        self._assigned_ms = 0
 
     def assigned(self, partitions: Any) -> None:
-        self._assigned_ms = int(time.time() * 1000)
         for tp in partitions:
             self._positions.pop(tp, None)
 
@@ -390,7 +389,9 @@ class SourceProgress:
         polled = self._last_poll.get(tp)
         if end is None or position is None or polled is None or position < end:
             return False
-        quiet = self._quiet_since.get((tp.topic, key), self._assigned_ms)
+        if (tp.topic, key) not in self._quiet_since:
+            return True  # nothing for the area from this source since assignment, and nothing unread
+        quiet = self._quiet_since[(tp.topic, key)]
         if quiet is None:
             quiet = self._quiet_since[(tp.topic, key)] = polled
         quiet = max(quiet, self._resumed.get(tp, 0))
