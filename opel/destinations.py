@@ -8,7 +8,7 @@ the rule takes) but assessed only once, by the area stage.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Literal, NamedTuple
 
 from opel.assess import rule_for
@@ -50,12 +50,14 @@ def destinations(value: Input, ctx: Context, seen: datetime, source: str | None 
     check_times(value, ctx, seen)
     if isinstance(value, Reading):
         check_reading(ctx, value)
-        item = ReadingItem.model_construct(
+        at = value.observed_at
+        item = ReadingItem.trusted(
             kind="reading",
             indicator=value.indicator,
             area=value.area,
             value=value.value,
-            observed_at=value.observed_at,
+            # In UTC from here on: the escalation state compares and hashes times on every step.
+            observed_at=at if at.tzinfo is UTC else at.astimezone(UTC),
             source=source,
         )
         return [Destination("area", value.area, item)]

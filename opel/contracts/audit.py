@@ -70,9 +70,9 @@ def audit_record(
     basis = f"{decision}|{scope}|{at.isoformat()}|{sorted((inputs or {}).items())!r}|{author}"
     # blake2b is several times cheaper than uuid5's SHA-1 route, and this runs for every reading.
     digest = hashlib.blake2b(basis.encode(), digest_size=16, key=NAMESPACE.bytes).hexdigest()
-    # model_construct: the arguments are typed above and the contract tests validate what is
-    # written; validating again here would cost more than the reading's assessment.
-    return AuditRecord.model_construct(
+    # The arguments are typed above and the contract tests validate what is written; validating
+    # again here would cost more than the reading's assessment.
+    return AuditRecord.trusted(
         id=f"{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:]}",
         at=at,
         decision=decision,

@@ -10,7 +10,7 @@ watermark so the county can merge areas in event-time order.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import lru_cache
 
 from opel.assess import Assessment, rule_for, verdict_for
@@ -127,6 +127,9 @@ def _reading(
 ) -> None:
     indicator = reading.indicator
     observed_at = reading.observed_at
+    if observed_at.tzinfo is not UTC:
+        # Decoded times carry pydantic's own UTC zone; the escalation state's fast path wants UTC.
+        observed_at = observed_at.astimezone(UTC)
     value = reading.value
     scope_key = f"indicator/{indicator}/{area}"
     inputs = {"indicator": indicator, "area": area, "value": value, "observed_at": observed_at}
@@ -238,7 +241,7 @@ def _referral(book: Book, area: str, item: ReferralItem, ctx: Context, emit: Emi
     for indicator in counted.changed:
         if (indicator, area) not in ctx.catalogue.rules:
             continue
-        reading = ReadingItem.model_construct(
+        reading = ReadingItem.trusted(
             kind="reading",
             indicator=indicator,
             area=area,
