@@ -54,7 +54,7 @@ from opel.stages.area import apply_area
 from opel.stages.context import Context, Emit
 from opel.stages.county import apply_county
 from opel.stages.system import apply_system
-from streams import metrics, stage_metrics, table_codec, topics
+from streams import metrics, table_codec, topics
 from streams.catalogues import CatalogueStore
 from streams.faust_transport import OpelApp
 from streams.partitioning import KeyPartitioner
@@ -427,7 +427,7 @@ async def handle_event(
     computed: list[Any] = []
 
     def retried(step: str) -> Callable[[BaseException], None]:
-        return lambda exc: stage_metrics.record_retry(name, step)
+        return lambda exc: metrics.record_stage_retry(name, step)
 
     async def compute() -> None:
         nonlocal key
@@ -506,7 +506,7 @@ async def _unprocessable(
         exc,
         exc_info=exc,
     )
-    stage_metrics.record_unprocessable(name)
+    metrics.record_stage_unprocessable(name)
     await deadletter(event, exc)
 
 

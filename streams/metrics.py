@@ -54,6 +54,8 @@ __all__ = [
     "READING_OUTCOMES",
     "REGISTRY",
     "SCOPE_KINDS",
+    "STAGES",
+    "STAGE_STEPS",
     "STATUS_VIEW_INPUTS",
     "OpelMetrics",
     "apply_status",
@@ -64,6 +66,8 @@ __all__ = [
     "record_alerting_refused",
     "record_deadletter",
     "record_reading",
+    "record_stage_retry",
+    "record_stage_unprocessable",
     "record_status_view_refused",
     "record_transition",
     "refresh_consumer_lag",
@@ -95,6 +99,10 @@ ALERTING_INPUTS: Final = ("status", "escalation", "ack")
 """What the alerting service reads and can refuse (``opel_alerting_refused_total{input}``)."""
 STATUS_VIEW_INPUTS: Final = ("status", "audit")
 """What the status view behind the API and board reads and can refuse."""
+STAGES: Final = ("area", "county", "system")
+"""The worker's stateful stages (``opel_stage_*{stage}``)."""
+STAGE_STEPS: Final = ("compute", "publish", "commit")
+"""What a stage retries after a transient failure (``opel_stage_retries_total{step}``)."""
 
 # Produce-to-status latency: the worker's goal is well under a second; anything past 30 s is
 # a backlog, which consumer lag shows better than a latency bucket would.
@@ -316,6 +324,18 @@ class OpelMetrics:
             ["input"],
             registry=registry,
         )
+        self.stage_retries = Counter(
+            "opel_stage_retries",
+            "Transient failures (broker time-outs, lost connections) a stage retried, by stage and step.",
+            ["stage", "step"],
+            registry=registry,
+        )
+        self.stage_unprocessable = Counter(
+            "opel_stage_unprocessable",
+            "Stage messages that can never be processed (bad payload or bug), dead-lettered as internal.",
+            ["stage"],
+            registry=registry,
+        )
         self.freshness = _IndicatorFreshness(clock)
         registry.register(self.freshness)
 
@@ -347,6 +367,10 @@ class OpelMetrics:
             self.alerting_refused.labels(name)
         for name in STATUS_VIEW_INPUTS:
             self.status_view_refused.labels(name)
+        for stage in STAGES:
+            self.stage_unprocessable.labels(stage)
+            for step in STAGE_STEPS:
+                self.stage_retries.labels(stage, step)
 
     # ------------------------------------------------------------------ counters
     def record_reading(self, topic: str, outcome: str, count: int = 1) -> None:
@@ -384,6 +408,12 @@ class OpelMetrics:
 
     def record_status_view_refused(self, input: str) -> None:
         self.status_view_refused.labels(_one_of(input, STATUS_VIEW_INPUTS)).inc()
+
+    def record_stage_retry(self, stage: str, step: str) -> None:
+        self.stage_retries.labels(_one_of(stage, STAGES), _one_of(step, STAGE_STEPS)).inc()
+
+    def record_stage_unprocessable(self, stage: str) -> None:
+        self.stage_unprocessable.labels(_one_of(stage, STAGES)).inc()
 
     def observe_processing(self, seconds: float) -> None:
         if not math.isfinite(seconds):
@@ -584,6 +614,22 @@ def record_alerting_refused(input: str) -> None:
 def record_status_view_refused(input: str) -> None:
     """Count one value the status view refused: a ``status`` or an ``audit`` record."""
     METRICS.record_status_view_refused(input)
+
+
+def record_stage_retry(stage: str, step: str) -> None:
+    """Count one transient failure of ``step`` (compute, publish, commit) in ``stage`` being retried.
+
+    A broker outage shows here; the messages are not lost, only delayed.
+    """
+    METRICS.record_stage_retry(stage, step)
+
+
+def record_stage_unprocessable(stage: str) -> None:
+    """Count one ``stage`` message dead-lettered (reason ``internal``) because it can never be processed.
+
+    Its effect on the levels is lost, so any increase is worth an alert (OpelStageUnprocessable).
+    """
+    METRICS.record_stage_unprocessable(stage)
 
 
 def apply_status(value: dict[str, Any]) -> None:

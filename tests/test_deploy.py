@@ -235,7 +235,10 @@ def test_required_alerts_exist() -> None:
         "OpelCountyLevelHigh",
         "OpelAlertingInputRefused",
         "OpelStatusViewRefused",
+        "OpelStageUnprocessable",
     } <= set(alerts)
+    assert "opel_stage_unprocessable_total" in alerts["OpelStageUnprocessable"]["expr"]
+    assert alerts["OpelStageUnprocessable"]["labels"]["severity"] == "critical"
     assert alerts["OpelWorkerDown"]["expr"] == 'up{job="opel"} == 0'
     assert alerts["OpelWorkerDown"]["for"] == "2m"
     assert alerts["OpelCountyLevelHigh"]["labels"]["severity"] == "info"
@@ -384,7 +387,8 @@ def test_metrics_doc_covers_every_metric_and_alert() -> None:
     families = {
         f.name for f in text_string_to_metric_families(exposition()) if not f.name.endswith("_created")
     }
-    assert len(families) == 16
+    assert len(families) == 18
+    assert {"opel_stage_retries", "opel_stage_unprocessable"} <= families
     for family in families:
         assert f"`{family}" in doc, f"docs/metrics.md does not describe {family}"
     headings = {

@@ -29,6 +29,8 @@ from streams.metrics import (
     LATENCY_BUCKETS,
     READING_OUTCOMES,
     SCOPE_KINDS,
+    STAGE_STEPS,
+    STAGES,
     STATUS_VIEW_INPUTS,
     OpelMetrics,
 )
@@ -152,6 +154,8 @@ def test_every_family_has_its_conventional_name_type_and_help(m: OpelMetrics) ->
         "opel_consumer_lag_polls": "counter",
         "opel_alerting_refused": "counter",
         "opel_status_view_refused": "counter",
+        "opel_stage_retries": "counter",
+        "opel_stage_unprocessable": "counter",
         "opel_processing_latency_seconds": "histogram",
         "opel_level": "gauge",
         "opel_computed_level": "gauge",
@@ -187,6 +191,10 @@ def test_counters_start_at_zero_for_every_known_label_set(m: OpelMetrics) -> Non
         assert s.value("opel_alerting_refused_total", input=name) == 0.0
     for name in STATUS_VIEW_INPUTS:
         assert s.value("opel_status_view_refused_total", input=name) == 0.0
+    for stage in STAGES:
+        assert s.value("opel_stage_unprocessable_total", stage=stage) == 0.0
+        for step in STAGE_STEPS:
+            assert s.value("opel_stage_retries_total", stage=stage, step=step) == 0.0
 
 
 # ---------------------------------------------------------------------- counters
@@ -252,6 +260,27 @@ def test_refusals_are_counted_by_input(m: OpelMetrics) -> None:
     assert s.value("opel_status_view_refused_total", input="audit") == 1.0
     assert s.value("opel_status_view_refused_total", input="status") == 0.0
     assert s.value("opel_status_view_refused_total", input="other") == 1.0
+
+
+def test_stage_retries_and_unprocessable_messages_are_counted(m: OpelMetrics) -> None:
+    m.record_stage_retry("area", "publish")
+    m.record_stage_retry("area", "publish")
+    m.record_stage_retry("county", "commit")
+    m.record_stage_retry("a stage from nowhere", "fly")
+    m.record_stage_unprocessable("system")
+    m.record_stage_unprocessable("elsewhere")
+    s = scrape(m)
+    assert s.value("opel_stage_retries_total", stage="area", step="publish") == 2.0
+    assert s.value("opel_stage_retries_total", stage="county", step="commit") == 1.0
+    assert s.value("opel_stage_retries_total", stage="other", step="other") == 1.0
+    assert s.value("opel_stage_unprocessable_total", stage="system") == 1.0
+    assert s.value("opel_stage_unprocessable_total", stage="other") == 1.0
+
+
+def test_stage_counters_live_in_the_one_metrics_module() -> None:
+    # One registry, one place: the old streams.stage_metrics module is gone.
+    with pytest.raises(ImportError):
+        __import__("streams.stage_metrics")
 
 
 def test_processing_latency_histogram_buckets_and_guards(m: OpelMetrics) -> None:
@@ -484,6 +513,8 @@ def test_module_functions_feed_the_module_registry(module_scrape: None) -> None:
     metrics.record_alert("log", "sent")
     metrics.record_alerting_refused("ack")
     metrics.record_status_view_refused("status")
+    metrics.record_stage_retry("system", "compute")
+    metrics.record_stage_unprocessable("county")
     metrics.observe_processing(0.1)
     metrics.apply_status(
         indicator_status(
@@ -503,6 +534,8 @@ def test_module_functions_feed_the_module_registry(module_scrape: None) -> None:
     assert delta("opel_alert_deliveries_total", channel="log", outcome="sent") == 1.0
     assert delta("opel_alerting_refused_total", input="ack") == 1.0
     assert delta("opel_status_view_refused_total", input="status") == 1.0
+    assert delta("opel_stage_retries_total", stage="system", step="compute") == 1.0
+    assert delta("opel_stage_unprocessable_total", stage="county") == 1.0
     assert delta("opel_processing_latency_seconds_count") == 1.0
     assert (
         after.value("opel_level", **level_labels("indicator", area="swale", indicator="keah_capacity")) == 1.0

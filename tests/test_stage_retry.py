@@ -32,7 +32,7 @@ from opel.contracts.status import AnyStatus
 from opel.errors import InputError
 from opel.stages.context import Context, Emit
 from streams import app as stage_app
-from streams import stage_metrics, topics
+from streams import metrics, topics
 from streams.app import (
     Backoff,
     Outputs,
@@ -642,5 +642,5 @@ async def test_a_tick_that_times_out_is_only_logged(caplog: pytest.LogCaptureFix
 
 
 def test_retry_step_names_are_metric_labels() -> None:
-    assert set(stage_metrics.STEPS) == {"compute", "publish", "commit"}
+    assert set(metrics.STAGE_STEPS) == {"compute", "publish", "commit"}
     assert Backoff(first=0.1, factor=2.0, cap=5.0, jitter=0.5) == stage_app.BACKOFF
