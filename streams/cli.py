@@ -31,7 +31,7 @@ from pydantic_core import from_json
 
 from streams import topics
 from streams.codec import DECODERS, Rejected, decode_reading, key_for, topic_for
-from streams.demo import SECONDS_PER_HOUR, play, winter_day
+from streams.demo import SECONDS_PER_HOUR, ending_now, play, winter_day
 from streams.settings import Settings, SettingsError, bootstrap_servers, parse_broker_url
 
 EXIT_OK: Final = 0
@@ -350,7 +350,7 @@ async def play_demo(bootstrap: str, start: datetime, *, seconds_per_hour: float,
 
 def _demo(args: argparse.Namespace) -> int:
     _, bootstrap = _settings_and_broker(args)
-    start = args.start or datetime.now(LONDON).replace(second=0, microsecond=0)
+    start = args.start or ending_now(datetime.now(LONDON))
     try:
         sent = asyncio.run(
             play_demo(bootstrap, start, seconds_per_hour=args.seconds_per_hour, speed=args.speed)
@@ -467,7 +467,7 @@ def register(commands: SubParsers) -> None:
         type=_aware,
         default=None,
         metavar="TIME",
-        help="simulated start of the day, ISO 8601 (default: now); without an offset, Kent time",
+        help="simulated 06:00 of the day, ISO 8601 (default: the day ends now); without an offset, Kent time",
     )
     _broker_option(demo)
     demo.set_defaults(handler=_guard(_demo))

@@ -15,7 +15,8 @@ The story, on the simulated clock from 06:00:
 
 Everything here is pure: :func:`winter_day` returns the messages, :func:`play` paces them.
 ``observed_at`` and the other event times are simulated times, so levels and dwell follow the
-plan's clock however fast the day is played. Only ids from the shipped catalogues are used.
+plan's clock however fast the day is played; by default the day is placed so that it ends now
+(:func:`ending_now`), so nothing is stamped in the future. Only ids from the shipped catalogues are used.
 """
 
 from __future__ import annotations
@@ -152,6 +153,14 @@ class _Story:
             **fields,
         }
         self.add(hour, topics.REFERRAL_EVENTS, value)
+
+
+def ending_now(now: datetime) -> datetime:
+    """The start (06:00 of the story) that makes the scripted day end at ``now``: however fast it
+    is played, no message is stamped in the future, and a reading sent afterwards with the real
+    time is newer than all of it."""
+    # The acute returns of the last hour are stamped a quarter past it.
+    return (now - timedelta(hours=DAY_HOURS, minutes=15)).replace(second=0, microsecond=0)
 
 
 def winter_day(start: datetime, *, seconds_per_hour: float = SECONDS_PER_HOUR) -> Script:

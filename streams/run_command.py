@@ -123,7 +123,7 @@ def demo_extra(speed: float) -> Extra:
     async def start(running: Running) -> Callable[[], Awaitable[None]]:
         from aiokafka import AIOKafkaProducer  # noqa: PLC0415
 
-        from streams.demo import play, winter_day  # noqa: PLC0415
+        from streams.demo import ending_now, play, winter_day  # noqa: PLC0415
 
         producer = AIOKafkaProducer(bootstrap_servers=running.settings.kafka_bootstrap(), linger_ms=5)
         await producer.start()
@@ -132,7 +132,7 @@ def demo_extra(speed: float) -> Extra:
             await producer.send_and_wait(topic, key=key, value=value)
 
         async def run_demo() -> None:
-            script = winter_day(datetime.now(UTC).replace(second=0, microsecond=0))
+            script = winter_day(ending_now(datetime.now(UTC)))
             log.info("demo: playing a winter day for Kent (%d messages) at speed %s", len(script), speed)
             await play(script, send, speed=speed)
             log.info("demo: the scripted day is over; the worker keeps running")

@@ -6,7 +6,7 @@ import asyncio
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -24,7 +24,7 @@ from opel.feeds import Override, ReferralEvent
 from opel.models import AcuteSubmission, Reading
 from streams import topics
 from streams.codec import DECODERS, Rejected, key_for, topic_for
-from streams.demo import SECONDS_PER_HOUR, Script, play, winter_day
+from streams.demo import SECONDS_PER_HOUR, Script, ending_now, play, winter_day
 
 LONDON = ZoneInfo("Europe/London")
 START = datetime(2025, 11, 17, 6, 0, tzinfo=LONDON)  # a Monday
@@ -257,3 +257,14 @@ def test_on_item_sees_every_offset(script: Script) -> None:
     callback: Callable[[float], None] = offsets.append
     asyncio.run(play(script[:20], send, speed=1e6, on_item=callback))
     assert offsets == [offset for offset, _, _ in script[:20]]
+
+
+def test_the_default_day_ends_now_so_nothing_is_stamped_in_the_future() -> None:
+    now = datetime(2026, 12, 2, 14, 37, 21, tzinfo=UTC)
+    script = winter_day(ending_now(now))
+    times = [
+        datetime.fromisoformat(value.get("observed_at") or value.get("occurred_at") or value["at"])
+        for _, _, value in script
+    ]
+    assert max(times) <= now
+    assert now - max(times) < timedelta(hours=1)
