@@ -45,6 +45,7 @@ __all__ = [
     "StatusView",
     "Subscription",
     "SubscriptionClosedError",
+    "audit_json",
     "status_json",
 ]
 
@@ -69,6 +70,31 @@ def utc_now() -> dt.datetime:
 def status_json(status: AnyStatus) -> dict[str, Any]:
     """A status as the API and the event stream send it: the contract's JSON, ``None`` fields kept."""
     return status.model_dump(mode="json")
+
+
+WITHHELD_INPUT_KEYS: Final = frozenset({"ref"})
+"""Input fields the API never shows: a referral event's ``ref`` names a case in the source
+system, which the open ``/history`` endpoint has no business passing on."""
+
+
+def _withheld(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _withheld(v) for k, v in value.items() if k not in WITHHELD_INPUT_KEYS}
+    if isinstance(value, list):
+        return [_withheld(item) for item in value]
+    return value
+
+
+def audit_json(record: AuditRecord) -> dict[str, Any]:
+    """An audit record as the API shows it: the contract's JSON without a referral's ``ref``.
+
+    The input is walked to any depth, so a ``ref`` nested in it (an event inside a command,
+    say) is withheld too.
+    """
+    shown = record.model_dump(mode="json")
+    if shown.get("input") is not None:
+        shown["input"] = _withheld(shown["input"])
+    return shown
 
 
 @dataclass(frozen=True, slots=True)
@@ -378,7 +404,7 @@ class StatusView:
         """Apply one validated ``opel.audit.v1`` record (kept in its scope's history)."""
         scope = self.state.apply_audit(record, self._clock())
         if scope is not None:
-            self._publish({"type": "audit", "scope": scope, "audit": record.model_dump(mode="json")})
+            self._publish({"type": "audit", "scope": scope, "audit": audit_json(record)})
 
     def apply_status_json(self, key: str | None, raw: bytes | None, where: str = "") -> None:
         """Validate a raw status value with the contract and apply it, or refuse it (logged, counted)."""

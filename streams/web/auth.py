@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 from opel.validation_errors import field_problems, first_problem
 
 __all__ = [
+    "DEFAULT_MAX_EVENT_STREAMS",
     "MIN_TOKEN_LENGTH",
     "ApiConfig",
     "AuthConfig",
@@ -34,6 +35,8 @@ __all__ = [
 
 MIN_TOKEN_LENGTH: Final = 16
 """Shorter secrets are refused at load: a guessable token is worse than none."""
+DEFAULT_MAX_EVENT_STREAMS: Final = 100
+"""Open ``/events`` streams allowed by default: every board screen holds one."""
 
 RoleName = Literal["escalation_group", "duty_manager", "viewer"]
 
@@ -108,6 +111,8 @@ class BoardConfig:
     """Settings the status board needs from the server."""
 
     stale_after: dt.timedelta = dt.timedelta(hours=26)
+    max_event_streams: int = DEFAULT_MAX_EVENT_STREAMS
+    """How many ``GET /events`` streams may be open at once; the next one gets 503."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +138,7 @@ class _BoardIn(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     stale_after_hours: float = Field(default=26, gt=0, le=24 * 30)
+    max_event_streams: int = Field(default=DEFAULT_MAX_EVENT_STREAMS, ge=1, le=10_000)
 
 
 class _ApiConfigIn(BaseModel):
@@ -170,7 +176,10 @@ def build_api_config(data: object, environ: Mapping[str, str], display: str = "<
         principals.append(Principal(name, frozenset(entry.roles), entry.token_env, token))
     return ApiConfig(
         auth=AuthConfig(tuple(principals), raw.reads_require_token),
-        board=BoardConfig(stale_after=dt.timedelta(hours=raw.board.stale_after_hours)),
+        board=BoardConfig(
+            stale_after=dt.timedelta(hours=raw.board.stale_after_hours),
+            max_event_streams=raw.board.max_event_streams,
+        ),
     )
 
 

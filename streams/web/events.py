@@ -16,8 +16,11 @@ from streams.status_view import SubscriptionClosedError
 from streams.web.auth import Permission
 from streams.web.context import context
 from streams.web.guard import require
+from streams.web.problems import ProblemError
 
 RETRY_MS: Final = 3000
+BUSY_RETRY_SECONDS: Final = 30
+"""``Retry-After`` of the 503 a stream over the limit gets."""
 
 
 def sse_message(event: str, data: dict[str, Any], event_id: int | None = None) -> bytes:
@@ -32,6 +35,17 @@ def sse_message(event: str, data: dict[str, Any], event_id: int | None = None) -
 async def get_events(request: web.Request) -> web.StreamResponse:
     require(request, Permission.READ)
     ctx = context(request)
+    limit = ctx.board.max_event_streams
+    if len(ctx.streams) >= limit:
+        # Each stream holds a connection and a queue for as long as the client stays; a bound
+        # keeps a runaway client (or many tabs) from taking the server's memory and sockets.
+        raise ProblemError(
+            503,
+            "too-many-event-streams",
+            f"{limit} event streams are open already, the most this server keeps; try again later",
+            title="Too many event streams",
+            headers={"Retry-After": str(BUSY_RETRY_SECONDS)},
+        )
     response = web.StreamResponse(
         headers={
             "Content-Type": "text/event-stream",

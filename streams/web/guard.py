@@ -20,6 +20,15 @@ def bearer_token(request: web.Request) -> str | None:
         return None
     scheme, _, token = header.strip().partition(" ")
     token = token.strip()
+    # A token is printable ASCII (RFC 6750). Bytes that are not UTF-8 reach us as surrogates,
+    # which no comparison may see: refused here like any other malformed credential.
+    if not (header.isascii() and header.isprintable()):
+        raise ProblemError(
+            401,
+            "unauthorized",
+            "the Authorization header must be printable ASCII: 'Bearer <token>'",
+            headers={"WWW-Authenticate": f'{_REALM}, error="invalid_request"'},
+        )
     if scheme.lower() != "bearer" or not token:
         raise ProblemError(
             401,

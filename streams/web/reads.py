@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry
 from opel.contracts.status import AreaStatus
 from opel.levels import Level
 from opel.models import AREA_IDS
-from streams.status_view import status_json
+from streams.status_view import audit_json, status_json
 from streams.web.auth import Permission
 from streams.web.context import context
 from streams.web.guard import require
@@ -81,7 +81,7 @@ async def get_history(request: web.Request) -> web.Response:
         {
             "scope": scope,
             "since": since.isoformat() if since else None,
-            "entries": [entry.model_dump(mode="json") for entry in view.history(scope, since)],
+            "entries": [audit_json(entry) for entry in view.history(scope, since)],
         }
     )
 
