@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import re
+import traceback
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -11,6 +14,9 @@ import pytest
 import yaml
 
 from opel.alerting.routing import RoutingError, build_routing, load_routing, parse_duration
+from streams.alerting.service import AlertingService
+from streams.status_view import StatusView
+from streams.topics import AUDIT
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "config" / "routing.example.yaml"
 
@@ -192,3 +198,109 @@ def test_durations(text: Any, seconds: float) -> None:
 def test_bad_durations(text: Any) -> None:
     with pytest.raises(ValueError, match=r"duration|negative"):
         parse_duration(text)
+
+
+# --------------------------------------------------------------------------- literal secrets
+
+SECRET = "hunter2-XQ7-live-key"
+PHONE = 447700900123
+
+
+def _contact(data: dict[str, Any]) -> dict[str, Any]:
+    contact: dict[str, Any] = data["roles"]["duty"]["contacts"][0]
+    return contact
+
+
+def _email(data: dict[str, Any]) -> dict[str, Any]:
+    channel: dict[str, Any] = data["channels"]["mail"]
+    return channel
+
+
+@pytest.mark.parametrize(
+    ("change", "secret"),
+    [
+        # Text where a ${NAME} reference must stand.
+        (lambda d: _email(d).update(password=SECRET), SECRET),
+        (
+            lambda d: d["channels"].update(
+                hook={"type": "webhook", "url": f"https://hooks.example/{SECRET}"}
+            ),
+            SECRET,
+        ),
+        (
+            lambda d: d["channels"].update(sms={"type": "notify_sms", "api_key": SECRET, "template_id": "t"}),
+            SECRET,
+        ),
+        # A phone number or PIN written unquoted is a YAML number, not text.
+        (lambda d: _contact(d).update(address=PHONE), str(PHONE)),
+        (lambda d: _email(d).update(password=int("31415926535")), "31415926535"),
+        # A secret under a key the file does not know (a guessed field name).
+        (lambda d: _email(d).update(api_token=SECRET), SECRET),
+        (lambda d: _contact(d).update(phone=str(PHONE)), str(PHONE)),
+        # A secret in a list where one value is expected.
+        (lambda d: _email(d).update(sender=[SECRET]), SECRET),
+    ],
+)
+def test_a_literal_secret_is_never_echoed(change: Any, secret: str) -> None:
+    data = minimal()
+    change(data)
+    with pytest.raises(RoutingError) as info:
+        build_routing(data, "routing.yaml", env=ENV)
+    assert secret not in "".join(traceback.format_exception(info.value))
+    assert info.value.path  # the place is still named, so the file can be fixed
+
+
+def test_a_secrets_file_that_is_not_yaml_is_refused_without_its_lines(tmp_path: Path) -> None:
+    (tmp_path / "secrets.yaml").write_text(f"DUTY: d@example.org\nTM: {SECRET}: oops\n", encoding="utf-8")
+    path = tmp_path / "routing.yaml"
+    path.write_text(yaml.safe_dump(minimal(secrets_file="secrets.yaml")), encoding="utf-8")
+    with pytest.raises(RoutingError) as info:
+        load_routing(path, env={"SENDER": "s@example.org"})
+    assert info.value.path == "secrets_file"
+    assert "line 2" in info.value.problem
+    assert SECRET not in "".join(traceback.format_exception(info.value))
+
+
+def test_a_routing_file_that_is_not_yaml_is_refused_without_its_lines(tmp_path: Path) -> None:
+    path = tmp_path / "routing.yaml"
+    path.write_text(f"channels:\n  hook:\n    url: {SECRET}: oops\n", encoding="utf-8")
+    with pytest.raises(RoutingError) as info:
+        load_routing(path, env=ENV)
+    assert "invalid YAML" in str(info.value)
+    assert SECRET not in "".join(traceback.format_exception(info.value))
+
+
+async def test_a_refused_reload_keeps_the_secret_out_of_log_audit_and_history(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """End to end: alerting's reload refusal, its log, its audit record and the view behind /history."""
+    path = tmp_path / "routing.yaml"
+    data = minimal()
+    _email(data)["password"] = PHONE  # a PIN or number written unquoted
+    _email(data)["api_token"] = SECRET  # and a key the file does not know
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    service = AlertingService(bootstrap="127.0.0.1:9", routing=build_routing(minimal(), env=ENV))
+    published: list[tuple[str, bytes]] = []
+
+    async def capture(topic: str, message: Any) -> None:
+        published.append((topic, message.value.to_json()))
+
+    service._publish = capture  # type: ignore[method-assign]
+    caplog.set_level(logging.DEBUG)
+    assert await service.routing_reload(path) is False
+    [(topic, raw)] = published
+    assert topic == AUDIT
+    record = json.loads(raw)
+    assert record["decision"] == "routing_refused"
+    assert "password" in record["reason"]  # the place is named ...
+    for secret in (SECRET, str(PHONE)):  # ... the value never
+        assert secret not in raw.decode()
+        assert secret not in caplog.text
+        assert all(secret not in decision for decision in service.decisions)
+    # What /history shows comes from the view, which keeps audit records per scope only:
+    # a routing refusal has none, and its text never reaches any scope's history.
+    view = StatusView("127.0.0.1:9", use_metrics=False)
+    view.apply_audit_json(raw)
+    assert record["scope"] is None
+    assert not view.knows("")
+    assert view.records_rejected == 0

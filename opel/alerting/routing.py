@@ -293,7 +293,12 @@ def _explain(error: ErrorDetails) -> str | None:
 
 
 def _from_pydantic(display: str, data: Mapping[str, Any], exc: ValidationError) -> RoutingError:
-    problems = field_problems(exc, model=RoutingConfig, data=data, noun="key", explain=_explain)
+    # show_input=False: this file holds contact details, and a secret written literally (a
+    # phone number or PIN left unquoted, a key under a misspelt name) must not reach the log,
+    # the audit topic or /history through the refusal. The place is named; the value never.
+    problems = field_problems(
+        exc, model=RoutingConfig, data=data, noun="key", explain=_explain, show_input=False
+    )
     path, problem = first_problem(problems)
     return RoutingError(display, path, problem)
 
@@ -318,10 +323,16 @@ def _read_secrets(display: str, secrets_file: str, base: Path | None) -> dict[st
     except OSError as exc:
         raise RoutingError(display, "secrets_file", f"cannot read {path}: {exc.strerror or exc}") from exc
     except yaml.YAMLError as exc:
-        raise RoutingError(display, "secrets_file", f"{path} is not valid YAML: {exc}") from exc
+        # Only where: YAML's own message quotes the offending line, which is a secret here.
+        raise RoutingError(display, "secrets_file", f"{path} is not valid YAML{_yaml_where(exc)}") from None
     if not isinstance(data, dict) or not all(isinstance(k, str) for k in data):
         raise RoutingError(display, "secrets_file", f"{path} must be a mapping of NAME: value")
     return {str(k): str(v) for k, v in data.items()}
+
+
+def _yaml_where(exc: yaml.YAMLError) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    return f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
 
 
 def _check_references(display: str, config: RoutingConfig) -> None:
@@ -420,5 +431,9 @@ def build_routing(
 def load_routing(path: str | Path, *, env: Mapping[str, str] | None = None) -> RoutingConfig:
     """Read, validate and resolve a routing file; any problem is a :class:`RoutingError`."""
     file = Path(path)
-    data = read_yaml_file(file, error=RoutingError)
+    try:
+        data = read_yaml_file(file, error=RoutingError)
+    except RoutingError as exc:
+        # The YAML error it wraps quotes the offending line, maybe a secret: not chained on.
+        raise RoutingError(exc.source, exc.path, exc.problem) from None
     return build_routing(data, str(file), env=env, base=file.parent)
