@@ -8,11 +8,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from opel.rollup import area_level, county_level, system_level
 from opel.catalogue import CountyRule
 from opel.catalogue_load import load_acute_catalogue, load_indicator_catalogue
 from opel.errors import InputError
 from opel.levels import Level
+from opel.rollup import area_level, county_level, system_level
 
 L1, L2, L3, L4 = Level.OPEL_1, Level.OPEL_2, Level.OPEL_3, Level.OPEL_4
 KENT = load_indicator_catalogue("kcc-asch-2025-26").county

@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from opel.rollup import county_level
 from opel.assess import assess
 from opel.catalogue_load import load_indicator_catalogue
 from opel.levels import Level
 from opel.models import Reading
+from opel.rollup import county_level
 from streams.broker import EmbeddedBroker
 
 from .service import fresh_broker, latest_status, produce, reading, wait_for
