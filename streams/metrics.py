@@ -97,7 +97,7 @@ ALERT_OUTCOMES: Final = ("sent", "failed", "retried")
 CATALOGUE_KINDS: Final = ("indicators", "acute", "level_map", "actions", "routing")
 ALERTING_INPUTS: Final = ("status", "escalation", "ack")
 """What the alerting service reads and can refuse (``opel_alerting_refused_total{input}``)."""
-STATUS_VIEW_INPUTS: Final = ("status", "audit")
+STATUS_VIEW_INPUTS: Final = ("status", "audit", "alert")
 """What the status view behind the API and board reads and can refuse."""
 STAGES: Final = ("area", "county", "system")
 """The worker's stateful stages (``opel_stage_*{stage}``)."""
@@ -612,7 +612,7 @@ def record_alerting_refused(input: str) -> None:
 
 
 def record_status_view_refused(input: str) -> None:
-    """Count one value the status view refused: a ``status`` or an ``audit`` record."""
+    """Count one value the status view refused: a ``status``, an ``audit`` record or an ``alert`` message."""
     METRICS.record_status_view_refused(input)
 
 

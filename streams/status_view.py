@@ -2,7 +2,8 @@
 
 The API and the status board read from here instead of asking the worker: ``opel.status.v1``
 is compacted (latest value per scope) and is read from the beginning on every start, so the
-view needs no state of its own. ``opel.audit.v1`` feeds a short per-scope history.
+view needs no state of its own. ``opel.audit.v1`` feeds a short per-scope history, and
+``opel.alerts.v1`` the alert ids alerting has told people about (what an ack may name).
 
 Every value is validated with its contract (:data:`opel.contracts.status.STATUS`,
 :class:`opel.contracts.audit.AuditRecord`). A value the contract refuses is logged as an error
@@ -20,7 +21,7 @@ import asyncio
 import datetime as dt
 import importlib
 import logging
-from collections import Counter, deque
+from collections import Counter, OrderedDict, deque
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -28,6 +29,8 @@ from typing import Any, Final
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from pydantic import ValidationError
 
+from opel.alerting.engine import ACK_PREFIX
+from opel.contracts.alert import ALERT_MESSAGE, AlertDelivery
 from opel.contracts.audit import AuditRecord
 from opel.contracts.status import STATUS as STATUS_CONTRACT
 from opel.contracts.status import AnyStatus
@@ -35,7 +38,7 @@ from opel.feeds import Override
 from opel.validation_errors import field_problems, join_problems
 from streams.compacted import read_to_end, topic_partitions
 from streams.tasks import cancel_and_wait
-from streams.topics import AUDIT, STATUS
+from streams.topics import ALERTS, AUDIT, STATUS
 
 __all__ = [
     "HISTORY_LIMIT",
@@ -150,6 +153,8 @@ class StatusState:
     history_window: dt.timedelta = HISTORY_WINDOW
     _statuses: dict[str, AnyStatus] = field(default_factory=dict)
     _history: dict[str, deque[AuditRecord]] = field(default_factory=dict)
+    _alerts: OrderedDict[str, dt.datetime] = field(default_factory=OrderedDict)
+    """Alert id -> time of its latest delivery, oldest first."""
 
     def apply_status(self, scope: str, value: AnyStatus | None) -> bool:
         """Record a status value (None is a tombstone); True if what the state holds changed."""
@@ -177,6 +182,36 @@ class StatusState:
         # Audit records arrive roughly in time order per partition, so the old ones are at the left.
         while entries and entries[0].at < oldest:
             entries.popleft()
+
+    def apply_alert(self, delivery: AlertDelivery, now: dt.datetime) -> None:
+        """Remember the alert ids a delivery told someone about (a duty notice has none to ack)."""
+        if delivery.kind != "duty":
+            for alert_id in delivery.alert_ids:
+                self._alerts[alert_id] = max(delivery.at, self._alerts.get(alert_id, delivery.at))
+                self._alerts.move_to_end(alert_id)
+        oldest = now - self.history_window
+        # A firing alert is repeated every few hours, so one silent for the window is long over.
+        while self._alerts:
+            first, at = next(iter(self._alerts.items()))
+            if at >= oldest:
+                break
+            del self._alerts[first]
+
+    def knows_alert(self, alert_id: str, now: dt.datetime) -> bool:
+        """Whether an ack may name ``alert_id``: a whole id, or (as phones show them) its first
+        :data:`~opel.alerting.engine.ACK_PREFIX` or more characters, as alerting reads an ack."""
+        oldest = now - self.history_window
+        at = self._alerts.get(alert_id)
+        if at is not None:
+            return at >= oldest
+        if len(alert_id) < ACK_PREFIX:
+            return False
+        prefix = alert_id.lower()
+        return any(known.startswith(prefix) and at >= oldest for known, at in self._alerts.items())
+
+    def scopes(self) -> frozenset[str]:
+        """Every scope with a status or a history."""
+        return frozenset(self._statuses) | frozenset(scope for scope, kept in self._history.items() if kept)
 
     def statuses(self) -> list[AnyStatus]:
         return [self._statuses[scope] for scope in sorted(self._statuses)]
@@ -284,7 +319,7 @@ def _metrics_function(name: str) -> Callable[[Any], None] | None:
 
 
 class StatusView:
-    """Consumes the status and audit topics (all partitions, no consumer group) into memory."""
+    """Consumes the status, audit and alerts topics (all partitions, no consumer group) into memory."""
 
     def __init__(
         self,
@@ -292,6 +327,7 @@ class StatusView:
         *,
         status_topic: str = STATUS,
         audit_topic: str = AUDIT,
+        alerts_topic: str | None = ALERTS,
         history_limit: int = HISTORY_LIMIT,
         history_window: dt.timedelta = HISTORY_WINDOW,
         clock: Callable[[], dt.datetime] = utc_now,
@@ -301,10 +337,12 @@ class StatusView:
     ) -> None:
         """``status_hook`` sees every status value; without one, ``streams.metrics.apply_status``
         does (when that module exists and ``use_metrics`` is true). With ``use_metrics``, refused
-        values are also counted in ``opel_status_view_refused_total{input}``."""
+        values are also counted in ``opel_status_view_refused_total{input}``. ``alerts_topic``
+        None: no alerts are read, so :meth:`knows_alert` knows none."""
         self.bootstrap = bootstrap
         self.status_topic = status_topic
         self.audit_topic = audit_topic
+        self.alerts_topic = alerts_topic
         self.state = StatusState(history_limit=history_limit, history_window=history_window)
         self._clock = clock
         self._hook: StatusHook | None = status_hook or (
@@ -347,6 +385,12 @@ class StatusView:
 
     def history(self, scope: str, since: dt.datetime | None = None) -> list[AuditRecord]:
         return self.state.history(scope, self._clock(), since)
+
+    def scopes(self) -> frozenset[str]:
+        return self.state.scopes()
+
+    def knows_alert(self, alert_id: str) -> bool:
+        return self.state.knows_alert(alert_id, self._clock())
 
     def active_overrides(self) -> list[ActiveOverride]:
         return self.state.active_overrides(self._clock())
@@ -430,10 +474,25 @@ class StatusView:
             return
         self.apply_audit_record(record)
 
+    def apply_alert_json(self, raw: bytes | None, where: str = "") -> None:
+        """Validate a raw ``opel.alerts.v1`` value and remember its alert ids, or refuse it."""
+        topic = self.alerts_topic or ALERTS
+        if raw is None:
+            self._refuse(topic, "null value (the alerts topic has no tombstones)", where)
+            return
+        try:
+            message = ALERT_MESSAGE.validate_json(raw)
+        except ValidationError as exc:
+            self._refuse(topic, _errors(exc, AlertDelivery), where)
+            return
+        if isinstance(message, AlertDelivery):  # a daily snapshot names no alert
+            self.state.apply_alert(message, self._clock())
+
     def _refuse(self, topic: str, why: str, where: str = "") -> None:
         self.records_refused[topic] += 1
         if self._count_refusal is not None:
-            self._count_refusal("status" if topic == self.status_topic else "audit")
+            kind = {self.status_topic: "status", self.audit_topic: "audit"}.get(topic, "alert")
+            self._count_refusal(kind)
         log.error("status view refused a value on %s%s: %s", topic, where, why)
 
     @property
@@ -451,6 +510,8 @@ class StatusView:
         if record.topic == self.status_topic:
             key = record.key.decode("utf-8", "replace") if record.key is not None else None
             self.apply_status_json(key, record.value, where)
+        elif record.topic == self.alerts_topic:
+            self.apply_alert_json(record.value, where)
         else:
             self.apply_audit_json(record.value, where)
 
@@ -468,7 +529,10 @@ class StatusView:
         )
         await consumer.start()
         try:
-            partitions = await self._partitions(consumer, (self.status_topic, self.audit_topic))
+            topics = [self.status_topic, self.audit_topic]
+            if self.alerts_topic is not None:
+                topics.append(self.alerts_topic)
+            partitions = await self._partitions(consumer, topics)
         except BaseException:
             await consumer.stop()
             raise

@@ -11,6 +11,7 @@ from aiohttp import web
 from opel.actions import ActionPlan
 from streams.status_view import StatusView, Subscription
 from streams.web.auth import AuthConfig, BoardConfig
+from streams.web.scopes import ScopeCatalogue
 
 SendCommand = Callable[[dict[str, Any]], Awaitable[None]]
 Catalogues = Callable[[], list[dict[str, Any]]]
@@ -26,7 +27,15 @@ class Context:
     board: BoardConfig
     county_scope: str
     sse_heartbeat: float
+    scopes: ScopeCatalogue
     streams: set[Subscription] = field(default_factory=set)
+
+    def known_scopes(self) -> frozenset[str]:
+        """The scopes a command may name: the catalogues' in force, else those the view has seen."""
+        known = self.scopes.known()
+        if known is None:
+            return self.view.scopes() | {self.county_scope}
+        return known
 
 
 CONTEXT: Final = web.AppKey("opel_context", Context)

@@ -15,6 +15,7 @@ from streams.web import board, events, reads, writes
 from streams.web.auth import AuthConfig, BoardConfig
 from streams.web.context import CONTEXT, Catalogues, Context, SendCommand
 from streams.web.problems import problem_middleware
+from streams.web.scopes import ScopeCatalogue
 
 __all__ = ["ROUTES", "Route", "WebServer", "build_app"]
 
@@ -108,6 +109,7 @@ class WebServer:
             board=board or BoardConfig(),
             county_scope=county_scope,
             sse_heartbeat=sse_heartbeat,
+            scopes=ScopeCatalogue(catalogues, county_scope),
         )
         self.app = build_app(self._ctx)
         self._runner: web.AppRunner | None = None

@@ -53,9 +53,24 @@ async def _send(request: web.Request, command: Override | Withdraw | Acknowledge
     return web.json_response(value, status=202)
 
 
+def _check_scope(request: web.Request, scope: str) -> None:
+    """422 naming ``scope`` unless the catalogues in force define it: the worker would otherwise
+    open a book for a scope nobody assesses, and the 202 would promise an effect never seen."""
+    if scope not in context(request).known_scopes():
+        raise ProblemError(
+            422,
+            "unknown-scope",
+            f"scope: {scope!r} is not an area, indicator, site, system or county of the catalogues "
+            "in force; GET /status lists the scopes",
+            title="Unknown scope",
+            extra={"field": "scope", "errors": [{"field": "scope", "message": "is not a known scope"}]},
+        )
+
+
 async def post_override(request: web.Request) -> web.Response:
     principal = require_principal(request, Permission.OVERRIDE)
     body = await parse_body(request, OverrideBody)
+    _check_scope(request, body.scope)
     now = context(request).view.now()
     command = _checked(
         lambda: Override(
@@ -112,12 +127,21 @@ async def delete_override(request: web.Request) -> web.Response:
 async def post_ack(request: web.Request) -> web.Response:
     principal = require_principal(request, Permission.ACK)
     body = await parse_body(request, AckBody, optional=True)
-    now = context(request).view.now()
+    alert_id = request.match_info["id"]
+    view = context(request).view
+    # What alerting published on opel.alerts.v1 is what people were told, so it holds every id
+    # someone can ack (and its first 8 characters, as a phone shows them).
+    if not view.knows_alert(alert_id):
+        raise ProblemError(
+            404,
+            "unknown-alert",
+            f"no alert {alert_id!r} has been sent in the last {view.state.history_window.days} days",
+            title="Unknown alert",
+        )
+    now = view.now()
     # opel.alerting.events builds every ack: the API and alerting read and write one record.
     command = _checked(
-        lambda: ack_command(
-            AckRequest(alert_id=request.match_info["id"], author=principal.name, note=body.note), now
-        ),
+        lambda: ack_command(AckRequest(alert_id=alert_id, author=principal.name, note=body.note), now),
         {"alert_id": "id"},
     )
     return await _send(request, command)

@@ -13,9 +13,10 @@ import aiohttp
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from support.demo import audit_entry, override, status_record
-from support.local_stack import LocalStack
+from support.local_stack import LocalStack, shipped_catalogues
 
 from opel.actions_load import default_action_plan
+from opel.contracts.alert import AlertDelivery
 from opel.contracts.status import STATUS as STATUS_CONTRACT
 from opel.contracts.status import AnyStatus
 from opel.feeds import Acknowledge, Override, Withdraw
@@ -251,7 +252,7 @@ async def test_actions_follow_the_county_level(stack: LocalStack, http: aiohttp.
 
 async def test_catalogues_metrics_and_health(stack: LocalStack, http: aiohttp.ClientSession) -> None:
     async with http.get(f"{stack.url}/catalogues") as response:
-        assert (await response.json()) == {"catalogues": [{"id": "kcc-asch-2025-26", "version": "1.8"}]}
+        assert (await response.json()) == {"catalogues": shipped_catalogues()}
     async with http.get(f"{stack.url}/metrics") as response:
         assert response.status == 200
         assert response.content_type == "text/plain"
@@ -415,9 +416,36 @@ async def test_withdraw_finds_the_scope_of_an_active_override(
     assert [(o["id"], o["scope"], o["computed_level"]) for o in listed] == [("ovr-test-1", "area/swale", 1)]
 
 
+def delivery(*alert_ids: str, at: dt.datetime) -> AlertDelivery:
+    """What alerting publishes on opel.alerts.v1 once it has told someone about ``alert_ids``."""
+    return AlertDelivery(
+        kind="firing",
+        id=f"dlv-{alert_ids[0]}",
+        notice_id=f"ntc-{alert_ids[0]}",
+        alert_ids=alert_ids,
+        role="stp_team_manager",
+        route="area-operational",
+        contact="tm",
+        channel="log",
+        state="sent",
+        attempts=1,
+        reason="sent",
+        subject="OPEL 3 RED: Swale",
+        text="Swale is OPEL 3 red",
+        at=at,
+    )
+
+
+async def publish_alerts_and_wait(stack: LocalStack, *deliveries: AlertDelivery) -> None:
+    await stack.publish_alerts(deliveries)
+    ids = [alert_id for d in deliveries for alert_id in d.alert_ids]
+    await until(lambda: all(stack.view.knows_alert(i) for i in ids), "the published alerts")
+
+
 async def test_ack_is_queued_by_alert_id(
     broker: EmbeddedBroker, stack: LocalStack, http: aiohttp.ClientSession
 ) -> None:
+    await publish_alerts_and_wait(stack, delivery("alert-42", "alert-43", "alert-44", at=now()))
     async with http.post(
         f"{stack.url}/alerts/alert-42/ack",
         json={"note": "called the STP manager"},
@@ -438,7 +466,37 @@ async def test_ack_is_queued_by_alert_id(
     assert sorted(key or "" for key, _ in queued) == ["alert-42", "alert-43"]
 
 
+async def test_ack_of_an_alert_alerting_never_sent_is_404(
+    broker: EmbeddedBroker, stack: LocalStack, http: aiohttp.ClientSession
+) -> None:
+    async with http.post(f"{stack.url}/alerts/alert-never-sent/ack", headers=bearer(DUTY_TOKEN)) as response:
+        assert response.status == 404
+        assert "alert-never-sent" in (await response.json())["detail"]
+    await publish_alerts_and_wait(stack, delivery("alert-sent-1", at=now()))
+    async with http.post(f"{stack.url}/alerts/alert-sent-1/ack", headers=bearer(DUTY_TOKEN)) as response:
+        assert response.status == 202
+    [(key, queued)] = await read_commands(broker, stack.topics["commands"].name, 1)
+    assert (key, queued["alert_id"]) == ("alert-sent-1", "alert-sent-1")
+
+
+async def test_override_of_a_scope_no_catalogue_defines_is_422(
+    stack: LocalStack, http: aiohttp.ClientSession
+) -> None:
+    body = {
+        "scope": "area/atlantis",
+        "level": 4,
+        "reason": "test",
+        "expires_at": (now() + dt.timedelta(hours=1)).isoformat(),
+    }
+    async with http.post(f"{stack.url}/overrides", json=body, headers=bearer(GROUP_TOKEN)) as response:
+        assert response.status == 422
+        problem = await response.json()
+    assert problem["field"] == "scope"
+    assert "area/atlantis" in problem["detail"]
+
+
 async def test_command_that_cannot_be_queued_is_503(stack: LocalStack, http: aiohttp.ClientSession) -> None:
+    await publish_alerts_and_wait(stack, delivery("alert-1", at=now()))
     await stack.sender.stop()  # the producer is gone, as when the broker is unreachable
     async with http.post(f"{stack.url}/alerts/alert-1/ack", headers=bearer(DUTY_TOKEN)) as response:
         assert response.status == 503

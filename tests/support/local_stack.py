@@ -1,7 +1,7 @@
 """The API and board wired to a broker without a worker: for demos, screenshots and tests.
 
-:class:`LocalStack` creates its own status, audit and commands topics (unique names unless
-told otherwise, so several stacks can share one broker), starts a :class:`StatusView`, a
+:class:`LocalStack` creates its own status, audit, alerts and commands topics (unique names
+unless told otherwise, so several stacks can share one broker), starts a :class:`StatusView`, a
 :class:`CommandSender` and a :class:`WebServer` on 127.0.0.1, and publishes status values and
 audit records (contract models, :mod:`tests.support.demo`) as the worker does: the model's
 JSON, keyed by its scope. The real service wires the same parts to the real topic names.
@@ -17,6 +17,8 @@ from aiokafka import AIOKafkaProducer
 
 from opel.actions import ActionPlan
 from opel.actions_load import default_action_plan
+from opel.catalogue_load import DEFAULT_ACUTE_CATALOGUE, DEFAULT_INDICATOR_CATALOGUE, load_catalogue
+from opel.contracts.alert import AlertDelivery
 from opel.contracts.audit import AuditRecord
 from opel.contracts.status import AnyStatus
 from streams.broker import LOOPBACK, EmbeddedBroker
@@ -26,17 +28,30 @@ from streams.web.auth import AuthConfig, BoardConfig
 from streams.web.command_sender import CommandSender
 from streams.web.server import WebServer
 
-__all__ = ["LocalStack", "private_topics"]
+__all__ = ["LocalStack", "private_topics", "shipped_catalogues"]
 
 CAUGHT_UP_SECONDS: Final = 60.0
 
 
+def shipped_catalogues() -> list[dict[str, Any]]:
+    """The shipped catalogues as the worker's CatalogueStore.versions() lists them (and /catalogues)."""
+    found = []
+    for kind, name in (("indicators", DEFAULT_INDICATOR_CATALOGUE), ("acute", DEFAULT_ACUTE_CATALOGUE)):
+        meta = load_catalogue(name).meta
+        found.append(
+            {"kind": kind, "id": meta.id, "version": meta.version, "content_hash": meta.content_hash}
+            | {"status": meta.status, "source": meta.source}
+        )
+    return found
+
+
 def private_topics(prefix: str = "opel-web", partitions: int = DEFAULT_PARTITIONS) -> dict[str, TopicSpec]:
-    """Fresh status (compacted), audit and commands topics named ``<prefix>-<random>.<role>``."""
+    """Fresh status (compacted), audit, alerts and commands topics named ``<prefix>-<random>.<role>``."""
     tag = f"{prefix}-{uuid.uuid4().hex[:8]}"
     return {
         "status": TopicSpec(f"{tag}.status", partitions, True, "out", "status for a local stack"),
         "audit": TopicSpec(f"{tag}.audit", partitions, False, "out", "audit for a local stack"),
+        "alerts": TopicSpec(f"{tag}.alerts", partitions, False, "out", "alerts for a local stack"),
         "commands": TopicSpec(f"{tag}.commands", partitions, False, "in", "commands from a local stack"),
     }
 
@@ -59,10 +74,15 @@ class LocalStack:
         self.broker = broker
         self.topics = dict(topics or private_topics())
         self.view = StatusView(
-            broker.bootstrap, status_topic=self.topics["status"].name, audit_topic=self.topics["audit"].name
+            broker.bootstrap,
+            status_topic=self.topics["status"].name,
+            audit_topic=self.topics["audit"].name,
+            alerts_topic=self.topics["alerts"].name,
         )
         self.sender = CommandSender(broker.bootstrap, topic=self.topics["commands"].name)
-        listed = catalogues if catalogues is not None else [{"id": "kcc-asch-2025-26", "version": "1.8"}]
+        # The shipped catalogues by default, listed as the worker lists them: the scopes an
+        # override may name are theirs.
+        listed = catalogues if catalogues is not None else shipped_catalogues()
         self.server = WebServer(
             host=LOOPBACK,
             port=port,
@@ -126,3 +146,9 @@ class LocalStack:
         """Write audit records keyed by their scope, as the worker does."""
         for record in records:
             await self._send(self.topics["audit"].name, record.scope or "", record.to_json())
+
+    async def publish_alerts(self, deliveries: Iterable[AlertDelivery]) -> None:
+        """Write alert deliveries keyed by their first alert id, as alerting does."""
+        for delivery in deliveries:
+            key = delivery.alert_ids[0] if delivery.alert_ids else delivery.notice_id
+            await self._send(self.topics["alerts"].name, key, delivery.to_json())
