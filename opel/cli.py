@@ -112,6 +112,13 @@ def _level(text: str) -> Level:
 
 
 def _actions(args: argparse.Namespace) -> int:
+    if args.level is not None and (args.from_level is not None or args.to_level is not None):
+        print(
+            "opel actions: --level goes alone: --level N shows what is in force at a level, "
+            "--from A --to B what a change starts and stands down",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     plan = load_action_plan(args.plan)
     roles = list(plan.roles)
     if args.role:
@@ -166,7 +173,10 @@ def build_parser() -> argparse.ArgumentParser:
     actions_cmd = commands.add_parser(
         "actions",
         help="what each role does at a level, or what starts and stands down on a change",
-        description="Show the action plan: --level N for what is in force, --from A --to B for a change.",
+        description=(
+            "Show the action plan: --level N for what is in force, --from A --to B for a change "
+            "(one or the other)."
+        ),
     )
     actions_cmd.add_argument("--plan", default=DEFAULT_ACTION_PLAN, metavar="NAME|PATH")
     actions_cmd.add_argument("--level", type=_level, default=None, help="default: levels 2, 3 and 4")
@@ -175,6 +185,9 @@ def build_parser() -> argparse.ArgumentParser:
     actions_cmd.add_argument("--role", action="append", metavar="ROLE", help="repeat to show several roles")
     actions_cmd.set_defaults(handler=_actions)
 
+    from opel.backtest.cli import register as register_replay  # noqa: PLC0415 (its own module)
+
+    register_replay(commands)
     for entry in entry_points(group="opel.commands"):
         register: Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None] = entry.load()
         register(commands)

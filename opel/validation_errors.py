@@ -8,6 +8,7 @@ callers only choose how many to show and how to name the place; the wording is t
 
 from __future__ import annotations
 
+import re
 import types
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -100,11 +101,115 @@ def _problem(error: ErrorDetails, noun: str, allowed: Sequence[str] | None, show
             details.append(f"known: {', '.join(allowed)}")
         return f"is not a known {noun}" + (f" ({'; '.join(details)})" if details else "")
     message = _PLAIN.get(kind) or _sentence(str(error["msg"]).removeprefix("Value error, "))
+    hint = ""
+    if kind == "string_pattern_mismatch":
+        pattern = str((error.get("ctx") or {}).get("pattern", ""))
+        message = pattern_problem(pattern)
+        if scalar and isinstance(given, str):
+            hint = _did_you_mean(pattern, given)
     if _KEY_MARK in error["loc"]:
         message = f"bad key: {message}"
     if "got" in message or not scalar:
         return message
-    return f"{message}, got {given!r}"
+    return f"{message}, got {given!r}{hint}"
+
+
+# A scope key's pattern (opel.feeds.ScopeKey) is too rich to put in words generically.
+_FORMS: Mapping[str, str] = {
+    r"^(indicator/[a-z][a-z0-9_]*/|area/|county/|site/|system/)[a-z][a-z0-9_-]*$": (
+        "must be a scope: indicator/<indicator>/<area>, area/<area>, county/<county>, site/<site> "
+        "or system/<system>, in lower case (e.g. area/east_kent)"
+    ),
+}
+_ID_PATTERN = re.compile(r"^\^\[([^\]]+)\]\[([^\]]+)\](\*|\+|\{0,(\d+)\})\$$")
+_RANGES: Mapping[str, tuple[str, str]] = {
+    "a-z": ("a lower-case letter", "lower-case letters"),
+    "A-Z": ("a capital letter", "capital letters"),
+    "A-Za-z": ("a letter", "letters"),
+    "a-zA-Z": ("a letter", "letters"),
+    "0-9": ("a digit", "digits"),
+}
+
+
+def pattern_problem(pattern: str) -> str:
+    """What a string matching ``pattern`` looks like, in words: ``must follow the id pattern:
+    a lower-case letter, then lower-case letters, digits or _ (no spaces or capitals)``.
+
+    Handles the id patterns the models use (a first-character class, then a repeated class);
+    any other pattern is quoted as it is.
+    """
+    if pattern in _FORMS:
+        return _FORMS[pattern]
+    match = _ID_PATTERN.match(pattern)
+    parts = _id_classes(match)
+    if match is None or parts is None:
+        return f"must match the regular expression {pattern!r}"
+    (first, _), (_, rest) = parts
+    limit = f", at most {int(match.group(4)) + 1} characters" if match.group(4) else ""
+    classes = match.group(1) + match.group(2)
+    lower, upper = "a-z" in classes, "A-Z" in classes
+    avoid = (
+        "spaces or capitals"
+        if lower and not upper
+        else "spaces or lower case"
+        if upper and not lower
+        else "spaces"
+    )
+    return f"must follow the id pattern: {_either(first)}, then {_either(rest)}{limit} (no {avoid})"
+
+
+def _id_classes(
+    match: re.Match[str] | None,
+) -> tuple[tuple[list[str], list[str]], tuple[list[str], list[str]]] | None:
+    if match is None:
+        return None
+    first, rest = _class_words(match.group(1)), _class_words(match.group(2))
+    return None if first is None or rest is None else (first, rest)
+
+
+def _class_words(body: str) -> tuple[list[str], list[str]] | None:
+    """``a-z0-9_`` -> (["a lower-case letter", "a digit", "_"], ["lower-case letters", "digits", "_"])."""
+    one: list[str] = []
+    many: list[str] = []
+    for whole in ("A-Za-z", "a-zA-Z"):
+        if whole in body:
+            body = body.replace(whole, "")
+            one.append(_RANGES[whole][0])
+            many.append(_RANGES[whole][1])
+    while body:
+        if len(body) >= 3 and body[1] == "-":
+            names = _RANGES.get(body[:3])
+            if names is None:
+                return None
+            one.append(names[0])
+            many.append(names[1])
+            body = body[3:]
+        elif body[0] in "_-.":
+            one.append(body[0])
+            many.append(body[0])
+            body = body[1:]
+        else:
+            return None
+    return one, many
+
+
+def _either(words: Sequence[str]) -> str:
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} or {words[-1]}"
+
+
+def _did_you_mean(pattern: str, given: str) -> str:
+    """`` (did you mean 'east_kent'?)`` when an obvious rewriting of ``given`` fits ``pattern``."""
+    match = _ID_PATTERN.match(pattern)
+    parts = _id_classes(match)
+    if match is None or parts is None:
+        return ""
+    allowed = parts[1][1]
+    joiner = "_" if "_" in allowed else "-" if "-" in allowed else ""
+    text = given.strip()
+    text = text.lower() if "a-z" in match.group(1) + match.group(2) else text.upper()
+    candidate = re.sub(r"[^0-9A-Za-z]+", joiner, text).strip(joiner) if joiner else text
+    fits = re.fullmatch(pattern, candidate) is not None
+    return f" (did you mean {candidate!r}?)" if fits and candidate != given else ""
 
 
 def _sentence(message: str) -> str:

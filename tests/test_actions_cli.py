@@ -57,3 +57,23 @@ def test_catalogue_naming_a_missing_action_plan_is_refused(tmp_path: Path) -> No
         load_catalogue(str(broken))
     assert info.value.path == "action_plan"
     assert "no-such-plan" in info.value.problem
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["actions", "--level", "3", "--from", "2", "--to", "3"],
+        ["actions", "--to", "3", "--level", "4"],
+        ["actions", "--from", "2", "--level", "4"],
+    ],
+)
+def test_level_beside_from_or_to_is_a_usage_error(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.strip() == (
+        "opel actions: --level goes alone: --level N shows what is in force at a level, "
+        "--from A --to B what a change starts and stands down"
+    )

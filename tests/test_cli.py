@@ -331,6 +331,23 @@ def test_a_numeric_string_is_refused(value: str) -> None:
     assert run.lines[0]["error"].startswith("value: must be a number or a category name")
 
 
+def test_an_area_written_as_a_person_writes_it_gets_a_sentence_not_a_regex() -> None:
+    run = opel(
+        "assess", stdin=dumps(reading(area="East Kent")) + "\n" + dumps(submission(site="Maidstone")) + "\n"
+    )
+    assert run.status == 1
+    area, site = (line["error"] for line in run.lines)
+    assert area == (
+        "area: must follow the id pattern: a lower-case letter, then lower-case letters, digits or _ "
+        "(no spaces or capitals), got 'East Kent' (did you mean 'east_kent'?)"
+    )
+    assert site.startswith(
+        "site: must follow the id pattern: a lower-case letter, then lower-case letters, digits, _ or -"
+    )
+    assert "got 'Maidstone' (did you mean 'maidstone'?)" in site
+    assert "[a-z" not in area + site  # no regular expression
+
+
 # ---------------------------------------------------------------- the spec's examples
 
 
