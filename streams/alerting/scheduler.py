@@ -8,6 +8,7 @@ finds it has no run record) nor doubles one (its run record is there).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import time
 
@@ -23,8 +24,18 @@ def wall_clock_jobs(config: ClockConfig) -> tuple[tuple[str, time], ...]:
     return (("daily", config.daily_assessment), *WALL_CLOCK_JOBS)
 
 
+def quiet_apscheduler() -> None:
+    """APScheduler logs every job run at INFO, so a line a minute for the elapsed-time job: keep
+    its warnings and errors only. A level set on purpose (``logging.getLogger("apscheduler")``
+    configured before the clock starts) is left alone."""
+    logger = logging.getLogger("apscheduler")
+    if logger.level == logging.NOTSET:
+        logger.setLevel(logging.WARNING)
+
+
 class PlanClock:
     def __init__(self, config: ClockConfig, wake: Callable[[], None]) -> None:
+        quiet_apscheduler()
         self._scheduler = AsyncIOScheduler(timezone=config.zone)
         for job, at in wall_clock_jobs(config):
             self._scheduler.add_job(
