@@ -8,9 +8,11 @@ input, :func:`opel.stages.area.apply_area` keeps one book per area,
 :func:`opel.stages.system.apply_system` scores acute submissions. Nothing here reads a clock.
 
 Inputs are applied one at a time, sorted by event time; inputs at the same instant are taken
-in a fixed order of their content, so a shuffle of the inputs changes nothing. At the end
-every area and site is declared idle so the county and the systems release everything they
-still hold back.
+in a fixed order of their content, so a shuffle of the inputs changes nothing. An override ends
+at its ``expires_at`` in event time: before the first input at or after its expiry, the stage
+holding it gets a tick at that instant (the service's wall-clock tick, as it falls when the
+inputs arrive live). At the end every area and site is declared idle so the county and the
+systems release everything they still hold back.
 
 :func:`transitions` reduces escalation events to comparable tuples and :func:`diff_transitions`
 says what two such lists disagree on.
@@ -18,6 +20,7 @@ says what two such lists disagree on.
 
 from __future__ import annotations
 
+import heapq
 import inspect
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -104,6 +107,7 @@ class CoreRun:
         self.ctx = ctx
         self.seen = seen
         self.out = Replayed()
+        self.expiries: list[tuple[datetime, str, str]] = []  # heap of (expires_at, stage, key)
 
     def take(self, emit: Emit, statuses: Mapping[str, AnyStatus]) -> None:
         self.out.escalations.extend(emit.escalations)
@@ -133,6 +137,9 @@ class CoreRun:
         except InputError as exc:
             self.out.refused.append(Refused(value, exc.field, str(exc)))
             return
+        if isinstance(value, Override):
+            for stage, key, _ in routed:
+                heapq.heappush(self.expiries, (value.expires_at.astimezone(UTC), stage, key))
         for stage, key, item in routed:
             if stage == "area":
                 self.area(key, [item])
@@ -140,6 +147,18 @@ class CoreRun:
                 self.county([item])
             else:
                 self.system(key, [item])
+
+    def due(self, now: datetime) -> None:
+        """Tick every stage holding an override that expires at or before ``now``, at its expiry."""
+        while self.expiries and self.expiries[0][0] <= now:
+            at, stage, key = heapq.heappop(self.expiries)
+            tick = TickItem(now=at)
+            if stage == "area":
+                self.area(key, [tick])
+            elif stage == "county":
+                self.county([tick])
+            else:
+                self.system(key, [tick])
 
     def finish(self) -> None:
         """Every member falls silent: the county and the systems release all they hold."""
@@ -175,6 +194,7 @@ def replay(inputs: Iterable[Input], ctx: Context, *, seen: datetime | None = Non
         seen = max((event_time(v).astimezone(UTC) for v in ordered), default=EPOCH)
     run = CoreRun(ctx, seen)
     for value in ordered:
+        run.due(event_time(value).astimezone(UTC))
         run.apply(value)
     run.finish()
     return run.out

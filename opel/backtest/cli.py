@@ -1,0 +1,131 @@
+"""``opel replay``: run a history through the service's semantics, and compare two catalogues.
+
+    opel replay HISTORY... --catalogue ID|FILE [--compare ID|FILE] [--out DIR] [--dwell P1D]
+
+Exit status as for ``opel assess``: 0 done, 1 invalid input (every bad line is listed on
+stderr, naming file, line and field; nothing is written), 2 a catalogue or usage problem.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import timedelta
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+
+from opel.catalogue_load import DEFAULT_ACUTE_CATALOGUE
+
+from .history import HistoryError, read_history
+from .output import write_all, write_events, write_json
+from .run import Outcome, build_context, compare, run_history, summary
+
+EXIT_OK, EXIT_INVALID_INPUT, EXIT_USAGE = 0, 1, 2
+_DURATION: TypeAdapter[timedelta] = TypeAdapter(timedelta)
+
+
+def duration(text: str) -> timedelta:
+    """An ISO 8601 duration (``P1D``, ``PT30M``) or a number of seconds, as ``OPEL_STEP_DOWN_DWELL``."""
+    try:
+        value = timedelta(seconds=float(text)) if text.replace(".", "", 1).isdigit() else None
+        value = _DURATION.validate_python(text) if value is None else value
+    except ValidationError:
+        raise argparse.ArgumentTypeError(f"not a duration (P1D, PT30M or seconds): {text!r}") from None
+    if value < timedelta(0):
+        raise argparse.ArgumentTypeError(f"must not be negative: {text!r}")
+    return value
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``opel replay`` to the ``opel`` command's subcommands."""
+    replay = commands.add_parser(
+        "replay",
+        help="replay a history of inputs under a catalogue (and compare two)",
+        description=(
+            "Replay readings, referral events, acute returns and commands (JSON lines as the topics "
+            "carry them, or CSV; see docs/replay.md) through the service's own semantics. Writes "
+            "the escalation events, one per line as the service writes them, time at each level per "
+            "scope and escalations per role; with --compare, where two catalogues differ. Exit 1 if "
+            "any input is invalid (nothing is written), 2 for a catalogue or usage problem."
+        ),
+    )
+    replay.add_argument("history", nargs="+", metavar="HISTORY", help="JSON lines or CSV files")
+    replay.add_argument("--catalogue", metavar="ID|FILE", help="indicator catalogue (A)")
+    replay.add_argument(
+        "--compare",
+        nargs="+",
+        metavar="ID|FILE",
+        help="a second indicator catalogue (B); or two (A B) without --catalogue",
+    )
+    replay.add_argument("--acute", default=DEFAULT_ACUTE_CATALOGUE, metavar="ID|FILE")
+    replay.add_argument(
+        "--dwell", type=duration, default=None, help="step-down dwell (default: each catalogue's own)"
+    )
+    replay.add_argument(
+        "--out", type=Path, metavar="DIR", help="write transitions.jsonl and report.json here"
+    )
+    replay.set_defaults(handler=run_replay)
+
+
+def run_replay(args: argparse.Namespace) -> int:
+    names = [*([args.catalogue] if args.catalogue else []), *(args.compare or [])]
+    if not 1 <= len(names) <= 2:
+        print(
+            "opel replay: name one catalogue (--catalogue A) or two (--catalogue A --compare B, "
+            "or --compare A B)",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    try:
+        history = read_history([Path(p) for p in args.history])
+        outcomes = run_history(
+            history, [build_context(name, acute=args.acute, dwell=args.dwell) for name in names]
+        )
+    except HistoryError as exc:
+        print(f"opel replay: {exc}", file=sys.stderr)
+        return EXIT_INVALID_INPUT
+    report = build_report(outcomes, inputs=len(history.inputs))
+    if args.out is not None:
+        writers = {"transitions.jsonl": partial(write_events, events=outcomes[0].events)}
+        if len(outcomes) > 1:
+            writers["transitions-compare.jsonl"] = partial(write_events, events=outcomes[1].events)
+        writers["report.json"] = partial(write_json, value=report)
+        write_all(args.out, writers)
+    print(text_summary(report, args.out))
+    return EXIT_OK
+
+
+def build_report(outcomes: list[Outcome], *, inputs: int) -> dict[str, Any]:
+    report: dict[str, Any] = {"inputs": inputs, "a": summary(outcomes[0])}
+    if len(outcomes) > 1:
+        report["b"] = summary(outcomes[1])
+        report["compare"] = compare(outcomes[0], outcomes[1])
+    return report
+
+
+def text_summary(report: dict[str, Any], out: Path | None) -> str:
+    lines = []
+    for side in ("a", "b"):
+        if side not in report:
+            continue
+        part = report[side]
+        lines.append(
+            f"{part['catalogue']}: {report['inputs']} inputs from {part['start']} to {part['end']}, "
+            f"{part['transitions']} transitions"
+        )
+        county = next((v for k, v in part["days_at_level"].items() if k.startswith("county/")), None)
+        if county is not None:
+            days = ", ".join(f"OPEL {lv} {county[lv]:.1f}" for lv in ("1", "2", "3", "4"))
+            lines.append(f"  county days at level: {days}")
+    if "compare" in report:
+        diff = report["compare"]
+        lines.append(
+            f"differences: {len(diff['periods'])} periods, {len(diff['only_in_a'])} transitions only in "
+            f"{diff['a']}, {len(diff['only_in_b'])} only in {diff['b']}"
+        )
+    if out is not None:
+        lines.append(f"written to {out}")
+    return "\n".join(lines)
