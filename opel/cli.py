@@ -188,9 +188,6 @@ def build_parser() -> argparse.ArgumentParser:
     from opel.backtest.cli import register as register_replay  # noqa: PLC0415 (its own module)
 
     register_replay(commands)
-    from opel.backtest.cli import register as register_replay  # noqa: PLC0415 (its own module)
-
-    register_replay(commands)
     for entry in entry_points(group="opel.commands"):
         register: Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None] = entry.load()
         register(commands)
