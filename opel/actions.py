@@ -1,6 +1,9 @@
-"""The action plan: which role does what at each OPEL level (plan v1.8 sections 7, 8, Appendix 3).
+"""The action plan: which role does what at each OPEL level (plan section 8 and its appendix summary).
 
-The plan itself lives in YAML under ``triggers/actions`` and is read by :mod:`opel.actions_load`;
+Each published plan version has its own YAML under ``triggers/actions`` (v1.8:
+``kcc-asch-actions-v1.8``, v1.7: ``kcc-asch-actions-v1.7``), named by the trigger catalogue of the
+same plan version and read by :mod:`opel.actions_load`. Every action cites the plan cells it was
+taken from (:class:`PlanCell`), so its wording can be checked against the plan text;
 this module holds the validated plan and answers two questions cheaply: what is in force for a role
 at a level, and what starts, stands down or carries on when the level changes. Pure: no I/O.
 
@@ -27,7 +30,7 @@ CONTINUING_LEVELS: tuple[Level, ...] = (Level.OPEL_3, Level.OPEL_4)
 
 @dataclass(frozen=True, slots=True)
 class Role:
-    """Someone (or, for ``kcc_summary``, the authority as a whole) who acts at some levels."""
+    """A post the plan names, which acts at some levels (one row of the section 8 table)."""
 
     id: str
     name: str
@@ -35,14 +38,36 @@ class Role:
 
 
 @dataclass(frozen=True, slots=True)
+class PlanCell:
+    """Where in the plan an action comes from.
+
+    ``section`` is the plan's own numbering: ``"8"`` (the role / response table), ``"App. 3"``
+    (an appendix table) or a prose section such as ``"7.6"``. For a table, ``row`` counts the
+    table's rows from 1 (header rows left out, a row broken across a page counted once) and
+    ``opel`` is the level's column; a prose section has neither. ``quote`` is a short phrase
+    copied from that cell: it pins which item of the cell the action encodes.
+    """
+
+    section: str
+    row: int | None
+    opel: Level | None
+    quote: str
+
+    @property
+    def is_table_cell(self) -> bool:
+        return self.row is not None
+
+
+@dataclass(frozen=True, slots=True)
 class Action:
-    """One thing one role does, first at ``level``."""
+    """One thing one role does, first at ``level``, with the plan cells it was taken from."""
 
     id: str
     role: str
     level: Level
     text: str
     plan_ref: str
+    source: tuple[PlanCell, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

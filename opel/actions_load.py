@@ -23,6 +23,7 @@ from opel.actions import (
     Action,
     ActionPlan,
     Note,
+    PlanCell,
     PlanInfo,
     Role,
 )
@@ -55,12 +56,20 @@ class _RoleIn(_Raw):
     plan_ref: str
 
 
+class _CellIn(_Raw):
+    section: str
+    row: int | None = None
+    opel: int | None = None
+    quote: str
+
+
 class _ActionIn(_Raw):
     id: str
     role: str
     level: int
     text: str
     plan_ref: str
+    source: list[_CellIn]
 
 
 class _NoteIn(_Raw):
@@ -138,6 +147,36 @@ def _check_actions(display: str, raw: _ActionPlanIn) -> None:
         seen[action.id] = index
         _require_text(display, f"{where}.text", action.text)
         _require_text(display, f"{where}.plan_ref", action.plan_ref)
+        _check_source(display, where, action)
+
+
+def _check_source(display: str, where: str, action: _ActionIn) -> None:
+    """Each cell is a table cell (row and column) or a prose section (neither), with a quote;
+    one table cell at least sits in the action's own level column."""
+    if not action.source:
+        raise CatalogueError(
+            display, f"{where}.source", "must cite at least one plan cell (section, row, opel, quote)"
+        )
+    for index, cell in enumerate(action.source):
+        at = f"{where}.source[{index}]"
+        _require_text(display, f"{at}.section", cell.section)
+        _require_text(display, f"{at}.quote", cell.quote)
+        if (cell.row is None) != (cell.opel is None):
+            raise CatalogueError(
+                display,
+                at,
+                "a table cell needs both row and opel (its column); a prose section has neither",
+            )
+        if cell.row is not None and cell.row < 1:
+            raise CatalogueError(display, f"{at}.row", f"rows count from 1, got {cell.row}")
+        if cell.opel is not None and cell.opel not in (1, 2, 3, 4):
+            raise CatalogueError(display, f"{at}.opel", f"must be 1, 2, 3 or 4, got {cell.opel}")
+    if not any(cell.opel == action.level for cell in action.source):
+        raise CatalogueError(
+            display,
+            f"{where}.source",
+            f"no cited table cell is in the level {action.level} column the action starts at",
+        )
 
 
 def _check_continues(display: str, raw: _ActionPlanIn) -> None:
@@ -204,7 +243,20 @@ def build_action_plan(data: Mapping[str, Any], display: str = "<action plan>") -
         id=raw.id,
         version=raw.version,
         roles=MappingProxyType(roles),
-        actions=tuple(Action(a.id, a.role, Level(a.level), a.text, a.plan_ref) for a in raw.actions),
+        actions=tuple(
+            Action(
+                a.id,
+                a.role,
+                Level(a.level),
+                a.text,
+                a.plan_ref,
+                tuple(
+                    PlanCell(c.section, c.row, None if c.opel is None else Level(c.opel), c.quote)
+                    for c in a.source
+                ),
+            )
+            for a in raw.actions
+        ),
         continues=MappingProxyType(
             {
                 role_id: MappingProxyType(

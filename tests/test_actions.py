@@ -1,8 +1,12 @@
-"""The action plan data (triggers/actions/kcc-asch-actions-v1.8.yaml), opel.actions and opel.actions_load.
+"""The action plan data (triggers/actions/kcc-asch-actions-v1.8.yaml and -v1.7.yaml), opel.actions
+and opel.actions_load.
 
 EXPECTED_IN_FORCE below is the specification: it was written out by hand from the plan v1.8
 section 8 "Role / Response" table and Appendix 3, applying the continuation decisions recorded
-under `notes` in the YAML.
+under `notes` in the YAML. Appendix 3 names no roles: each of its rows is carried by the role
+that does it (a row repeating a section 8 item is that item; a row found only in Appendix 3
+goes to the role the plan implies, noted in the YAML and docs/semantics.md). Whether each
+action's wording matches its plan cell is tests/test_action_traceability.py.
 """
 
 from __future__ import annotations
@@ -41,11 +45,13 @@ ROLES: dict[str, tuple[str, str]] = {
     "community_team_managers": ("Team Managers – Community / Locality Teams", "7.7, 8"),
     "assistant_director": ("Assistant Director", "7.2, 8"),
     "director_asc": ("Director of Adult Social Care", "7.1, 8"),
-    "kcc_summary": ("Kent County Council (summary for partners)", "8, App. 3"),
 }
 
 # Snapshot of every action id, in YAML order. Ids are stable: changing one is a breaking change
 # for anything that stored it (acknowledgements, audit logs), so update this list deliberately.
+# Issue 13 changed it on purpose: the kcc_summary pseudo-role is gone (its Appendix 3 rows are
+# the roles' own actions below), and the Senior Practitioner's merged OPEL 3 placement action
+# (off_contract_placements) is the plan's two items again.
 ALL_ACTION_IDS: list[str] = [
     "inhouse_registered_managers.l3.agency_staff",
     "inhouse_registered_managers.l3.admission_rate",
@@ -57,23 +63,30 @@ ALL_ACTION_IDS: list[str] = [
     "senior_practitioner.l2.bridge_keah_gap",
     "senior_practitioner.l2.refer_to_purchasing",
     "senior_practitioner.l2.los_meetings",
+    "senior_practitioner.l2.shrewd_daily",  # Appendix 3 row 4
+    "senior_practitioner.l2.families_safe_discharge",  # Appendix 3 row 5
     "senior_practitioner.l3.alert_inhouse",
-    "senior_practitioner.l3.off_contract_placements",
+    "senior_practitioner.l3.placements_outside_kent_medway",
+    "senior_practitioner.l3.placements_other_areas_if_authorised",
     "senior_practitioner.l3.shrewd_twice_daily",
     "senior_practitioner.l4.multi_agency_calls",
     "stp_team_manager.l2.multi_agency_calls",
     "stp_team_manager.l2.los_meetings",
     "stp_team_manager.l2.redeploy_in_area",
+    "stp_team_manager.l2.step_down_assessment_beds",  # Appendix 3 row 2
     "stp_team_manager.l3.prioritise_discharge",
     "stp_team_manager.l3.off_contract_placements",
+    "stp_team_manager.l3.bridge_with_other_providers",  # Appendix 3 row 16
     "pascc_ops_manager.l2.oversee_redeployment",
     "pascc_ops_manager.l2.multi_agency_calls",
     "pascc_ops_manager.l2.los_meetings",
     "pascc_ops_manager.l2.authorise_purchasing",
     "pascc_ops_manager.l3.off_framework_approval",
     "pascc_ops_manager.l4.business_continuity",
+    "pascc_ops_manager.l4.non_contracted_providers",  # Appendix 3 row 26
     "community_team_managers.l2.reallocate_work",
     "community_team_managers.l2.triage_contacts",
+    "community_team_managers.l2.escalate_late_chc_dst",  # Appendix 3 row 11 (duty in 7.7)
     "community_team_managers.l3.more_panels",
     "community_team_managers.l3.defer_keah_end_reviews",
     "community_team_managers.l3.defer_scheduled_reviews",
@@ -83,242 +96,110 @@ ALL_ACTION_IDS: list[str] = [
     "assistant_director.l3.multi_agency_calls",
     "director_asc.l3.community_hospital_beds",
     "director_asc.l3.joint_funding",
-    "kcc_summary.l2.step_down_assessment_beds",
-    "kcc_summary.l2.families_throughput",
-    "kcc_summary.l2.shrewd_daily",
-    "kcc_summary.l2.families_safe_discharge",
-    "kcc_summary.l2.bridge_keah_gap",
-    "kcc_summary.l2.los_meetings",
-    "kcc_summary.l2.redeploy_to_stp",
-    "kcc_summary.l2.keah_tell_referrer_2h",
-    "kcc_summary.l2.refer_to_purchasing",
-    "kcc_summary.l2.escalate_late_chc_dst",
-    "kcc_summary.l3.agency_staff",
-    "kcc_summary.l3.admission_rate",
-    "kcc_summary.l3.vacant_beds_twice_daily",
-    "kcc_summary.l3.extra_board_rounds",
-    "kcc_summary.l3.bridge_with_other_providers",
-    "kcc_summary.l3.off_contract_placements",
-    "kcc_summary.l3.alert_inhouse",
-    "kcc_summary.l3.shrewd_twice_daily",
-    "kcc_summary.l3.prioritise_discharge",
-    "kcc_summary.l3.more_panels",
-    "kcc_summary.l3.defer_keah_end_reviews",
-    "kcc_summary.l3.defer_scheduled_reviews",
-    "kcc_summary.l3.redeploy_across_areas",
-    "kcc_summary.l3.community_hospital_beds",
-    "kcc_summary.l4.non_contracted_providers",
-    "kcc_summary.l4.business_continuity",
 ]
+
+SP_L2 = [
+    "senior_practitioner.l2.families_throughput",
+    "senior_practitioner.l2.bridge_keah_gap",
+    "senior_practitioner.l2.refer_to_purchasing",
+    "senior_practitioner.l2.los_meetings",
+    "senior_practitioner.l2.shrewd_daily",
+    "senior_practitioner.l2.families_safe_discharge",
+]
+SP_L3 = [
+    "senior_practitioner.l3.alert_inhouse",
+    "senior_practitioner.l3.placements_outside_kent_medway",
+    "senior_practitioner.l3.placements_other_areas_if_authorised",
+    "senior_practitioner.l3.shrewd_twice_daily",
+]
+STP_L2 = [
+    "stp_team_manager.l2.multi_agency_calls",
+    "stp_team_manager.l2.los_meetings",
+    "stp_team_manager.l2.redeploy_in_area",
+    "stp_team_manager.l2.step_down_assessment_beds",
+]
+STP_L3 = [
+    "stp_team_manager.l3.prioritise_discharge",
+    "stp_team_manager.l3.off_contract_placements",
+    "stp_team_manager.l3.bridge_with_other_providers",
+]
+PASCC_L2 = [
+    "pascc_ops_manager.l2.oversee_redeployment",
+    "pascc_ops_manager.l2.multi_agency_calls",
+    "pascc_ops_manager.l2.los_meetings",
+    "pascc_ops_manager.l2.authorise_purchasing",
+]
+CTM_L2 = [
+    "community_team_managers.l2.reallocate_work",
+    "community_team_managers.l2.triage_contacts",
+    "community_team_managers.l2.escalate_late_chc_dst",
+]
+CTM_L3 = [
+    "community_team_managers.l3.more_panels",
+    "community_team_managers.l3.defer_keah_end_reviews",
+    "community_team_managers.l3.defer_scheduled_reviews",
+]
+INHOUSE_L3 = [
+    "inhouse_registered_managers.l3.agency_staff",
+    "inhouse_registered_managers.l3.admission_rate",
+    "inhouse_registered_managers.l3.vacant_beds_twice_daily",
+    "inhouse_registered_managers.l3.extra_board_rounds",
+]
+KEAH_L2 = [
+    "keah_locality_organisers.l2.tell_referrer_2h",
+    "keah_locality_organisers.l2.community_follow_up",
+]
+AD_L3 = ["assistant_director.l3.redeploy_across_areas", "assistant_director.l3.multi_agency_calls"]
+DIRECTOR_L3 = ["director_asc.l3.community_hospital_beds", "director_asc.l3.joint_funding"]
 
 # The spec: for each role and level, exactly the actions in force, in level-then-plan order.
 EXPECTED_IN_FORCE: dict[str, dict[Level, list[str]]] = {
     "inhouse_registered_managers": {
         L2: [],  # business as usual
-        L3: [
-            "inhouse_registered_managers.l3.agency_staff",
-            "inhouse_registered_managers.l3.admission_rate",
-            "inhouse_registered_managers.l3.vacant_beds_twice_daily",
-            "inhouse_registered_managers.l3.extra_board_rounds",
-        ],
-        L4: [  # continue level three
-            "inhouse_registered_managers.l3.agency_staff",
-            "inhouse_registered_managers.l3.admission_rate",
-            "inhouse_registered_managers.l3.vacant_beds_twice_daily",
-            "inhouse_registered_managers.l3.extra_board_rounds",
-        ],
+        L3: INHOUSE_L3,
+        L4: INHOUSE_L3,  # continue level three
     },
     "keah_locality_organisers": {
-        L2: [
-            "keah_locality_organisers.l2.tell_referrer_2h",
-            "keah_locality_organisers.l2.community_follow_up",
-        ],
-        L3: [  # continue level two
-            "keah_locality_organisers.l2.tell_referrer_2h",
-            "keah_locality_organisers.l2.community_follow_up",
-        ],
-        L4: [  # continue level three, which continues level two
-            "keah_locality_organisers.l2.tell_referrer_2h",
-            "keah_locality_organisers.l2.community_follow_up",
-        ],
+        L2: KEAH_L2,
+        L3: KEAH_L2,  # continue level two
+        L4: KEAH_L2,  # continue level three, which continues level two
     },
     "senior_practitioner": {
-        L2: [
-            "senior_practitioner.l2.families_throughput",
-            "senior_practitioner.l2.bridge_keah_gap",
-            "senior_practitioner.l2.refer_to_purchasing",
-            "senior_practitioner.l2.los_meetings",
-        ],
-        L3: [
-            "senior_practitioner.l2.families_throughput",
-            "senior_practitioner.l2.bridge_keah_gap",
-            "senior_practitioner.l2.refer_to_purchasing",
-            "senior_practitioner.l2.los_meetings",
-            "senior_practitioner.l3.alert_inhouse",
-            "senior_practitioner.l3.off_contract_placements",
-            "senior_practitioner.l3.shrewd_twice_daily",
-        ],
-        L4: [
-            "senior_practitioner.l2.families_throughput",
-            "senior_practitioner.l2.bridge_keah_gap",
-            "senior_practitioner.l2.refer_to_purchasing",
-            "senior_practitioner.l2.los_meetings",
-            "senior_practitioner.l3.alert_inhouse",
-            "senior_practitioner.l3.off_contract_placements",
-            "senior_practitioner.l3.shrewd_twice_daily",
-            "senior_practitioner.l4.multi_agency_calls",
-        ],
+        L2: SP_L2,
+        L3: SP_L2 + SP_L3,
+        L4: [*SP_L2, *SP_L3, "senior_practitioner.l4.multi_agency_calls"],
     },
     "stp_team_manager": {
-        L2: [
-            "stp_team_manager.l2.multi_agency_calls",
-            "stp_team_manager.l2.los_meetings",
-            "stp_team_manager.l2.redeploy_in_area",
-        ],
-        L3: [  # the cell is silent on continuation; kept per note stp_team_manager_level_3
-            "stp_team_manager.l2.multi_agency_calls",
-            "stp_team_manager.l2.los_meetings",
-            "stp_team_manager.l2.redeploy_in_area",
-            "stp_team_manager.l3.prioritise_discharge",
-            "stp_team_manager.l3.off_contract_placements",
-        ],
-        L4: [  # restated multi-agency calls is the level 2 action, not a new one
-            "stp_team_manager.l2.multi_agency_calls",
-            "stp_team_manager.l2.los_meetings",
-            "stp_team_manager.l2.redeploy_in_area",
-            "stp_team_manager.l3.prioritise_discharge",
-            "stp_team_manager.l3.off_contract_placements",
-        ],
+        L2: STP_L2,
+        # the cell is silent on continuation; kept per note stp_team_manager_level_3
+        L3: STP_L2 + STP_L3,
+        L4: STP_L2 + STP_L3,  # restated multi-agency calls is the level 2 action, not a new one
     },
     "pascc_ops_manager": {
-        L2: [
-            "pascc_ops_manager.l2.oversee_redeployment",
-            "pascc_ops_manager.l2.multi_agency_calls",
-            "pascc_ops_manager.l2.los_meetings",
-            "pascc_ops_manager.l2.authorise_purchasing",
-        ],
-        L3: [
-            "pascc_ops_manager.l2.oversee_redeployment",
-            "pascc_ops_manager.l2.multi_agency_calls",
-            "pascc_ops_manager.l2.los_meetings",
-            "pascc_ops_manager.l2.authorise_purchasing",
-            "pascc_ops_manager.l3.off_framework_approval",
-        ],
+        L2: PASCC_L2,
+        L3: [*PASCC_L2, "pascc_ops_manager.l3.off_framework_approval"],
         L4: [
-            "pascc_ops_manager.l2.oversee_redeployment",
-            "pascc_ops_manager.l2.multi_agency_calls",
-            "pascc_ops_manager.l2.los_meetings",
-            "pascc_ops_manager.l2.authorise_purchasing",
+            *PASCC_L2,
             "pascc_ops_manager.l3.off_framework_approval",
             "pascc_ops_manager.l4.business_continuity",
+            "pascc_ops_manager.l4.non_contracted_providers",
         ],
     },
     "community_team_managers": {
-        L2: [
-            "community_team_managers.l2.reallocate_work",
-            "community_team_managers.l2.triage_contacts",
-        ],
-        L3: [  # the cell is silent on continuation; kept per note community_team_managers_level_3
-            "community_team_managers.l2.reallocate_work",
-            "community_team_managers.l2.triage_contacts",
-            "community_team_managers.l3.more_panels",
-            "community_team_managers.l3.defer_keah_end_reviews",
-            "community_team_managers.l3.defer_scheduled_reviews",
-        ],
-        L4: [
-            "community_team_managers.l2.reallocate_work",
-            "community_team_managers.l2.triage_contacts",
-            "community_team_managers.l3.more_panels",
-            "community_team_managers.l3.defer_keah_end_reviews",
-            "community_team_managers.l3.defer_scheduled_reviews",
-            "community_team_managers.l4.business_continuity",
-        ],
+        L2: CTM_L2,
+        # the cell is silent on continuation; kept per note community_team_managers_level_3
+        L3: CTM_L2 + CTM_L3,
+        L4: [*CTM_L2, *CTM_L3, "community_team_managers.l4.business_continuity"],
     },
     "assistant_director": {
         L2: ["assistant_director.l2.redeploy_community_to_stp"],
-        L3: [  # the cell is silent on continuation; kept per note assistant_director_level_3
-            "assistant_director.l2.redeploy_community_to_stp",
-            "assistant_director.l3.redeploy_across_areas",
-            "assistant_director.l3.multi_agency_calls",
-        ],
-        L4: [  # restated multi-agency calls is the level 3 action, not a new one
-            "assistant_director.l2.redeploy_community_to_stp",
-            "assistant_director.l3.redeploy_across_areas",
-            "assistant_director.l3.multi_agency_calls",
-        ],
+        L3: ["assistant_director.l2.redeploy_community_to_stp", *AD_L3],  # silent cell, note
+        L4: ["assistant_director.l2.redeploy_community_to_stp", *AD_L3],  # restated calls: the L3 action
     },
     "director_asc": {
         L2: [],  # business as usual
-        L3: ["director_asc.l3.community_hospital_beds", "director_asc.l3.joint_funding"],
-        L4: ["director_asc.l3.community_hospital_beds", "director_asc.l3.joint_funding"],  # blank cell
-    },
-    "kcc_summary": {
-        L2: [
-            "kcc_summary.l2.step_down_assessment_beds",
-            "kcc_summary.l2.families_throughput",
-            "kcc_summary.l2.shrewd_daily",
-            "kcc_summary.l2.families_safe_discharge",
-            "kcc_summary.l2.bridge_keah_gap",
-            "kcc_summary.l2.los_meetings",
-            "kcc_summary.l2.redeploy_to_stp",
-            "kcc_summary.l2.keah_tell_referrer_2h",
-            "kcc_summary.l2.refer_to_purchasing",
-            "kcc_summary.l2.escalate_late_chc_dst",
-        ],
-        L3: [
-            "kcc_summary.l2.step_down_assessment_beds",
-            "kcc_summary.l2.families_throughput",
-            "kcc_summary.l2.shrewd_daily",
-            "kcc_summary.l2.families_safe_discharge",
-            "kcc_summary.l2.bridge_keah_gap",
-            "kcc_summary.l2.los_meetings",
-            "kcc_summary.l2.redeploy_to_stp",
-            "kcc_summary.l2.keah_tell_referrer_2h",
-            "kcc_summary.l2.refer_to_purchasing",
-            "kcc_summary.l2.escalate_late_chc_dst",
-            "kcc_summary.l3.agency_staff",
-            "kcc_summary.l3.admission_rate",
-            "kcc_summary.l3.vacant_beds_twice_daily",
-            "kcc_summary.l3.extra_board_rounds",
-            "kcc_summary.l3.bridge_with_other_providers",
-            "kcc_summary.l3.off_contract_placements",
-            "kcc_summary.l3.alert_inhouse",
-            "kcc_summary.l3.shrewd_twice_daily",
-            "kcc_summary.l3.prioritise_discharge",
-            "kcc_summary.l3.more_panels",
-            "kcc_summary.l3.defer_keah_end_reviews",
-            "kcc_summary.l3.defer_scheduled_reviews",
-            "kcc_summary.l3.redeploy_across_areas",
-            "kcc_summary.l3.community_hospital_beds",
-        ],
-        L4: [
-            "kcc_summary.l2.step_down_assessment_beds",
-            "kcc_summary.l2.families_throughput",
-            "kcc_summary.l2.shrewd_daily",
-            "kcc_summary.l2.families_safe_discharge",
-            "kcc_summary.l2.bridge_keah_gap",
-            "kcc_summary.l2.los_meetings",
-            "kcc_summary.l2.redeploy_to_stp",
-            "kcc_summary.l2.keah_tell_referrer_2h",
-            "kcc_summary.l2.refer_to_purchasing",
-            "kcc_summary.l2.escalate_late_chc_dst",
-            "kcc_summary.l3.agency_staff",
-            "kcc_summary.l3.admission_rate",
-            "kcc_summary.l3.vacant_beds_twice_daily",
-            "kcc_summary.l3.extra_board_rounds",
-            "kcc_summary.l3.bridge_with_other_providers",
-            "kcc_summary.l3.off_contract_placements",
-            "kcc_summary.l3.alert_inhouse",
-            "kcc_summary.l3.shrewd_twice_daily",
-            "kcc_summary.l3.prioritise_discharge",
-            "kcc_summary.l3.more_panels",
-            "kcc_summary.l3.defer_keah_end_reviews",
-            "kcc_summary.l3.defer_scheduled_reviews",
-            "kcc_summary.l3.redeploy_across_areas",
-            "kcc_summary.l3.community_hospital_beds",
-            "kcc_summary.l4.non_contracted_providers",
-            "kcc_summary.l4.business_continuity",
-        ],
+        L3: DIRECTOR_L3,
+        L4: DIRECTOR_L3,  # blank cell
     },
 }
 
@@ -331,7 +212,6 @@ EXPECTED_CONTINUES: dict[str, dict[Level, tuple[Level, ...]]] = {
     "community_team_managers": {L3: (L2,), L4: (L2, L3)},
     "assistant_director": {L3: (L2,), L4: (L2, L3)},
     "director_asc": {L3: (), L4: (L3,)},
-    "kcc_summary": {L3: (L2,), L4: (L2, L3)},
 }
 
 
@@ -367,8 +247,14 @@ def test_default_action_plan_is_cached_and_matches_load_by_name(plan: ActionPlan
     assert ids(default_action_plan().actions) == ids(plan.actions)
 
 
-def test_roles_are_exactly_the_eight_plus_summary_in_plan_order(plan: ActionPlan) -> None:
+def test_roles_are_exactly_the_eight_section_8_rows_in_plan_order(plan: ActionPlan) -> None:
     assert list(plan.roles) == list(ROLES)
+
+
+def test_no_pseudo_role_carries_appendix_3(plan: ActionPlan) -> None:
+    # Appendix 3 is a summary of what the roles do, not a role: its rows are carried by roles.
+    assert "kcc_summary" not in plan.roles
+    assert all(action.role in ROLES for action in plan.actions)
 
 
 @pytest.mark.parametrize(("role_id", "name", "plan_ref"), [(k, *v) for k, v in ROLES.items()])
@@ -461,7 +347,6 @@ def test_in_force_is_ordered_by_level(plan: ActionPlan) -> None:
 def test_notes_record_the_interpretive_decisions(plan: ActionPlan) -> None:
     by_id = {note.id: note for note in plan.notes}
     assert by_id["director_asc_level_4"].applies_to == "continues.director_asc.4"
-    assert by_id["kcc_summary_continuation"].applies_to == "continues.kcc_summary"
     assert {
         "stp_team_manager_level_3",
         "community_team_managers_level_3",
@@ -469,6 +354,81 @@ def test_notes_record_the_interpretive_decisions(plan: ActionPlan) -> None:
         "senior_practitioner_placements",
     } <= set(by_id)
     assert all(note.confirm_with_plan_owner for note in plan.notes)
+
+
+APPENDIX_ONLY = {
+    # action carried from an Appendix 3 row section 8 does not list -> its note
+    "stp_team_manager.l2.step_down_assessment_beds": "appendix3_step_down_assessment_beds",
+    "senior_practitioner.l2.shrewd_daily": "appendix3_shrewd_daily",
+    "senior_practitioner.l2.families_safe_discharge": "appendix3_safe_discharge",
+    "community_team_managers.l2.escalate_late_chc_dst": "appendix3_late_chc_dst",
+    "stp_team_manager.l3.bridge_with_other_providers": "appendix3_bridge_with_other_providers",
+    "pascc_ops_manager.l4.non_contracted_providers": "appendix3_non_contracted_providers",
+}
+
+
+def test_each_appendix_only_action_has_a_note_for_the_plan_owner(plan: ActionPlan) -> None:
+    by_id = {note.id: note for note in plan.notes}
+    for action in plan.actions:
+        only_appendix = all(cell.section != "8" for cell in action.source)
+        assert only_appendix == (action.id in APPENDIX_ONLY), action.id
+    for action_id, note_id in APPENDIX_ONLY.items():
+        assert by_id[note_id].applies_to == f"actions.{action_id}"
+        assert by_id[note_id].confirm_with_plan_owner
+
+
+def test_the_issue_13_appendix_actions_reach_named_roles(plan: ActionPlan) -> None:
+    # The four actions issue 13 found under the pseudo-role, each now with a role that routes can name.
+    texts = {action.id: action.text for action in plan.actions}
+    assert "10:30" in texts["senior_practitioner.l2.shrewd_daily"]
+    assert "assessment beds" in texts["stp_team_manager.l2.step_down_assessment_beds"]
+    assert "Continuing Health Care" in texts["community_team_managers.l2.escalate_late_chc_dst"]
+    assert "no contract" in texts["pascc_ops_manager.l4.non_contracted_providers"]
+
+
+# --- faithful wording (issue 13, point 6) ---------------------------------------------------------
+
+
+def _text(plan: ActionPlan, action_id: str) -> str:
+    return next(action.text for action in plan.actions if action.id == action_id)
+
+
+@pytest.mark.parametrize("name", ["kcc-asch-actions-v1.8", "kcc-asch-actions-v1.7"])
+def test_in_house_agency_staff_is_considered_with_the_infection_caveat(name: str) -> None:
+    # Section 8: "Consider the use of agency staff ... if necessary"; 7.6: "whilst limiting all
+    # staff movement between settings unless absolutely necessary to help reduce the spread of
+    # infection". It is a thing to consider, not to do, and the caveat travels with it.
+    text = _text(load_action_plan(name), "inhouse_registered_managers.l3.agency_staff")
+    assert text.startswith("Consider agency staff")
+    assert "if necessary" in text
+    assert "between settings only if absolutely necessary" in text
+    assert "infection" in text
+    assert "Bring in" not in text
+
+
+def test_senior_practitioner_keeps_the_two_placement_items_apart(plan: ActionPlan) -> None:
+    # Section 8, OPEL Three: one item without authorisation ("outside Kent and Medway"), one
+    # "If authorised" ("other areas where capacity is available").
+    placements = [a for a in plan.in_force("senior_practitioner", L3) if "placements" in a.id]
+    assert [a.id for a in placements] == [
+        "senior_practitioner.l3.placements_outside_kent_medway",
+        "senior_practitioner.l3.placements_other_areas_if_authorised",
+    ]
+    plain, authorised = (a.text for a in placements)
+    assert "outside Kent and Medway" in plain
+    assert "authoris" not in plain
+    assert authorised.startswith("If authorised")
+    assert "where capacity is available" in authorised
+    assert "Kent and Medway" not in authorised
+
+
+def test_every_action_cites_its_plan_cells(plan: ActionPlan) -> None:
+    for action in plan.actions:
+        assert action.source, action.id
+        assert any(cell.row is not None and cell.opel == action.level for cell in action.source), action.id
+        for cell in action.source:
+            assert cell.section in {"8", "App. 3"} or re.fullmatch(r"\d\.\d", cell.section), action.id
+            assert cell.quote.strip()
 
 
 # --- changes between levels -----------------------------------------------------------------------
@@ -504,7 +464,8 @@ def test_escalating_two_to_three_keeps_level_two_and_starts_level_three(plan: Ac
     assert keep == EXPECTED_IN_FORCE["senior_practitioner"][L2]
     assert start == [
         "senior_practitioner.l3.alert_inhouse",
-        "senior_practitioner.l3.off_contract_placements",
+        "senior_practitioner.l3.placements_outside_kent_medway",
+        "senior_practitioner.l3.placements_other_areas_if_authorised",
         "senior_practitioner.l3.shrewd_twice_daily",
     ]
     assert stop == []
@@ -513,7 +474,11 @@ def test_escalating_two_to_three_keeps_level_two_and_starts_level_three(plan: Ac
 def test_de_escalating_four_to_two_stands_down_levels_three_and_four(plan: ActionPlan) -> None:
     start, stop, keep = by_role(plan, L4, L2)["pascc_ops_manager"]
     assert start == []
-    assert stop == ["pascc_ops_manager.l3.off_framework_approval", "pascc_ops_manager.l4.business_continuity"]
+    assert stop == [
+        "pascc_ops_manager.l3.off_framework_approval",
+        "pascc_ops_manager.l4.business_continuity",
+        "pascc_ops_manager.l4.non_contracted_providers",
+    ]
     assert keep == EXPECTED_IN_FORCE["pascc_ops_manager"][L2]
     start, stop, keep = by_role(plan, L4, L2)["inhouse_registered_managers"]
     assert (start, keep) == ([], [])
@@ -556,6 +521,7 @@ def generated_plans(draw: st.DrawFn) -> dict[str, Any]:
                     "level": level,
                     "text": "x",
                     "plan_ref": "8",
+                    "source": [{"section": "8", "row": 1, "opel": level, "quote": "x"}],
                 }
             )
         continues[role_id] = {
@@ -731,6 +697,39 @@ INVALID: list[tuple[str, Mutation, str, str]] = [
         "roles.director_asc",
         "must be a mapping",
     ),
+    ("action without source", _delete("actions", 7, "source"), "actions[7].source", "is required"),
+    (
+        "action citing nothing",
+        _set("actions", 7, "source", value=[]),
+        "actions[7].source",
+        "must cite at least one plan cell",
+    ),
+    (
+        "table row without its column",
+        _set("actions", 7, "source", 0, "opel", value=None),
+        "actions[7].source[0]",
+        "needs both row and opel",
+    ),
+    ("row 0", _set("actions", 7, "source", 0, "row", value=0), "actions[7].source[0].row", "count from 1"),
+    ("column 5", _set("actions", 7, "source", 0, "opel", value=5), "actions[7].source[0].opel", "got 5"),
+    (
+        "empty quote",
+        _set("actions", 7, "source", 0, "quote", value=" "),
+        "actions[7].source[0].quote",
+        "empty",
+    ),
+    (
+        "unknown cell key",
+        _set("actions", 7, "source", 0, "page", value=21),
+        "actions[7].source[0].page",
+        "is not a known key",
+    ),
+    (
+        "no cell at the action's level",
+        _set("actions", 7, "source", value=[{"section": "8", "row": 3, "opel": 4, "quote": "x"}]),
+        "actions[7].source",
+        "no cited table cell is in the level 2 column",
+    ),
 ]
 
 
@@ -761,3 +760,72 @@ def test_unmodified_copy_loads_by_path(tmp_path: Path) -> None:
 def test_unknown_shipped_name_lists_known_plans() -> None:
     with pytest.raises(CatalogueError, match=re.escape("kcc-asch-actions-v1.8")):
         load_action_plan("no-such-plan")
+
+
+# --- the v1.7 action plan (2024-25 catalogue) -----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def v17() -> ActionPlan:
+    return load_action_plan("kcc-asch-actions-v1.7")
+
+
+def test_v17_plan_loads_with_its_plan_version(v17: ActionPlan) -> None:
+    assert (v17.id, v17.version) == ("kcc-asch-actions-v1.7", "1.7")
+    assert v17.plan is not None
+    assert v17.plan.date == dt.date(2024, 8, 1)
+    assert v17.plan.sections == ("7", "8", "Appendix 2")
+
+
+def test_v17_roles_are_its_section_8_rows(v17: ActionPlan) -> None:
+    # v1.7 has the Short-Term Pathways Operational Manager where v1.8 has the PASCC Operations Manager.
+    assert list(v17.roles) == [
+        "inhouse_registered_managers",
+        "keah_locality_organisers",
+        "senior_practitioner",
+        "stp_team_manager",
+        "stp_operational_manager",
+        "community_team_managers",
+        "assistant_director",
+        "director_asc",
+    ]
+    assert v17.roles["stp_operational_manager"].name == "Short-Term Pathways Operational Manager"
+
+
+def test_v17_differs_from_v18_where_the_plan_does(v17: ActionPlan, plan: ActionPlan) -> None:
+    # Senior Practitioner: non-contracted placements in other areas at OPEL 2, no authorisation.
+    sp2 = ids(v17.in_force("senior_practitioner", L2))
+    assert "senior_practitioner.l2.placements_other_areas" in sp2
+    assert "authoris" not in _text(v17, "senior_practitioner.l2.placements_other_areas")
+    # Short Term Pathway Team Manager: OPEL 3 placements without "if authorised" (v1.8 has it).
+    assert "stp_team_manager.l3.placements_outside_kent_medway" in ids(v17.in_force("stp_team_manager", L3))
+    assert "authoris" not in _text(v17, "stp_team_manager.l3.placements_outside_kent_medway")
+    assert _text(plan, "stp_team_manager.l3.off_contract_placements").startswith("With authorisation")
+    # The operational manager's OPEL Three cell only continues level two.
+    assert ids(v17.in_force("stp_operational_manager", L3)) == ids(
+        v17.in_force("stp_operational_manager", L2)
+    )
+    assert "stp_operational_manager.l4.non_contracted_providers" in ids(
+        v17.in_force("stp_operational_manager", L4)
+    )
+    # Community Team Managers progress to Purchasing after a KEaH decline within 4 hours (v1.7 only).
+    assert "4 hours" in _text(v17, "community_team_managers.l2.progress_to_purchasing_4h")
+    assert "2 hours" in _text(v17, "stp_operational_manager.l2.progress_to_purchasing")
+    # Appendix 2's redeployment of PI / SIS staff is the Assistant Director's at OPEL 2.
+    assert "assistant_director.l2.redeploy_pi_sis_to_stp" in ids(v17.in_force("assistant_director", L2))
+
+
+@pytest.mark.parametrize("before", ALL_KEYS)
+@pytest.mark.parametrize("after", ALL_KEYS)
+def test_v17_changes_invariants_for_every_pair(
+    v17: ActionPlan, before: Level | None, after: Level | None
+) -> None:
+    assert_change_invariants(v17, before, after)
+
+
+def test_v17_every_note_is_a_question_for_the_plan_owner(v17: ActionPlan) -> None:
+    assert v17.notes
+    assert all(note.confirm_with_plan_owner for note in v17.notes)
+    assert {"director_asc_level_4", "keah_decline_2h_4h", "appendix2_non_contracted_providers"} <= {
+        note.id for note in v17.notes
+    }
