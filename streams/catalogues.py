@@ -10,6 +10,10 @@ the reason, and the running catalogue stays:
 - the same id and version as the one in force with different content: a loaded catalogue is known
   by id, version and content hash (``CatalogueMeta.identity``), and new content needs a new version;
 - a lower version than the one in force (versions compare as dotted numbers: 1.10 > 1.9);
+- an indicator catalogue that names no action plan: the actions the roles are told (escalation
+  events, the board) always come from the action plan of the catalogue in force, so a worker
+  never starts on, or switches to, a catalogue without one, and never falls back to another
+  plan's actions. A named plan that cannot be loaded is refused the same way;
 - a catalogue that drops an area or indicator (acute: a site) of the one in force. Every area,
   indicator and site of the catalogue in force counts as still receiving readings: the worker
   cannot tell a feed that has stopped for good from one that is late, so dropping one is an
@@ -69,6 +73,8 @@ class CatalogueStore:
         for catalogue in (indicators, acute):
             if catalogue.meta.status == DRAFT and not settings.allow_draft_catalogues:
                 raise CatalogueError(catalogue.meta.source, "status", DRAFT_REFUSED)
+        if indicators.action_plan is None:
+            raise CatalogueError(indicators.meta.source, "action_plan", NO_ACTION_PLAN)
         self._county = county
         self._mtimes: dict[Path, float] = {}
         self._context = self._build(indicators, acute)
@@ -78,7 +84,9 @@ class CatalogueStore:
         self._pending = self.reload()
 
     def _build(self, indicators: IndicatorCatalogue, acute: AcuteCatalogue) -> Context:
-        actions = load_action_plan(indicators.action_plan) if indicators.action_plan else None
+        if indicators.action_plan is None:
+            raise CatalogueError(indicators.meta.source, "action_plan", NO_ACTION_PLAN)
+        actions = load_action_plan(indicators.action_plan)
         dwell = self._settings.step_down_dwell
         if dwell is None:  # a configured zero is a real choice, not "unset"
             dwell = indicators.step_down_dwell
@@ -100,6 +108,13 @@ class CatalogueStore:
     @property
     def context(self) -> Context:
         return self._context
+
+    @property
+    def action_plan(self) -> ActionPlan:
+        """The action plan of the catalogue in force; it changes when a new catalogue does."""
+        actions = self._context.actions
+        assert actions is not None, "the store never holds a catalogue without an action plan"
+        return actions
 
     def versions(self) -> list[dict[str, Any]]:
         """The catalogues in force, each with the content hash that, with id and version, names it."""
@@ -161,7 +176,11 @@ class CatalogueStore:
             log.error("catalogue %s refused, keeping %s: %s", path, current.meta.ref, problem)
             return _refused(path, now, author, f"{path}: {problem}", loaded=loaded.meta, kept=current.meta)
         if isinstance(loaded, IndicatorCatalogue):
-            new = self._build(loaded, ctx.acute)
+            try:
+                new = self._build(loaded, ctx.acute)
+            except CatalogueError as exc:  # its action plan went missing since validation
+                log.error("catalogue %s refused, keeping %s: %s", path, current.meta.ref, exc)
+                return _refused(path, now, author, str(exc), loaded=loaded.meta, kept=current.meta)
         else:
             assert isinstance(loaded, AcuteCatalogue)
             new = replace(ctx, acute=loaded)
@@ -186,6 +205,8 @@ class CatalogueStore:
             return DRAFT_REFUSED
         if new.status == SUPERSEDED:
             return "status is superseded: the file itself says it is no longer in force"
+        if isinstance(loaded, IndicatorCatalogue) and loaded.action_plan is None:
+            return NO_ACTION_PLAN
         if new.version_key == old.version_key:
             return (
                 f"same id and version as the catalogue in force ({old.ref}) with different content "
@@ -206,6 +227,10 @@ class CatalogueStore:
 DRAFT = "draft"
 SUPERSEDED = "superseded"
 DRAFT_REFUSED = "status is draft: set OPEL_ALLOW_DRAFT_CATALOGUES=true to run drafts (tests, exercises)"
+NO_ACTION_PLAN = (
+    "names no action plan: the roles' actions come from the action plan of the catalogue in force, "
+    "so an indicator catalogue must name one (action_plan: kcc-asch-actions-v1.8)"
+)
 
 
 def _files(folder: Path) -> list[tuple[Path, float]]:
