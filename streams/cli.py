@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import base64
 import json
+import logging
 import sys
 import time
 from collections import Counter
@@ -29,6 +30,10 @@ from zoneinfo import ZoneInfo
 
 from pydantic_core import from_json
 
+from opel.destinations import Input, destinations
+from opel.errors import CatalogueError, InputError
+from opel.feeds import ReferralEvent
+from opel.models import AcuteSubmission, Reading
 from streams import topics
 from streams.codec import DECODERS, Rejected, decode_reading, key_for, topic_for
 from streams.demo import SECONDS_PER_HOUR, ending_now, play, winter_day
@@ -44,6 +49,8 @@ LONDON: Final = ZoneInfo("Europe/London")
 NO_BROKER: Final = "no broker: start `opel run` or set OPEL_BROKER_URL"
 
 if TYPE_CHECKING:  # argparse's class is generic only to type checkers
+    from opel.stages.context import Context
+
     SubParsers = argparse._SubParsersAction[argparse.ArgumentParser]
 
 
@@ -104,15 +111,57 @@ class Outgoing:
 
 @dataclass(frozen=True, slots=True)
 class Refusal:
+    """A line not sent (or, with ``--force``, sent despite the checks): ``reason`` is the
+    dead-letter reason the worker would give it, ``error`` the same sentence as `opel assess`."""
+
     line: int
-    rejected: Rejected
+    reason: str
+    error: str
 
     def __str__(self) -> str:
-        return f"line {self.line}: {self.rejected.reason}: {self.rejected.error}"
+        return f"line {self.line}: {self.reason}: {self.error}"
 
 
-def check_line(line: bytes, topic: str | None, max_bytes: int) -> Outgoing | Rejected:
-    """Validate one JSON line for ``topic`` (or the topic its shape says) and give it its key."""
+UNKNOWN_REASONS: Final[dict[str, str]] = {
+    "indicator": "unknown_indicator",
+    "area": "unknown_area",
+    "site": "unknown_site",
+}
+"""Dead-letter reasons of the worker (streams.ingest) for an id the catalogues do not know."""
+
+
+def event_time(value: Input) -> datetime:
+    """The time an input carries: when it was observed, occurred or issued."""
+    if isinstance(value, Reading | AcuteSubmission):
+        return value.observed_at
+    if isinstance(value, ReferralEvent):
+        return value.occurred_at
+    return value.at
+
+
+def check_known(value: Input, ctx: Context, topic: str) -> Refusal | None:
+    """What the worker would refuse in ``value`` under the catalogues in force (``ctx``): an unknown
+    indicator, area, site or scope, a value of the wrong kind, an override that lasts too long.
+
+    It is the worker's own routing (:func:`opel.destinations.destinations`), so the wording is
+    `opel assess`'s. The clock checks are left out (the input is judged at its own time): the
+    worker's clock at arrival decides those, and replaying old data is allowed here.
+    """
+    try:
+        destinations(value, ctx, event_time(value), topic)
+    except InputError as exc:
+        return Refusal(0, UNKNOWN_REASONS.get(exc.field, "invalid"), str(exc))
+    return None
+
+
+def check_line(
+    line: bytes, topic: str | None, max_bytes: int, ctx: Context | None = None
+) -> Outgoing | Rejected | tuple[Outgoing, Refusal]:
+    """Validate one JSON line for ``topic`` (or the topic its shape says) and give it its key.
+
+    With ``ctx`` (the catalogues in force) a line of the right shape that the worker would still
+    refuse comes back with its :class:`Refusal` beside the record that would carry it.
+    """
     if topic is None:
         try:
             data = from_json(line)
@@ -134,24 +183,50 @@ def check_line(line: bytes, topic: str | None, max_bytes: int) -> Outgoing | Rej
     decoded = DECODERS[topic](line, max_bytes)
     if isinstance(decoded, Rejected):
         return decoded
-    return Outgoing(topic, key_for(topic, json.loads(line)), line)
+    outgoing = Outgoing(topic, key_for(topic, json.loads(line)), line)
+    if ctx is not None:
+        refusal = check_known(decoded, ctx, topic)  # type: ignore[arg-type]  # DECODERS give an Input
+        if refusal is not None:
+            return outgoing, refusal
+    return outgoing
+
+
+@dataclass(slots=True)
+class Checked:
+    """A file's lines sorted: to send, refused, and (``--force``) sent despite the catalogue checks."""
+
+    good: list[Outgoing]
+    bad: list[Refusal]
+    forced: list[Refusal]
 
 
 def check_lines(
-    lines: Iterable[bytes], topic: str | None, max_bytes: int
-) -> tuple[list[Outgoing], list[Refusal]]:
-    good: list[Outgoing] = []
-    bad: list[Refusal] = []
+    lines: Iterable[bytes],
+    topic: str | None,
+    max_bytes: int,
+    ctx: Context | None = None,
+    *,
+    force: bool = False,
+) -> Checked:
+    checked = Checked([], [], [])
     for number, raw in enumerate(lines, start=1):
         line = raw.strip()
         if not line:
             continue  # blank lines separate groups in hand-written files
-        checked = check_line(line, topic, max_bytes)
-        if isinstance(checked, Rejected):
-            bad.append(Refusal(number, checked))
+        result = check_line(line, topic, max_bytes, ctx)
+        if isinstance(result, Rejected):
+            checked.bad.append(Refusal(number, result.reason, result.error))
+        elif isinstance(result, tuple):
+            outgoing, refusal = result
+            refusal = Refusal(number, refusal.reason, refusal.error)
+            if force:
+                checked.good.append(outgoing)
+                checked.forced.append(refusal)
+            else:
+                checked.bad.append(refusal)
         else:
-            good.append(checked)
-    return good, bad
+            checked.good.append(result)
+    return checked
 
 
 async def send_all(
@@ -168,13 +243,21 @@ async def send_all(
         enable_idempotence=False,
         linger_ms=5,
     )
-    await asyncio.wait_for(producer.start(), timeout)
     try:
+        await asyncio.wait_for(producer.start(), timeout)
         pending = [await producer.send(r.topic, r.value, key=r.key) for r in records]
         await asyncio.wait_for(asyncio.gather(*pending), timeout)
     finally:
-        await producer.stop()
+        await producer.stop()  # also after a failed start, or aiokafka warns "Unclosed AIOKafkaProducer"
     return Counter(r.topic for r in records)
+
+
+def catalogue_context(settings: Settings) -> Context:
+    """The rules the worker would run with under ``settings``: the configured catalogues, and a
+    newer version in ``OPEL_CATALOGUE_DIR`` if there is one (:class:`streams.catalogues.CatalogueStore`)."""
+    from streams.catalogues import CatalogueStore  # noqa: PLC0415
+
+    return CatalogueStore(settings).context
 
 
 def _produce(args: argparse.Namespace) -> int:
@@ -186,26 +269,39 @@ def _produce(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     try:
         with _open_input(args.file) as source:
-            good, bad = check_lines(source, topic, settings.max_message_bytes)
+            ctx = catalogue_context(settings)
+            checked = check_lines(source, topic, settings.max_message_bytes, ctx, force=args.force)
     except OSError as exc:
         print(f"opel produce: cannot read {args.file}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_USAGE
-    for refusal in bad:
-        print(refusal, file=sys.stderr)
+    except CatalogueError as exc:
+        print(f"opel produce: cannot load the catalogues to check against: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    forced_lines = {refusal.line for refusal in checked.forced}
+    for refusal in sorted([*checked.bad, *checked.forced], key=lambda r: r.line):
+        forced = " sent anyway (--force):" if refusal.line in forced_lines else ""
+        print(f"line {refusal.line}:{forced} {refusal.reason}: {refusal.error}", file=sys.stderr)
     sent: Counter[str] = Counter()
-    if good:
-        try:
-            sent = asyncio.run(
-                send_all(bootstrap, good, max_bytes=settings.max_message_bytes, timeout=args.timeout)
-            )
-        except _kafka_errors() as exc:
-            print(f"opel produce: could not send to {bootstrap}: {_describe(exc)}", file=sys.stderr)
-            return EXIT_NO_BROKER
+    if checked.good:
+        with _quiet_kafka():
+            try:
+                sent = asyncio.run(
+                    send_all(
+                        bootstrap,
+                        checked.good,
+                        max_bytes=settings.max_message_bytes,
+                        timeout=args.timeout,
+                    )
+                )
+            except _kafka_errors() as exc:
+                print(f"opel produce: could not send to {bootstrap}: {_describe(exc)}", file=sys.stderr)
+                return EXIT_NO_BROKER
     for name in topics.INPUT_TOPICS:
         if sent[name]:
             print(f"sent {sent[name]} to {name}")
-    print(f"{sum(sent.values())} sent, {len(bad)} invalid")
-    return EXIT_INVALID_INPUT if bad else EXIT_OK
+    despite = f" ({len(checked.forced)} despite the checks, --force)" if checked.forced else ""
+    print(f"{sum(sent.values())} sent{despite}, {len(checked.bad)} invalid")
+    return EXIT_INVALID_INPUT if checked.bad else EXIT_OK
 
 
 @contextmanager
@@ -252,12 +348,15 @@ async def tail(
     count: int | None,
     idle_timeout: float | None,
     out: IO[str],
+    on_start: Callable[[int], None] | None = None,
 ) -> int:
     """Print records of ``topic``; stop after ``count`` records or ``idle_timeout`` s without one.
 
-    Reads without a consumer group, so it never moves anyone's committed offsets.
+    Reads without a consumer group, so it never moves anyone's committed offsets. ``on_start``
+    is told how many records the topic holds (its partitions' end less beginning offsets) before
+    the first is read.
     """
-    from aiokafka import AIOKafkaConsumer  # noqa: PLC0415  (see the module docstring)
+    from aiokafka import AIOKafkaConsumer, TopicPartition  # noqa: PLC0415  (see the module docstring)
 
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap,
@@ -267,10 +366,18 @@ async def tail(
         auto_offset_reset="earliest" if from_beginning else "latest",
         request_timeout_ms=30_000,
     )
-    await asyncio.wait_for(consumer.start(), 30)
     try:
-        if topic not in await consumer.topics():
+        await asyncio.wait_for(consumer.start(), 30)
+        # What consumer.topics() does, keeping the answer: partitions_for_topic() reads the client's
+        # own metadata, which Apache Kafka leaves without the topic until it is subscribed.
+        cluster = await consumer._client.fetch_all_metadata()
+        if topic not in cluster.topics():
             raise LookupError(f"no topic {topic!r} on the broker")
+        if on_start is not None:
+            partitions = [TopicPartition(topic, p) for p in sorted(cluster.partitions_for_topic(topic) or ())]
+            first = await consumer.beginning_offsets(partitions)
+            end = await consumer.end_offsets(partitions)
+            on_start(sum(max(0, end[tp] - first[tp]) for tp in partitions))
         consumer.subscribe([topic])
         printed = 0
         last = time.monotonic()
@@ -293,33 +400,65 @@ async def tail(
                 break
         return printed
     finally:
-        await consumer.stop()
+        await consumer.stop()  # also after a failed start, or aiokafka warns "Unclosed AIOKafkaConsumer"
+
+
+def routing_note(settings: Settings) -> str:
+    """Whether `opel run` under these settings routes alerts at all."""
+    if settings.routing_file is None:
+        return (
+            "alert routing is off (OPEL_ROUTING_FILE is not set), so `opel run` sends no alerts; "
+            "docs/alerting.md says how to route them"
+        )
+    return (
+        f"alert routing is on (OPEL_ROUTING_FILE={settings.routing_file}): an alert appears here when "
+        "an escalation or a plan deadline calls for one"
+    )
 
 
 def _tail(args: argparse.Namespace) -> int:
-    _, bootstrap = _settings_and_broker(args)
+    settings, bootstrap = _settings_and_broker(args)
     topic = resolve_topic(args.topic)
-    try:
-        printed = asyncio.run(
-            tail(
-                bootstrap,
-                topic,
-                from_beginning=args.from_beginning,
-                count=args.count,
-                idle_timeout=args.timeout,
-                out=sys.stdout,
+    held = 0
+
+    def started(records: int) -> None:
+        nonlocal held
+        held = records
+        if records == 0:
+            waiting = "" if args.timeout is not None else "; waiting for records (Ctrl-C stops)"
+            print(f"opel tail: {topic} is empty{waiting}", file=sys.stderr, flush=True)
+            if topic == topics.ALERTS:
+                print(f"opel tail: {routing_note(settings)}", file=sys.stderr, flush=True)
+
+    with _quiet_kafka():
+        try:
+            printed = asyncio.run(
+                tail(
+                    bootstrap,
+                    topic,
+                    from_beginning=args.from_beginning,
+                    count=args.count,
+                    idle_timeout=args.timeout,
+                    out=sys.stdout,
+                    on_start=started,
+                )
             )
-        )
-    except LookupError as exc:
-        known = ", ".join(SHORT_NAMES)
-        print(f"opel tail: {exc} (short names: {known})", file=sys.stderr)
-        return EXIT_USAGE
-    except _kafka_errors() as exc:
-        print(f"opel tail: could not read from {bootstrap}: {_describe(exc)}", file=sys.stderr)
-        return EXIT_NO_BROKER
+        except LookupError as exc:
+            known = ", ".join(SHORT_NAMES)
+            print(f"opel tail: {exc} (short names: {known})", file=sys.stderr)
+            return EXIT_USAGE
+        except _kafka_errors() as exc:
+            print(f"opel tail: could not read from {bootstrap}: {_describe(exc)}", file=sys.stderr)
+            return EXIT_NO_BROKER
     if args.count is not None and printed < args.count:
         print(f"opel tail: {printed} of {args.count} records before the timeout", file=sys.stderr)
         return EXIT_INVALID_INPUT
+    if printed == 0 and held > 0 and not args.from_beginning:
+        print(
+            f"opel tail: no new records on {topic} in {args.timeout:g} s; it holds {held} "
+            "(--from-beginning prints them)",
+            file=sys.stderr,
+        )
     return EXIT_OK
 
 
@@ -329,7 +468,11 @@ async def play_demo(bootstrap: str, start: datetime, *, seconds_per_hour: float,
 
     script = winter_day(start, seconds_per_hour=seconds_per_hour)
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, client_id="opel-demo", enable_idempotence=False)
-    await asyncio.wait_for(producer.start(), 30)
+    try:
+        await asyncio.wait_for(producer.start(), 30)
+    except BaseException:
+        await producer.stop()  # or aiokafka warns "Unclosed AIOKafkaProducer"
+        raise
     hours_done: set[int] = set()
 
     async def send(topic: str, key: bytes | None, value: bytes) -> None:
@@ -351,13 +494,14 @@ async def play_demo(bootstrap: str, start: datetime, *, seconds_per_hour: float,
 def _demo(args: argparse.Namespace) -> int:
     _, bootstrap = _settings_and_broker(args)
     start = args.start or ending_now(datetime.now(LONDON))
-    try:
-        sent = asyncio.run(
-            play_demo(bootstrap, start, seconds_per_hour=args.seconds_per_hour, speed=args.speed)
-        )
-    except _kafka_errors() as exc:
-        print(f"opel demo: could not send to {bootstrap}: {_describe(exc)}", file=sys.stderr)
-        return EXIT_NO_BROKER
+    with _quiet_kafka():
+        try:
+            sent = asyncio.run(
+                play_demo(bootstrap, start, seconds_per_hour=args.seconds_per_hour, speed=args.speed)
+            )
+        except _kafka_errors() as exc:
+            print(f"opel demo: could not send to {bootstrap}: {_describe(exc)}", file=sys.stderr)
+            return EXIT_NO_BROKER
     print(f"demo: sent {sent} messages")
     return EXIT_OK
 
@@ -420,12 +564,23 @@ def register(commands: SubParsers) -> None:
             "Publish JSON lines from FILE (or - for stdin). Without --topic each line goes where its "
             "shape says: 'site' to acute, 'kind'+'event_id' to referral-events, 'type' to commands, "
             "referrals/health_caseload/social_caseload readings to referrals, other readings to capacity. "
-            "Invalid lines are reported on stderr and not sent; exit 1 if there were any."
+            "Each line is checked as the worker checks it: its shape, then what `opel assess` checks "
+            "(known indicators, areas, sites and scopes of the catalogues in force, value kinds). "
+            "Invalid lines are reported on stderr with their line numbers and not sent; exit 1 if "
+            "there were any."
         ),
     )
     produce.add_argument("file", metavar="FILE|-")
     produce.add_argument("--topic", metavar="TOPIC", help=f"send every line to this topic ({inbound})")
     produce.add_argument("--timeout", type=_positive, default=30.0, metavar="S", help="give up after S s")
+    produce.add_argument(
+        "--force",
+        action="store_true",
+        help=(
+            "send lines of the right shape even when the catalogues in force refuse them (unknown "
+            "indicator, area, site or scope, a value of the wrong kind); the worker dead-letters them"
+        ),
+    )
     _broker_option(produce)
     produce.set_defaults(handler=_guard(_produce))
 
@@ -502,4 +657,23 @@ def _kafka_errors() -> tuple[type[Exception], ...]:
 
 
 def _describe(exc: BaseException) -> str:
+    from aiokafka.errors import KafkaConnectionError  # noqa: PLC0415  (see the module docstring)
+
+    if isinstance(exc, KafkaConnectionError | ConnectionError) or "Unable to bootstrap" in str(exc):
+        return "no broker answers there; start `opel run`, or check --broker and OPEL_BROKER_URL"
+    if isinstance(exc, TimeoutError):
+        return "the broker did not answer in time"
     return str(exc) or type(exc).__name__
+
+
+@contextmanager
+def _quiet_kafka() -> Iterator[None]:
+    """aiokafka logs each failed connection attempt itself; the command says what went wrong
+    once, in its own words, so its log lines below CRITICAL are held back meanwhile."""
+    logger = logging.getLogger("aiokafka")
+    before = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(before)

@@ -348,3 +348,77 @@ def test_broker_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
 def test_demo_without_a_broker_says_how_to_get_one(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["demo"]) == 2
     assert "no broker: start `opel run` or set OPEL_BROKER_URL" in capsys.readouterr().err
+
+
+def test_produce_refuses_an_unknown_indicator_and_force_sends_it(
+    broker: EmbeddedBroker, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tag = mark()
+    unknown = {"indicator": f"bed_days_{tag}", "area": "dgs", "value": 3, "observed_at": when(13)}
+    path = write_lines(tmp_path / "unknown.jsonl", [unknown])
+    assert main(["produce", str(path), "--broker", broker.bootstrap]) == 1
+    captured = capsys.readouterr()
+    assert captured.err.startswith(
+        f"line 1: unknown_indicator: indicator: unknown indicator 'bed_days_{tag}'"
+    )
+    assert "0 sent, 1 invalid" in captured.out
+
+    assert main(["produce", str(path), "--force", "--broker", broker.bootstrap]) == 0
+    captured = capsys.readouterr()
+    assert captured.err.startswith(
+        f"line 1: sent anyway (--force): unknown_indicator: indicator: unknown indicator 'bed_days_{tag}'"
+    )
+    assert f"sent 1 to {topics.CAPACITY}" in captured.out
+    assert "1 sent (1 despite the checks, --force), 0 invalid" in captured.out
+    found = [r for r in tail_records(capsys, broker, "capacity") if r["value"] == unknown]
+    assert len(found) == 1
+
+
+@pytest.fixture
+def empty_broker(broker_factory: BrokerFactory) -> EmbeddedBroker:
+    own = broker_factory()
+    own.create_topics(all_topics(PARTITIONS))
+    return own
+
+
+def test_tail_says_when_a_topic_is_empty_and_whether_alert_routing_is_on(
+    empty_broker: EmbeddedBroker,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    argv = ["tail", "alerts", "--from-beginning", "--timeout", "1", "--broker", empty_broker.bootstrap]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.splitlines() == [
+        f"opel tail: {topics.ALERTS} is empty",
+        "opel tail: alert routing is off (OPEL_ROUTING_FILE is not set), so `opel run` sends no "
+        "alerts; docs/alerting.md says how to route them",
+    ]
+    routes = tmp_path / "routing.yaml"
+    routes.write_text("{}\n", encoding="utf-8")
+    monkeypatch.setenv("OPEL_ROUTING_FILE", str(routes))
+    assert main(argv) == 0
+    assert capsys.readouterr().err.splitlines()[1] == (
+        f"opel tail: alert routing is on (OPEL_ROUTING_FILE={routes}): an alert appears here when an "
+        "escalation or a plan deadline calls for one"
+    )
+    assert main(["tail", "status", "--timeout", "1", "--broker", empty_broker.bootstrap]) == 0
+    assert capsys.readouterr().err.splitlines() == [f"opel tail: {topics.STATUS} is empty"]
+
+
+def test_tail_says_when_nothing_new_came_and_how_to_see_what_is_there(
+    empty_broker: EmbeddedBroker, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    event = {"event_id": f"n-{mark()}", "area": "dgs", "kind": "received", "occurred_at": when(15)}
+    path = write_lines(tmp_path / "n.jsonl", [event])
+    assert main(["produce", str(path), "--broker", empty_broker.bootstrap]) == 0
+    capsys.readouterr()
+    assert main(["tail", "referral-events", "--timeout", "1", "--broker", empty_broker.bootstrap]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.splitlines() == [
+        f"opel tail: no new records on {topics.REFERRAL_EVENTS} in 1 s; it holds 1 "
+        "(--from-beginning prints them)"
+    ]
