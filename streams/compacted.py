@@ -23,8 +23,11 @@ async def topic_partitions(consumer: AIOKafkaConsumer, topic: str) -> list[Topic
     """The partitions of ``topic`` in order, refreshing metadata once; empty if there is no such topic."""
     numbers = consumer.partitions_for_topic(topic)
     if not numbers:
-        await consumer.topics()  # refreshes cluster metadata
-        numbers = consumer.partitions_for_topic(topic)
+        # The consumer's own metadata may not list the topic (Apache Kafka answers its bootstrap
+        # request without topics), and consumer.topics() fetches into a copy it throws away:
+        # fetch every topic's metadata, as consumer.topics() does, and read the partitions there.
+        cluster = await consumer._client.fetch_all_metadata()
+        numbers = cluster.partitions_for_topic(topic)
     return [TopicPartition(topic, number) for number in sorted(numbers or ())]
 
 
