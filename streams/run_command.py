@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -149,7 +150,7 @@ def demo_extra(speed: float) -> Extra:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from streams.worker import configure_logging, serve  # noqa: PLC0415
+    from streams.worker import TopicsNotReadyError, configure_logging, serve  # noqa: PLC0415
 
     if args.broker:
         settings = settings.with_broker(args.broker)
@@ -168,7 +169,24 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             flush=True,
         )
 
-    asyncio.run(serve(settings, tuple(extras), ready=ready))
+    if args.replication_factor is not None and not args.create_topics:
+        print("opel run: --replication-factor is only used with --create-topics", file=sys.stderr)
+        return 2
+    if args.create_topics and settings.broker_url is None:
+        log.info("--create-topics: the embedded broker always gets its topics")
+    try:
+        asyncio.run(
+            serve(
+                settings,
+                tuple(extras),
+                ready=ready,
+                create_topics=args.create_topics,
+                replication_factor=args.replication_factor,
+            )
+        )
+    except TopicsNotReadyError as exc:
+        print(f"opel run: {exc}", file=sys.stderr, flush=True)
+        return 1
     return 0
 
 
@@ -177,8 +195,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--broker",
         help="Kafka bootstrap (kafka://host:port); default: OPEL_BROKER_URL, else start the embedded broker",
     )
+    parser.add_argument(
+        "--create-topics",
+        action="store_true",
+        help="create opel's topics on the --broker cluster where missing (partitions OPEL_PARTITIONS, "
+        "compaction as deploy/kafka/create_topics.py); without it a cluster lacking them stops the run",
+    )
+    parser.add_argument(
+        "--replication-factor",
+        type=_positive_int,
+        default=None,
+        help="replicas of each topic that --create-topics creates "
+        "(default: 3, or every broker of a smaller cluster)",
+    )
     parser.add_argument("--demo", action="store_true", help="also play the scripted winter day for Kent")
     parser.add_argument("--speed", type=float, default=1.0, help="demo speed factor (default 1)")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def describe(_: Any) -> str:

@@ -4,6 +4,8 @@ The topics come from :mod:`streams.topics`; their configuration (``cleanup.polic
 compacted topics) is decided here, once, so a topic created for ``opel run`` and one created on a
 production cluster are the same. Idempotent: a topic that already exists is accepted when its
 partition count and clean-up policy are what its :class:`~streams.topics.TopicSpec` says.
+:func:`check_topics` only looks: ``opel run`` uses it to stop, naming what is missing, when it
+is pointed at a cluster without its topics (unless ``--create-topics``).
 """
 
 from __future__ import annotations
@@ -102,6 +104,8 @@ async def create_topics(
                 existing.append(name)
             else:
                 failed.append(f"{name}: {for_code(code).__name__} ({code}) {message or ''}".rstrip())
+        if created:
+            await _wait_until_led(admin, created, timeout)
         mismatched: list[str] = []
         if verify_existing and existing:
             by_name = {spec.name: spec for spec in spec_list}
@@ -109,6 +113,85 @@ async def create_topics(
         return TopicsOutcome(tuple(created), tuple(existing), tuple(failed), tuple(mismatched))
     finally:
         await admin.close()
+
+
+async def _wait_until_led(admin: AIOKafkaAdminClient, names: Sequence[str], timeout: float) -> None:
+    """Until every partition of ``names`` has a leader in the metadata the cluster serves.
+
+    Apache Kafka answers CreateTopics once its controller has recorded the topics; brokers learn
+    of them a moment later, and a client asking in between is told the topic does not exist.
+    """
+    deadline = asyncio.get_running_loop().time() + timeout
+    waiting = set(names)
+    while True:
+        described = await admin.describe_topics(sorted(waiting))
+        for topic in described:
+            parts = topic.get("partitions") or []
+            if int(topic.get("error_code", 0)) == 0 and parts and all(int(p["leader"]) >= 0 for p in parts):
+                waiting.discard(str(topic["topic"]))
+        if not waiting:
+            return
+        if asyncio.get_running_loop().time() >= deadline:
+            raise TimeoutError(f"topics created but without leaders after {timeout:.0f} s: {sorted(waiting)}")
+        await asyncio.sleep(0.1)
+
+
+@dataclass(frozen=True, slots=True)
+class TopicsCheck:
+    """What :func:`check_topics` found: topics the cluster lacks, and existing ones that differ."""
+
+    missing: tuple[str, ...]
+    mismatched: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.missing and not self.mismatched
+
+
+async def check_topics(
+    bootstrap: str,
+    specs: Iterable[TopicSpec],
+    *,
+    timeout: float = 30,
+    client_id: str = "opel-check-topics",
+) -> TopicsCheck:
+    """Which of ``specs`` the cluster lacks, and which exist with another partition count or policy.
+
+    Creates nothing. Connection problems (refused, timed out) raise.
+    """
+    spec_list = list(specs)
+    timeout_ms = max(int(timeout * 1000), 100)
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap, client_id=client_id, request_timeout_ms=timeout_ms
+    )
+    await asyncio.wait_for(admin.start(), timeout)
+    try:
+        present = set(await asyncio.wait_for(admin.list_topics(), timeout))
+        missing = tuple(s.name for s in spec_list if s.name not in present)
+        existing = [s for s in spec_list if s.name in present]
+        mismatched = tuple(await _mismatches(admin, existing)) if existing else ()
+        return TopicsCheck(missing, mismatched)
+    finally:
+        await admin.close()
+
+
+async def broker_count(bootstrap: str, *, timeout: float = 30, client_id: str = "opel-check-topics") -> int:
+    """How many brokers the cluster at ``bootstrap`` reports."""
+    timeout_ms = max(int(timeout * 1000), 100)
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap, client_id=client_id, request_timeout_ms=timeout_ms
+    )
+    await asyncio.wait_for(admin.start(), timeout)
+    try:
+        info = await asyncio.wait_for(admin.describe_cluster(), timeout)
+    finally:
+        await admin.close()
+    return len(info.get("brokers") or [])
+
+
+def default_replication_factor(brokers: int) -> int:
+    """Replicas for a new topic on a cluster of ``brokers``: 3 where there are 3 or more, else all."""
+    return max(1, min(3, brokers))
 
 
 async def _mismatches(admin: AIOKafkaAdminClient, specs: Sequence[TopicSpec]) -> list[str]:

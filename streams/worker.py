@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from streams import topics
+from streams import topic_admin, topics
 from streams.app import Outputs, aggregate_keys, create_app
 from streams.broker import EmbeddedBroker
 from streams.catalogues import CatalogueStore
@@ -54,18 +54,92 @@ def start_embedded_broker(settings: Settings) -> tuple[EmbeddedBroker, Settings]
     return broker, settings
 
 
+class TopicsNotReadyError(RuntimeError):
+    """The cluster lacks opel's topics, has them otherwise, or cannot be asked: one line says which."""
+
+
+def create_topics_hint(settings: Settings) -> str:
+    bootstrap = settings.kafka_bootstrap()
+    return (
+        "create them with `opel run --create-topics` or `python deploy/kafka/create_topics.py "
+        f"--bootstrap {bootstrap} --partitions {settings.partitions} --replication-factor N` (docs/kafka.md)"
+    )
+
+
+async def ensure_topics(
+    settings: Settings, *, create: bool = False, replication_factor: int | None = None, timeout: float = 30
+) -> tuple[str, ...]:
+    """Check (or, with ``create``, create) opel's topics on the configured cluster; return those created.
+
+    Creation uses :mod:`streams.topic_admin` (partitions ``OPEL_PARTITIONS``, compaction as in
+    ``deploy/kafka/create_topics.py``) with ``replication_factor`` replicas, by default 3, or every
+    broker of a smaller cluster. Raises :class:`TopicsNotReadyError` with a one-line message.
+    """
+    bootstrap = settings.kafka_bootstrap()
+    specs = topics.all_topics(settings.partitions)
+    try:
+        if create:
+            rf = replication_factor or topic_admin.default_replication_factor(
+                await topic_admin.broker_count(bootstrap, timeout=timeout)
+            )
+            outcome = await topic_admin.create_topics(
+                bootstrap, specs, replication_factor=rf, timeout=timeout, client_id="opel-run-create-topics"
+            )
+            if outcome.problems:
+                raise TopicsNotReadyError(
+                    f"cannot create opel's topics on {bootstrap}: " + "; ".join(outcome.problems)
+                )
+            if outcome.created:
+                log.info(
+                    "created %d topics on %s (%d partitions, %d replicas): %s",
+                    len(outcome.created),
+                    bootstrap,
+                    settings.partitions,
+                    rf,
+                    ", ".join(outcome.created),
+                )
+            return outcome.created
+        check = await topic_admin.check_topics(bootstrap, specs, timeout=timeout)
+    except TopicsNotReadyError:
+        raise
+    except Exception as exc:  # refused, timed out, unknown host: one line, not a traceback
+        detail = str(exc) or type(exc).__name__
+        raise TopicsNotReadyError(
+            f"cannot reach Kafka at {bootstrap} to check opel's topics: {detail}"
+        ) from exc
+    if check.missing:
+        raise TopicsNotReadyError(
+            f"{len(check.missing)} of opel's {len(specs)} topics are missing on {bootstrap} "
+            f"({', '.join(check.missing)}); {create_topics_hint(settings)}"
+        )
+    if check.mismatched:
+        raise TopicsNotReadyError(
+            f"opel's topics on {bootstrap} differ from what the worker needs: {'; '.join(check.mismatched)}"
+        )
+    return ()
+
+
 def utc_now() -> datetime:
     """The worker's one wall clock, passed to every component that needs the time."""
     return datetime.now(UTC)
 
 
 async def start(
-    settings: Settings, extras: tuple[Extra, ...] = (), clock: Callable[[], datetime] = utc_now
+    settings: Settings,
+    extras: tuple[Extra, ...] = (),
+    clock: Callable[[], datetime] = utc_now,
+    *,
+    create_topics: bool = False,
+    replication_factor: int | None = None,
 ) -> Running:
+    """Start the worker. On a cluster of its own (``OPEL_BROKER_URL``) its topics must exist, or
+    :class:`TopicsNotReadyError` is raised before anything starts; ``create_topics`` creates them."""
     broker = None
     (settings.data_dir / "faust").mkdir(parents=True, exist_ok=True)
     if settings.broker_url is None:
         broker, settings = await asyncio.to_thread(start_embedded_broker, settings)
+    else:
+        await ensure_topics(settings, create=create_topics, replication_factor=replication_factor)
     store = CatalogueStore(settings, clock=clock)
     outputs = Outputs(settings.kafka_bootstrap())
     app = create_app(settings, store, outputs, clock)
@@ -158,14 +232,21 @@ GC_THRESHOLDS = (50_000, 50, 100)
 
 
 async def serve(
-    settings: Settings, extras: tuple[Extra, ...] = (), ready: Callable[[Running], None] | None = None
+    settings: Settings,
+    extras: tuple[Extra, ...] = (),
+    ready: Callable[[Running], None] | None = None,
+    *,
+    create_topics: bool = False,
+    replication_factor: int | None = None,
 ) -> None:
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stopping.set)
     gc.set_threshold(*GC_THRESHOLDS)
-    running = await start(settings, extras)
+    running = await start(
+        settings, extras, create_topics=create_topics, replication_factor=replication_factor
+    )
     # What start-up built (modules, the app, its services) lives as long as the process: move it
     # out of the collector's sight so full collections only walk what the stream allocates.
     gc.freeze()
@@ -200,7 +281,11 @@ def configure_logging(level: str) -> None:
 def main() -> None:
     settings = Settings.load()
     configure_logging(settings.log_level)
-    asyncio.run(serve(settings))
+    try:
+        asyncio.run(serve(settings))
+    except TopicsNotReadyError as exc:
+        log.error("%s", exc)
+        raise SystemExit(1) from None
 
 
 if __name__ == "__main__":
