@@ -19,13 +19,15 @@ from opel.alerting.duties import (
     duty_deliveries,
     elapsed_notices,
     job_notices,
+    keah_alerted,
+    keah_confirmed,
     keah_figures,
     keah_referral,
-    keah_told,
     missed_updates,
     stale_indicators,
 )
-from opel.alerting.records import Delivery, DeliveryState, KeahRecord, NoticeKind, delivery_id
+from opel.alerting.events import KeahReferrerTold
+from opel.alerting.records import Delivery, DeliveryState, DosRecord, KeahRecord, NoticeKind, delivery_id
 from opel.alerting.routing import ClockConfig, build_routing
 from opel.contracts.status import (
     STATUS,
@@ -143,16 +145,19 @@ def test_stale_indicators_any_level() -> None:
     ("now_hour", "count", "title"), [(11, 0, None), (12, 1, "NHS 111 DoS review 1"), (20, 1, "review 3")]
 )
 def test_dos_review_every_four_hours(now_hour: int, count: int, title: str | None) -> None:
-    current = {
-        "area/dgs": status("area/dgs", 3, since=at(8)),
-        "county/kent": status("county/kent", 2, since=at(8)),
-    }
-    notices = dos_reviews(current, at(now_hour), CLOCK)
+    # area/dgs activated the protocol at 08:00; the county (at OPEL 2) never did.
+    records = [dos_record("area/dgs", 3, at(8))]
+    notices = dos_reviews(records, at(now_hour), CLOCK)
     assert len(notices) == count
     if title:
         assert title in notices[0].rendered.subject
         assert notices[0].role == "pascc_ops_manager"
         assert "01233 363020" in notices[0].rendered.text
+
+
+def dos_record(scope: str, level: int, activated_at: datetime) -> DosRecord:
+    area = scope.partition("/")[2] if scope.startswith("area/") else None
+    return DosRecord(scope=scope, area=area, level=level, activated_at=activated_at, changed_at=activated_at)
 
 
 def test_daily_summary() -> None:
@@ -286,7 +291,13 @@ def test_every_kind_the_worker_writes_feeds_the_duties() -> None:
     assert "    Referrals pending assessment outcome: OPEL 3 red (value 48)." in summary.rendered.text
     stale = stale_indicators(current, instant, ClockConfig(stale_after=timedelta(hours=20)))
     assert [(n.job, n.area) for n in stale] == [("stale", "east_kent")]
-    reviews = dos_reviews(current, instant, ClockConfig())
+    # The protocol runs from activation (escalation events); here each scope activated at its since.
+    records = [
+        dos_record(s.scope, s.level, s.since)
+        for s in read
+        if isinstance(s, AreaStatus | CountyStatus) and s.level and s.level >= 3 and s.since
+    ]
+    reviews = dos_reviews(records, instant, ClockConfig())
     assert sorted((n.rendered.subject, n.area) for n in reviews) == [
         ("NHS 111 DoS review 5: East Kent", "east_kent"),
         ("NHS 111 DoS review 5: Kent County Council", None),
@@ -322,10 +333,11 @@ def test_job_notices_use_the_plans_day_not_utcs() -> None:
 def test_elapsed_notices_are_stale_indicators_and_dos_reviews() -> None:
     current = statuses(3, beds_update=at(12) - timedelta(hours=26), referrals_update=at(11))
     now = at(12)
-    assert elapsed_notices(current, now, CLOCK) == stale_indicators(current, now, CLOCK) + dos_reviews(
+    dos = [dos_record("area/dgs", 3, at(8))]
+    assert elapsed_notices(current, now, CLOCK, dos=dos) == stale_indicators(
         current, now, CLOCK
-    )
-    assert {n.job for n in elapsed_notices(current, now, CLOCK)} == {"stale", "dos"}
+    ) + dos_reviews(dos, now, CLOCK)
+    assert {n.job for n in elapsed_notices(current, now, CLOCK, dos=dos)} == {"stale", "dos"}
 
 
 # --- KEaH 2-hour rule (plan 7.6) -----------------------------------------------------------------
@@ -406,23 +418,59 @@ def keah_delivery(notice_id: str, state: DeliveryState = "sent", kind: NoticeKin
     )
 
 
-def test_keah_told_when_its_duty_delivery_is_sent() -> None:
+def test_keah_alerted_when_its_duty_delivery_is_sent_but_not_told() -> None:
     found = keah_referral(referral(), CLOCK, known=set())
     other = keah_referral(referral(event_id="ev-2"), CLOCK, known=set())
     assert found is not None
     assert other is not None
     records = [found.record, other.record]
-    told = keah_told(records, keah_delivery(found.record.notice_id), at(9, 40))
-    assert told == [found.record.model_copy(update={"told_at": at(9, 40)})]
-    # Already told: a second contact's delivery does not move the time.
-    assert keah_told(told, keah_delivery(found.record.notice_id), at(9, 50)) == []
+    alerted = keah_alerted(records, keah_delivery(found.record.notice_id), at(9, 40))
+    assert alerted == [found.record.model_copy(update={"alerted_at": at(9, 40)})]
+    assert alerted[0].told_at is None  # opel's own message is not the referrer being told
+    # Already alerted: a second contact's delivery does not move the time.
+    assert keah_alerted(alerted, keah_delivery(found.record.notice_id), at(9, 50)) == []
+    # ... and the figures still count it open, then missed, until the organiser confirms.
+    assert keah_figures(alerted, at(10)) == (0, 0, 1)
+    assert keah_figures(alerted, at(12)) == (0, 1, 0)
 
 
 @pytest.mark.parametrize(("state", "kind"), [("pending", "duty"), ("dead", "duty"), ("sent", "firing")])
-def test_keah_not_told_by_a_failed_or_other_delivery(state: DeliveryState, kind: NoticeKind) -> None:
+def test_keah_not_alerted_by_a_failed_or_other_delivery(state: DeliveryState, kind: NoticeKind) -> None:
     found = keah_referral(referral(), CLOCK, known=set())
     assert found is not None
-    assert keah_told([found.record], keah_delivery(found.record.notice_id, state, kind), at(9, 40)) == []
+    assert keah_alerted([found.record], keah_delivery(found.record.notice_id, state, kind), at(9, 40)) == []
+
+
+def told(event_id: str, when: datetime, author: str = "keah-lo-swale") -> KeahReferrerTold:
+    return KeahReferrerTold(type="keah_referrer_told", event_id=event_id, author=author, at=when)
+
+
+def test_keah_referrer_told_is_the_organisers_confirmation() -> None:
+    found = keah_referral(referral(), CLOCK, known=set())
+    assert found is not None
+    book = {found.record.event_id: found.record}
+    record, reason = keah_confirmed(book, told(found.record.event_id, at(11, 0)))
+    assert record is not None
+    assert (record.told_at, record.told_by) == (at(11, 0), "keah-lo-swale")
+    assert "within the 2 hours" in reason
+    assert keah_figures([record], at(12)) == (1, 0, 0)
+    # The first confirmation counts; a second changes nothing.
+    book[record.event_id] = record
+    again, why = keah_confirmed(book, told(found.record.event_id, at(11, 5), "someone-else"))
+    assert again is None
+    assert "already recorded" in why
+
+
+def test_keah_confirmed_late_is_missed_and_unknown_is_refused() -> None:
+    found = keah_referral(referral(), CLOCK, known=set())
+    assert found is not None
+    late, reason = keah_confirmed({found.record.event_id: found.record}, told(found.record.event_id, at(13)))
+    assert late is not None
+    assert "after the 2 hours" in reason
+    assert keah_figures([late], at(14)) == (0, 1, 0)
+    none, why = keah_confirmed({}, told("ev-unknown", at(11)))
+    assert none is None
+    assert "no KEaH 2-hour clock" in why
 
 
 # --- from notices to the outbox -------------------------------------------------------------------

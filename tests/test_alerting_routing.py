@@ -47,13 +47,25 @@ ENV = {"SENDER": "opel@example.org", "DUTY": "duty@example.org", "TM": "tm@examp
 def test_kent_example_loads_and_resolves_references() -> None:
     config = load_routing(EXAMPLE, env=example_env())
     assert [r.name for r in config.routes] == [
-        "area-operational",
-        "area-inhouse",
-        "county",
+        "inhouse-provision",
+        "keah-organisers",
+        "senior-practitioners",
+        "team-managers",
+        "operations-manager",
+        "community-team-managers",
+        "assistant-director",
+        "director",
+        "county-duty",
+        "hospital-delivery-board",
+        "hospital-pressure",
+        "out-of-hours-service",
+        "nhs-director-on-call",
+        "bank-holiday-skeleton",
         "indicator-watch",
         "exercise",
     ]
-    assert config.timing(config.routes[2]).group_wait == timedelta(seconds=30)
+    assert config.timing(config.routes[2]).group_wait == timedelta(minutes=2)
+    assert config.timing(config.route("exercise") or config.routes[0]).repeat_interval == timedelta(hours=1)
     assert config.timing(config.routes[0]).repeat_interval == timedelta(hours=4)
     assert [c.id for c in config.contacts("stp_team_manager", "swale")] == ["stp-tm-swale"]
     assert config.expand("${OPEL_SMTP_HOST}") == "secret-opel_smtp_host"

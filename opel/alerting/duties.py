@@ -9,8 +9,10 @@ Statuses are the ``opel.status.v1`` values exactly as the worker writes them, re
 :class:`IndicatorStatus`, an area's on :class:`AreaStatus`, the county's on :class:`CountyStatus`.
 A value with a field the contract does not declare is refused by the reader, not ignored here.
 
-Also the KEaH 2-hour rule (plan 7.6) from a referral event, and the step from a notice to the
-outbox records for the people routed to receive it.
+Also the KEaH 2-hour rule (plan 7.6) from a referral event and the organiser's confirmation,
+the NHS 111 DoS protocol (6.1) from area and county level changes, the assessment-bed steps
+(6.3) from placement commands, and the step from a notice to the outbox records for the people
+routed to receive it.
 """
 
 from __future__ import annotations
@@ -20,9 +22,12 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from opel.alerting import clock, stages
+from opel.alerting.calendar import PlanCalendar
+from opel.alerting.events import AssessmentBedPlacement, KeahReferrerTold
 from opel.alerting.message import Rendered, Vocabulary, level_words, render_duty, when
-from opel.alerting.records import Delivery, KeahRecord, delivery_id, duty_id
+from opel.alerting.records import Delivery, DosRecord, KeahRecord, PlacementRecord, delivery_id, duty_id
 from opel.alerting.routing import DUTY_ROLE, ClockConfig, RoutingConfig
+from opel.contracts.escalation import EscalationData
 from opel.contracts.status import AnyStatus, AreaStatus, CountyStatus, IndicatorStatus
 from opel.feeds import ReferralEvent
 
@@ -38,6 +43,8 @@ class DutyNotice:
     area: str | None
     rendered: Rendered
     reason: str
+    level: int | None = None
+    """The level the notice is about, for contacts kept for urgent alerts out of hours."""
 
 
 def _indicators(statuses: Statuses, area: str) -> list[IndicatorStatus]:
@@ -69,6 +76,9 @@ def daily_summary(
                 lines.append(f"    {label}: {level_words(indicator.level)} (value {indicator.value}).")
     met, missed, open_ = keah
     lines.append(f"KEaH 2-hour rule (plan 7.6): {met} met, {missed} missed, {open_} still open.")
+    lines.append(
+        "    (told: the KEaH organiser confirmed telling the referrer; opel's own message does not count)"
+    )
     rendered = render_duty(f"OPEL daily assessment {instant.astimezone(clock.LONDON):%a %d %b}", lines)
     return DutyNotice(
         duty_id("daily", "summary", instant), "daily", DUTY_ROLE, None, rendered, "daily 10:00 assessment"
@@ -153,40 +163,177 @@ def stale_indicators(
     return notices
 
 
-def dos_reviews(
-    statuses: Statuses, now: datetime, config: ClockConfig, vocab: Vocabulary | None = None
-) -> list[DutyNotice]:
-    """NHS 111 DoS capacity review every 4 hours while an area or the county stays at the level (6.1)."""
+# --- NHS 111 DoS capacity management protocol (plan 6.1) ----------------------------------------
+
+
+def dos_transition(data: EscalationData, config: ClockConfig, existing: DosRecord | None) -> DosRecord | None:
+    """The protocol record an area or county level change starts or ends; None when unchanged.
+
+    Activation: the scope reaches ``dos_activation_level`` from below (or is first assessed at
+    or above it). A further rise (3 -> 4) changes nothing, so the 4-hour review keeps running
+    from activation. De-escalation below the activating level ends it. Exercise changes and
+    changes older than the record are ignored.
+    """
+    if data.kind not in {"area", "county"} or data.exercise:
+        return None
+    if existing is not None and existing.changed_at > data.at:
+        return None
+    active = existing is not None and existing.ended_at is None
+    at_level = data.to_level >= config.dos_activation_level
+    if at_level and not active:
+        return DosRecord(
+            scope=data.scope, area=data.area, level=data.to_level, activated_at=data.at, changed_at=data.at
+        )
+    if not at_level and active and existing is not None:
+        return existing.model_copy(update={"ended_at": data.at, "changed_at": data.at})
+    return None
+
+
+def _place(record: DosRecord, words: Vocabulary) -> str:
+    if record.area is None:
+        return "Kent County Council"
+    return words.areas.get(record.area, record.area)
+
+
+def _step_b(calendar: PlanCalendar, instant: datetime) -> str:
+    if calendar.is_office_hours(instant):
+        return "inform the ICB commissioning lead (in hours)"
+    return f"inform the NHS Director on Call ({calendar.describe(instant)})"
+
+
+def dos_activation(
+    record: DosRecord, config: ClockConfig, calendar: PlanCalendar, vocab: Vocabulary | None = None
+) -> DutyNotice:
+    """The prompt at activation: steps (a) and (b) at once, and when step (c) falls due."""
     words = vocab or Vocabulary()
+    place = _place(record, words)
+    review = record.activated_at + config.dos_review_every
+    body = [
+        f"{place} reached {level_words(record.level)} at {when(record.activated_at)}, the level set to "
+        "activate the NHS 111 Directory of Service capacity management protocol (plan 6.1).",
+        "Now, if pressure indicates it:",
+        "(a) call NHS 111 on 01233 363020 to change the service capacity status;",
+        f"(b) {_step_b(calendar, record.activated_at)}.",
+        f"(c) review the escalation status at {when(review)} (4 hours from activation); "
+        "if pressure remains, repeat (a) and (b).",
+        "KCC services are Band B / C: no ratification by the ICB Director on Call is needed.",
+    ]
+    return DutyNotice(
+        duty_id("dos-activate", record.scope, record.activated_at),
+        "dos",
+        config.dos_review_role,
+        record.area,
+        render_duty(f"NHS 111 DoS protocol: {place} at {level_words(record.level)}", body),
+        f"{record.scope} reached OPEL {record.level} at {record.activated_at.isoformat()}: steps (a) and (b)",
+        level=record.level,
+    )
+
+
+def dos_reviews(
+    records: Iterable[DosRecord],
+    now: datetime,
+    config: ClockConfig,
+    vocab: Vocabulary | None = None,
+    calendar: PlanCalendar | None = None,
+) -> list[DutyNotice]:
+    """Step (c): a review every ``dos_review_every`` from activation while the protocol is active."""
+    words = vocab or Vocabulary()
+    cal = calendar or PlanCalendar(zone=config.zone)
     notices: list[DutyNotice] = []
-    for status in statuses.values():
-        if not isinstance(status, AreaStatus | CountyStatus):
+    for record in records:
+        if record.ended_at is not None:
             continue
-        if status.level is None or status.since is None or status.level < config.dos_review_level:
-            continue
-        n, due = clock.dos_review_due(status.since, now, config.dos_review_every)
+        n, due = clock.dos_review_due(record.activated_at, now, config.dos_review_every)
         if due is None:
             continue
-        if isinstance(status, CountyStatus):
-            place, area = "Kent County Council", None
-        else:
-            place, area = words.areas.get(status.area, status.area), status.area
+        place = _place(record, words)
         body = [
-            f"{place} has been at {level_words(status.level)} since {when(status.since)}.",
-            "Review the NHS 111 Directory of Service capacity status (plan 6.1 step c).",
-            "If pressure remains: call NHS 111 on 01233 363020 to set the service capacity status, and",
-            "inform the ICB commissioning lead in hours or the NHS Director on Call out of hours.",
+            f"{place} activated the NHS 111 DoS protocol at {when(record.activated_at)}: "
+            f"review {n} was due at {when(due)} (plan 6.1 step c).",
+            "If pressure remains: (a) call NHS 111 on 01233 363020 to set the service capacity status, and",
+            f"(b) {_step_b(cal, due)}.",
         ]
         notices.append(
             DutyNotice(
-                duty_id("dos", f"{status.scope}@{status.since.isoformat()}", due),
+                duty_id("dos", f"{record.scope}@{record.activated_at.isoformat()}", due),
                 "dos",
                 config.dos_review_role,
-                area,
+                record.area,
                 render_duty(f"NHS 111 DoS review {n}: {place}", body),
                 f"review {n} due at {due.isoformat()}",
             )
         )
+    return notices
+
+
+# --- assessment beds (plan 6.3) ------------------------------------------------------------------
+
+
+def placement_change(
+    command: AssessmentBedPlacement, existing: PlacementRecord | None
+) -> PlacementRecord | None:
+    """The placement record a start or end command makes; None for a repeat or an unknown end."""
+    if command.change == "started":
+        if existing is not None and existing.started_at == command.at:
+            return None
+        return PlacementRecord(
+            placement_id=command.placement_id, area=command.area, ref=command.ref, started_at=command.at
+        )
+    if existing is None or existing.ended_at is not None:
+        return None
+    return existing.model_copy(update={"ended_at": command.at})
+
+
+def assessment_bed_duties(
+    placements: Iterable[PlacementRecord], now: datetime, config: ClockConfig, vocab: Vocabulary | None = None
+) -> list[DutyNotice]:
+    """Open placements past 3 weeks (escalate for immediate action) and in their eighth week
+    (tell the provider, so discharge or funding is arranged before the 12-week disregard ends)."""
+    words = vocab or Vocabulary()
+    notices: list[DutyNotice] = []
+    for placement in placements:
+        if placement.ended_at is not None:
+            continue
+        place = words.areas.get(placement.area, placement.area)
+        ref = f" {placement.ref}" if placement.ref else ""
+        started = when(placement.started_at)
+        steps = (
+            (
+                "bed-3w",
+                config.assessment_bed_escalate_after,
+                config.assessment_bed_escalate_role,
+                f"Assessment bed placement{ref} past 3 weeks: {place}",
+                [
+                    f"Assessment bed placement{ref} in {place} started {started} and has passed 3 weeks.",
+                    "Escalate it for immediate action (plan 6.3) to reduce drift and free the bed.",
+                ],
+            ),
+            (
+                "bed-8w",
+                config.assessment_bed_notify_after,
+                config.assessment_bed_notify_role,
+                f"Assessment bed placement{ref}: week 8 of the disregard, {place}",
+                [
+                    f"Assessment bed placement{ref} in {place} started {started} and is in week 8 "
+                    "of the 12-week disregard.",
+                    "Notify the provider now, so discharge or funding is arranged before it ends (6.3).",
+                ],
+            ),
+        )
+        for job, after, role, title, body in steps:
+            due = placement.started_at + after
+            if now < due:
+                continue
+            notices.append(
+                DutyNotice(
+                    duty_id(job, placement.placement_id, placement.started_at),
+                    job,
+                    role,
+                    placement.area,
+                    render_duty(title, body),
+                    f"placement started {placement.started_at.isoformat()}, step due {due.isoformat()}",
+                )
+            )
     return notices
 
 
@@ -202,6 +349,7 @@ def keah_notice(record: KeahRecord, vocab: Vocabulary | None = None) -> Rendered
         "no start date can be found within 24 hours.",
         f"Tell the referrer by {when(record.due_at)} (2 hours from receipt, plan 7.6),",
         "and make sure the person is followed up in the community.",
+        "Once the referrer has been told, confirm it on the board or the API: that is what is counted.",
     ]
     return render_duty(f"KEaH: tell the referrer{ref} by {when(record.due_at)}", body)
 
@@ -242,22 +390,44 @@ def keah_referral(
     return KeahReferral(record, notice)
 
 
-def keah_told(records: Iterable[KeahRecord], delivery: Delivery, now: datetime) -> list[KeahRecord]:
-    """The KEaH clocks a sent duty delivery stops: the referrer's contact was told at ``now``.
+def keah_alerted(records: Iterable[KeahRecord], delivery: Delivery, now: datetime) -> list[KeahRecord]:
+    """The KEaH records whose organisers' message was sent at ``now`` (``alerted_at``).
 
-    Only the first successful delivery counts; records already told are left as they are.
+    This is opel's own message leaving, not the referrer being told: it does not stop the
+    2-hour clock. Only the first successful delivery counts.
     """
     if delivery.state != "sent" or delivery.kind != "duty":
         return []
     return [
-        record.model_copy(update={"told_at": now})
+        record.model_copy(update={"alerted_at": now})
         for record in records
-        if record.notice_id == delivery.notice_id and record.told_at is None
+        if record.notice_id == delivery.notice_id and record.alerted_at is None
     ]
 
 
+def keah_confirmed(
+    records: Mapping[str, KeahRecord], command: KeahReferrerTold
+) -> tuple[KeahRecord | None, str]:
+    """The organiser's confirmation that the referrer was told: recorded at the command's time.
+
+    The first confirmation counts; a second, or one for a referral alerting never saw (not a
+    KEaH referral without a start date within 24 hours), changes nothing. The reason says which.
+    """
+    record = records.get(command.event_id)
+    if record is None:
+        return None, f"no KEaH 2-hour clock for referral event {command.event_id}"
+    if record.told_at is not None:
+        return None, f"referrer already recorded as told at {record.told_at.isoformat()} by {record.told_by}"
+    updated = record.model_copy(update={"told_at": command.at, "told_by": command.author})
+    verdict = "within" if command.at <= record.due_at else "after"
+    return updated, f"referrer told, confirmed by {command.author} {verdict} the 2 hours"
+
+
 def keah_figures(records: Iterable[KeahRecord], now: datetime) -> tuple[int, int, int]:
-    """(met, missed, open): told within 2 hours, told late or overdue, still inside the 2 hours."""
+    """(met, missed, open): confirmed told within 2 hours, confirmed late or overdue, still inside.
+
+    Only the organiser's confirmation (``told_at``) counts as told; opel's message does not.
+    """
     met = missed = open_ = 0
     for record in records:
         if record.told_at is not None:
@@ -294,7 +464,7 @@ def duty_deliveries(
     out: list[DutyDelivery] = []
     made: set[str] = set()
     for notice in notices:
-        for contact in routing.contacts(notice.role, notice.area):
+        for contact in routing.contacts(notice.role, notice.area, at=now, level=notice.level):
             ident = delivery_id(notice.id, contact.id)
             if ident in made or not stages.dedup(ident, logged).act:
                 continue
@@ -340,8 +510,18 @@ def job_notices(  # noqa: PLR0917  (every argument is an input of the job)
     return missed_updates(statuses, instant.astimezone(config.zone).date(), window, config, vocab)
 
 
-def elapsed_notices(
-    statuses: Statuses, now: datetime, config: ClockConfig, vocab: Vocabulary | None = None
+def elapsed_notices(  # noqa: PLR0917  (every argument is an input of the duties)
+    statuses: Statuses,
+    now: datetime,
+    config: ClockConfig,
+    vocab: Vocabulary | None = None,
+    dos: Iterable[DosRecord] = (),
+    placements: Iterable[PlacementRecord] = (),
+    calendar: PlanCalendar | None = None,
 ) -> list[DutyNotice]:
-    """The elapsed-time duties due at ``now``: stale indicators and NHS 111 DoS reviews."""
-    return stale_indicators(statuses, now, config, vocab) + dos_reviews(statuses, now, config, vocab)
+    """The elapsed-time duties due at ``now``: stale indicators, NHS 111 DoS reviews, assessment beds."""
+    return (
+        stale_indicators(statuses, now, config, vocab)
+        + dos_reviews(dos, now, config, vocab, calendar)
+        + assessment_bed_duties(placements, now, config, vocab)
+    )

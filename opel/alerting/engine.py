@@ -11,8 +11,10 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from opel.actions import ActionPlan
 from opel.alerting import stages
 from opel.alerting.message import Item, Rendered, Vocabulary, render
+from opel.alerting.plan_routes import with_plan_actions
 from opel.alerting.records import (
     AlertRecord,
     Delivery,
@@ -104,15 +106,26 @@ def _open(  # noqa: PLR0917  (internal helper; every argument is needed)
     return Change(record, reason)
 
 
-def apply_escalation(
+def apply_escalation(  # noqa: PLR0917  (the shell passes its state positionally)
     event: EscalationEvent,
     config: RoutingConfig,
     book: Mapping[str, AlertRecord],
     groups: Mapping[str, GroupRecord],
     now: datetime,
+    plan: ActionPlan | None = None,
 ) -> list[Change]:
-    """What an escalation event changes in the alert book (nothing for a replay)."""
+    """What an escalation event changes in the alert book (nothing for a replay).
+
+    The actions each role reads are settled first (:func:`opel.alerting.plan_routes.with_plan_actions`:
+    Appendix 3's summary actions given to the roles that do them, a site's or system's taken from
+    ``plan``). A route limited by ``when`` opens alerts only for a change inside its period of the
+    plan calendar; people it has already told still hear the later changes and the resolution.
+    """
+    enriched = with_plan_actions(event.data, config, plan)
+    if enriched is not event.data:
+        event = event.model_copy(update={"data": enriched})
     data = event.data
+    calendar = config.plan_calendar
     changes: list[Change] = []
     keys_seen: set[str] = set()
     for route in config.routes:
@@ -139,6 +152,7 @@ def apply_escalation(
             is_route_role = role in route.roles
             if firing:
                 unwanted = route.match.directions is not None and data.direction not in route.match.directions
+                unwanted = unwanted or not calendar.applies(route.when, data.at)
                 if unwanted and (existing is None or existing.status != "firing"):
                     continue
                 if not is_route_role and (existing is None or existing.status == "closed"):
@@ -323,7 +337,10 @@ def plan_flushes(
             vocab,
         )
         area = records[0].area
-        current = tuple(c.id for c in config.contacts(role, area))
+        top = max((r.level for r, kind, _ in items if kind != "resolved"), default=None)
+        # Outside office hours a contact kept for urgent alerts (a senior manager's mobile) is
+        # used only at or above its level; the resolved notice goes to whoever was told.
+        current = tuple(c.id for c in config.contacts(role, area, at=now, level=top))
         updated: list[AlertRecord] = []
         recipients: set[str] = set()
         for r, kind, n in items:

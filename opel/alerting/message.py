@@ -45,6 +45,10 @@ ROLE_NAMES: Mapping[str, str] = {
     "assistant_director": "Assistant Director",
     "director_asc": "Director of Adult Social Care",
     "duty": "Duty manager",
+    "out_of_hours_service": "KCC Out of Hours Service",
+    "arranging_support_team": "Arranging Support Team",
+    "icb_commissioning_lead": "ICB commissioning lead",
+    "nhs_director_on_call": "NHS Director on Call",
 }
 DEFAULT_ACK = "To acknowledge, reply ACK {alert_id} in the OPEL console or API; until then this repeats."
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Generic, TypeVar
 
 from opel.alerting.engine import Change
+from opel.alerting.events import KeahReferrerTold
 from opel.alerting.records import Delivery
 from opel.contracts.alert import AlertDelivery, DailySnapshot
 from opel.contracts.audit import AuditRecord, audit_record
@@ -118,3 +119,22 @@ def ack_audit(ack: Acknowledge, changes: Sequence[Change], result: str) -> Keyed
         outcome={"result": result, "records": len(changes)},
     )
     return Keyed(ack.alert_id, record)
+
+
+def keah_told_audit(command: KeahReferrerTold, result: str, recorded: bool) -> Keyed[AuditRecord]:
+    """A KEaH organiser's confirmation and what it did; keyed by the referral event id.
+
+    Audited as an acknowledgement (rule ``keah_referrer_told``): who confirmed, when, and
+    whether it stopped the referral's 2-hour clock.
+    """
+    record = audit_record(
+        "ack",
+        None,
+        command.at,
+        input=command.model_dump(mode="json", exclude_none=True),
+        rule="keah_referrer_told",
+        author=command.author,
+        reason=command.note or result,
+        outcome={"result": result, "recorded": recorded},
+    )
+    return Keyed(command.event_id, record)

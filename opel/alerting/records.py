@@ -2,7 +2,8 @@
 
 Pydantic models because they cross a boundary (JSON on Kafka, read back after a restart).
 Keys: ``alert/<route>|<role>|<scope>``, ``group/<route>|<role>|<group>``, ``outbox/<delivery id>``,
-``run/<job>/<instant>``, ``keah/<event id>``; the shell prefixes them with its group id.
+``run/<job>/<instant>``, ``keah/<event id>``, ``dos/<scope>``, ``bed/<placement id>``; the shell
+prefixes them with its group id.
 """
 
 from __future__ import annotations
@@ -123,7 +124,39 @@ class KeahRecord(_Record):
     received_at: AwareDatetime
     due_at: AwareDatetime
     notice_id: str
-    told_at: AwareDatetime | None = None
+    alerted_at: AwareDatetime | None = Field(
+        default=None, description="When opel's own message to the organisers was sent (not 'told')."
+    )
+    told_at: AwareDatetime | None = Field(
+        default=None, description="When the KEaH organiser confirmed the referrer was told."
+    )
+    told_by: str | None = None
+
+
+class DosRecord(_Record):
+    """The NHS 111 DoS protocol for one area or the county (plan 6.1).
+
+    Activated when the scope reaches the activating level from below; the 4-hour review runs
+    from ``activated_at`` and a further rise does not restart it; ended when the scope falls
+    below the activating level.
+    """
+
+    scope: str
+    area: str | None
+    level: int
+    activated_at: AwareDatetime
+    changed_at: AwareDatetime
+    ended_at: AwareDatetime | None = None
+
+
+class PlacementRecord(_Record):
+    """An assessment-bed placement with its start, watched for the 3-week and eighth-week steps."""
+
+    placement_id: str
+    area: str
+    ref: str | None = None
+    started_at: AwareDatetime
+    ended_at: AwareDatetime | None = None
 
 
 # --- the notification log's values: ``{"kind", "record"}``, tagged on ``kind`` -------------------
@@ -154,11 +187,21 @@ class KeahEntry(_Record):
     record: KeahRecord
 
 
-AnyRecord = AlertRecord | GroupRecord | Delivery | RunRecord | KeahRecord
-AnyLogEntry = AlertEntry | GroupEntry | OutboxEntry | RunEntry | KeahEntry
+class DosEntry(_Record):
+    kind: Literal["dos"] = "dos"
+    record: DosRecord
+
+
+class PlacementEntry(_Record):
+    kind: Literal["bed"] = "bed"
+    record: PlacementRecord
+
+
+AnyRecord = AlertRecord | GroupRecord | Delivery | RunRecord | KeahRecord | DosRecord | PlacementRecord
+AnyLogEntry = AlertEntry | GroupEntry | OutboxEntry | RunEntry | KeahEntry | DosEntry | PlacementEntry
 LOG_ENTRY: TypeAdapter[AnyLogEntry] = TypeAdapter(Annotated[AnyLogEntry, Field(discriminator="kind")])
 """Read a notification log value: ``LOG_ENTRY.validate_json(raw)``."""
-LOG_KINDS: tuple[str, ...] = ("alert", "group", "outbox", "run", "keah")
+LOG_KINDS: tuple[str, ...] = ("alert", "group", "outbox", "run", "keah", "dos", "bed")
 
 
 def log_entry(record: AnyRecord) -> AnyLogEntry:
@@ -171,4 +214,8 @@ def log_entry(record: AnyRecord) -> AnyLogEntry:
         return OutboxEntry(record=record)
     if isinstance(record, RunRecord):
         return RunEntry(record=record)
+    if isinstance(record, DosRecord):
+        return DosEntry(record=record)
+    if isinstance(record, PlacementRecord):
+        return PlacementEntry(record=record)
     return KeahEntry(record=record)

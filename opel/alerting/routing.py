@@ -14,15 +14,17 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterator, Mapping
-from datetime import time, timedelta
+from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import holidays
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError
 from pydantic_core import ErrorDetails
 
+from opel.alerting.calendar import Period, PlanCalendar
 from opel.errors import CatalogueError
 from opel.validation_errors import field_problems, first_problem
 from opel.yaml_files import read_yaml_file
@@ -39,7 +41,17 @@ PLAN_ROLES: tuple[str, ...] = (
 )
 DUTY_ROLE = "duty"
 """Not a plan role: whoever holds the duty phone or mailbox; gets daily summaries."""
-ROLE_IDS: tuple[str, ...] = (*PLAN_ROLES, DUTY_ROLE)
+SERVICE_ROLES: tuple[str, ...] = (
+    "out_of_hours_service",
+    "arranging_support_team",
+    "icb_commissioning_lead",
+    "nhs_director_on_call",
+)
+"""Services and partners the plan names without actions in section 8: the KCC Out of Hours
+Service (6.2), the Arranging Support Team's bank-holiday skeleton service (7.5), and the two
+NHS contacts of the NHS 111 protocol's step (b) (6.1): the ICB commissioning lead in hours,
+the NHS Director on Call out of hours."""
+ROLE_IDS: tuple[str, ...] = (*PLAN_ROLES, DUTY_ROLE, *SERVICE_ROLES)
 
 RoleId = Literal[
     "inhouse_registered_managers",
@@ -51,6 +63,10 @@ RoleId = Literal[
     "assistant_director",
     "director_asc",
     "duty",
+    "out_of_hours_service",
+    "arranging_support_team",
+    "icb_commissioning_lead",
+    "nhs_director_on_call",
 ]
 ScopeKind = Literal["indicator", "area", "county", "site", "system"]
 Direction = Literal["initial", "escalation", "de-escalation"]
@@ -174,6 +190,13 @@ class Contact(_Model):
     channel: Name
     address: SecretRef | None = None
     areas: tuple[str, ...] | None = None
+    out_of_hours_min_level: Annotated[int, Field(ge=1, le=4)] | None = Field(
+        default=None,
+        description=(
+            "Outside office hours (evenings, nights, weekends, bank holidays) use this contact only "
+            "for alerts at or above this level, e.g. 4 for a senior manager's mobile; None: always."
+        ),
+    )
 
 
 class RoleContacts(_Model):
@@ -207,6 +230,16 @@ class Match(_Model):
 
 class Route(_Model):
     name: Name
+    plan_ref: str | None = Field(
+        default=None, max_length=200, description="The plan sections this route carries out."
+    )
+    when: Period = Field(
+        default="always",
+        description=(
+            "always, office_hours, out_of_hours or bank_holiday (plan calendar, Europe/London), "
+            "judged at the time of the level change."
+        ),
+    )
     match: Match = Match()
     roles: tuple[RoleId, ...] = Field(min_length=1)
     escalation_policy: Name | None = None
@@ -216,19 +249,64 @@ class Route(_Model):
     )
 
 
+class SummaryAction(_Model):
+    """Who does an action the action plan gives to a pseudo-role (Appendix 3's ``kcc_summary``).
+
+    Either ``roles``: the action is added to those roles' messages; or ``same_as``: it is the
+    same step as that role's own section 8 action, which the role already receives.
+    """
+
+    roles: tuple[RoleId, ...] = ()
+    same_as: str | None = None
+    plan_ref: str = Field(min_length=1, max_length=100, description="Where the plan says who does it.")
+
+
+class CalendarConfig(_Model):
+    """Office hours (plan 5.1: Monday to Friday) and the bank-holiday calendar (holidays package)."""
+
+    office_hours_start: time = time(9, 0)
+    office_hours_end: time = time(17, 0)
+    workdays: tuple[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"], ...] = (
+        "mon",
+        "tue",
+        "wed",
+        "thu",
+        "fri",
+    )
+    bank_holidays: str = Field(
+        default="GB-ENG",
+        description="holidays package country and subdivision: GB-ENG is England (and Wales) bank holidays.",
+    )
+
+
 class ClockConfig(_Model):
-    """The plan's time-based duties (sections 3.1, 6.1, 7.3, 7.6 and Appendix 3)."""
+    """The plan's time-based duties (sections 3.1, 6.1, 6.3, 7.3, 7.6 and Appendix 3)."""
 
     timezone: str = "Europe/London"
     daily_assessment: time = time(10, 0)
     stale_after: Duration = Field(
         default=timedelta(hours=26), description="An indicator with no update for this long is stale."
     )
-    dos_review_level: Annotated[int, Field(ge=2, le=4)] = 3
+    dos_activation_level: Annotated[int, Field(ge=2, le=4)] = Field(
+        default=3,
+        description=(
+            "The level at which an area or the county activates the NHS 111 DoS protocol (6.1: "
+            "'when indicated by the OPEL status level'; the plan names none, see docs/semantics.md)."
+        ),
+    )
     dos_review_every: Duration = timedelta(hours=4)
     dos_review_role: RoleId = "pascc_ops_manager"
     keah_within: Duration = timedelta(hours=2)
     keah_role: RoleId = "keah_locality_organisers"
+    assessment_bed_escalate_after: Duration = Field(
+        default=timedelta(weeks=3), description="6.3: placements past 3 weeks are escalated for action."
+    )
+    assessment_bed_escalate_role: RoleId = "stp_team_manager"
+    assessment_bed_notify_after: Duration = Field(
+        default=timedelta(weeks=7),
+        description="6.3: providers are told in the eighth week of the 12-week disregard (from 7 weeks).",
+    )
+    assessment_bed_notify_role: RoleId = "arranging_support_team"
     deadline_role: RoleId = Field(
         default="stp_team_manager", description="Told about a missed update when no owner is listed."
     )
@@ -254,9 +332,45 @@ class RoutingConfig(_Model):
     roles: dict[RoleId, RoleContacts] = Field(default_factory=dict)
     escalation_policies: dict[Name, EscalationPolicyConfig] = Field(default_factory=dict)
     routes: tuple[Route, ...] = ()
+    summary_actions: dict[str, SummaryAction] = Field(
+        default_factory=dict,
+        description="Actions of a pseudo-role in the action plan (Appendix 3), by action id: who does them.",
+    )
+    calendar: CalendarConfig = CalendarConfig()
     clock: ClockConfig = ClockConfig()
 
     _secrets: dict[str, str] = PrivateAttr(default_factory=dict)
+    _source: str = PrivateAttr(default="<routing>")
+    _calendar: PlanCalendar | None = PrivateAttr(default=None)
+
+    @property
+    def source(self) -> str:
+        """The file this configuration was loaded from."""
+        return self._source
+
+    @property
+    def plan_calendar(self) -> PlanCalendar:
+        if self._calendar is None:
+            country, _, subdivision = self.calendar.bank_holidays.partition("-")
+            self._calendar = PlanCalendar(
+                zone=self.clock.zone,
+                start=self.calendar.office_hours_start,
+                end=self.calendar.office_hours_end,
+                workdays=tuple(self.calendar.workdays),
+                country=country,
+                subdivision=subdivision or None,
+            )
+        return self._calendar
+
+    def live_channels(self) -> list[str]:
+        """``name (type)`` of each channel some contact uses: where messages can actually go."""
+        used = {c.channel for entry in self.roles.values() for c in entry.contacts}
+        return [f"{name} ({channel.type})" for name, channel in self.channels.items() if name in used]
+
+    def describe(self) -> str:
+        """One line for the start-up log: which file, how many routes, which channels are live."""
+        channels = ", ".join(self.live_channels()) or "none"
+        return f"routing {self.source}: {len(self.routes)} routes; channels live: {channels}"
 
     def expand(self, value: str) -> str:
         """Replace ``${NAME}`` references with the values resolved at load time."""
@@ -269,12 +383,25 @@ class RoutingConfig(_Model):
     def route(self, name: str) -> Route | None:
         return next((route for route in self.routes if route.name == name), None)
 
-    def contacts(self, role: str, area: str | None) -> tuple[Contact, ...]:
-        """The role's contacts for ``area`` (a contact with no areas covers every area)."""
+    def contacts(
+        self, role: str, area: str | None, *, at: datetime | None = None, level: int | None = None
+    ) -> tuple[Contact, ...]:
+        """The role's contacts for ``area`` (a contact with no areas covers every area).
+
+        With ``at``: a contact with ``out_of_hours_min_level`` is left out outside office hours
+        unless ``level`` reaches it (a duty notice, with no level, never does).
+        """
         entry = self.roles.get(role)  # type: ignore[call-overload]
         if entry is None:
             return ()
-        return tuple(c for c in entry.contacts if c.areas is None or area is None or area in c.areas)
+        found = tuple(c for c in entry.contacts if c.areas is None or area is None or area in c.areas)
+        if at is None or self.plan_calendar.is_office_hours(at):
+            return found
+        return tuple(
+            c
+            for c in found
+            if c.out_of_hours_min_level is None or (level is not None and level >= c.out_of_hours_min_level)
+        )
 
     def timeout(self, channel: str) -> timedelta:
         configured = self.channels[channel].timeout
@@ -392,6 +519,22 @@ def _check_references(display: str, config: RoutingConfig) -> None:
                         f"escalation_policies.{name}.levels[{index}].roles",
                         f"role {role!r} has no entry under roles",
                     )
+    for action_id, summary in config.summary_actions.items():
+        where = f"summary_actions.{action_id}"
+        if bool(summary.roles) == (summary.same_as is not None):
+            raise RoutingError(display, where, "give either roles or same_as, not both or neither")
+        for role in summary.roles:
+            if role not in config.roles:
+                raise RoutingError(display, f"{where}.roles", f"role {role!r} has no entry under roles")
+    country, _, subdivision = config.calendar.bank_holidays.partition("-")
+    try:
+        holidays.country_holidays(country, subdiv=subdivision or None)
+    except NotImplementedError:
+        raise RoutingError(
+            display, "calendar.bank_holidays", f"no bank-holiday calendar {config.calendar.bank_holidays!r}"
+        ) from None
+    if config.calendar.office_hours_start >= config.calendar.office_hours_end:
+        raise RoutingError(display, "calendar", "office_hours_start must be before office_hours_end")
     try:
         config.clock.zone  # noqa: B018  (resolving the zone is the check)
     except (ZoneInfoNotFoundError, ValueError) as exc:
@@ -425,6 +568,7 @@ def build_routing(
                 )
             resolved[name] = value
     config._secrets = resolved
+    config._source = display
     return config
 
 
@@ -437,3 +581,12 @@ def load_routing(path: str | Path, *, env: Mapping[str, str] | None = None) -> R
         # The YAML error it wraps quotes the offending line, maybe a secret: not chained on.
         raise RoutingError(exc.source, exc.path, exc.problem) from None
     return build_routing(data, str(file), env=env, base=file.parent)
+
+
+DEFAULT_ROUTING_FILE = Path(__file__).resolve().parents[2] / "config" / "routing.yaml"
+"""The shipped routing: every plan route, each role's contact on the log channel (no secrets)."""
+
+
+def default_routing_file() -> Path | None:
+    """The shipped ``config/routing.yaml`` when this is a source checkout, else None."""
+    return DEFAULT_ROUTING_FILE if DEFAULT_ROUTING_FILE.is_file() else None

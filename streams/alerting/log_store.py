@@ -20,8 +20,10 @@ from opel.alerting.records import (
     AlertRecord,
     AnyRecord,
     Delivery,
+    DosRecord,
     GroupRecord,
     KeahRecord,
+    PlacementRecord,
     RunRecord,
     log_entry,
 )
@@ -40,6 +42,8 @@ class State:
         self.outbox: dict[str, Delivery] = {}
         self.runs: dict[str, RunRecord] = {}
         self.keah: dict[str, KeahRecord] = {}
+        self.dos: dict[str, DosRecord] = {}
+        self.beds: dict[str, PlacementRecord] = {}
 
     def put(self, ident: str, record: AnyRecord) -> None:
         if isinstance(record, AlertRecord):
@@ -50,6 +54,10 @@ class State:
             self.outbox[ident] = record
         elif isinstance(record, RunRecord):
             self.runs[ident] = record
+        elif isinstance(record, DosRecord):
+            self.dos[ident] = record
+        elif isinstance(record, PlacementRecord):
+            self.beds[ident] = record
         else:
             self.keah[ident] = record
 

@@ -2,8 +2,9 @@
 
 Loop of one service instance:
 
-* a consumer (group ``group_id``) reads ``opel.escalations.v1``, ``opel.commands.v1`` (acks)
-  and ``opel.referral-events.v1`` (KEaH); each message's effect is written to the
+* a consumer (group ``group_id``) reads ``opel.escalations.v1``, ``opel.commands.v1`` (acks,
+  KEaH "referrer told" confirmations, assessment-bed placements) and
+  ``opel.referral-events.v1`` (KEaH); each message's effect is written to the
   notification log before its offset is committed, so a crash replays it, and the
   deterministic alert ids make the replay a no-op;
 * a reader follows ``opel.status.v1`` from the start for the plan's clock duties;
@@ -31,9 +32,11 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from pydantic import ValidationError
 
+from opel.actions import ActionPlan
 from opel.alerting import clock as plan_clock
 from opel.alerting import duties as plan_duties
 from opel.alerting import engine, outputs
+from opel.alerting.events import AssessmentBedPlacement, KeahReferrerTold
 from opel.alerting.message import Vocabulary
 from opel.alerting.records import AnyRecord, Delivery, RunRecord
 from opel.alerting.routing import RoutingConfig, RoutingError, load_routing
@@ -66,6 +69,13 @@ def _first_problem(exc: ValidationError, model: Any) -> str:
     return f"{path or '(message)'}: {problem}"
 
 
+def _default_action_plan() -> ActionPlan:
+    """The shipped action plan: a site's or system's message lists each role's actions from it."""
+    from opel.actions_load import default_action_plan  # noqa: PLC0415  (reads YAML once, at start)
+
+    return default_action_plan()
+
+
 @dataclass(frozen=True, slots=True)
 class AlertingTopics:
     """Topic names (from :mod:`streams.topics`); tests may point ``status`` at a private topic."""
@@ -94,9 +104,11 @@ class AlertingService:
         vocabulary: Vocabulary | None = None,
         topic_names: AlertingTopics | None = None,
         session_timeout_ms: int = 6000,
+        action_plan: ActionPlan | None = None,
     ) -> None:
         self.bootstrap = bootstrap
         self.routing = routing
+        self.action_plan = action_plan if action_plan is not None else _default_action_plan()
         self.exercise_only = exercise_only
         self.group_id = group_id
         self.state = State()
@@ -131,6 +143,9 @@ class AlertingService:
             f"loaded {len(self.state.alerts)} alerts, {len(self.state.outbox)} deliveries, "
             f"{len(self.state.runs)} runs from the notification log"
         )
+        # Say what is live, so nobody has to guess whether alerts go anywhere.
+        log.warning("alerting on: %s", self.routing.describe())
+        self._decide(f"alerting on: {self.routing.describe()}")
         self._channels = Channels(self.routing)
         self._consumer = AIOKafkaConsumer(
             self._topics.escalations,
@@ -245,17 +260,45 @@ class AlertingService:
             return
         if self.exercise_only and not event.data.exercise:
             return
+        now = self._clock()
         changes = engine.apply_escalation(
-            event, self.routing, self.state.alerts, self.state.groups, self._clock()
+            event, self.routing, self.state.alerts, self.state.groups, now, self.action_plan
         )
         await self._save_changes(changes)
+        await self._on_dos(event, now)
+
+    async def _on_dos(self, event: EscalationEvent, now: datetime) -> None:
+        """The NHS 111 DoS protocol: activation prompts steps (a) and (b) at once (plan 6.1)."""
+        if self.exercise_only:
+            return
+        data = event.data
+        record = plan_duties.dos_transition(data, self.routing.clock, self.state.dos.get(data.scope))
+        if record is None:
+            return
+        if record.ended_at is None and self._duties:
+            notice = plan_duties.dos_activation(
+                record, self.routing.clock, self.routing.plan_calendar, self._vocab
+            )
+            await self._queue_duty([notice], now)
+        await self._write([("dos", record.scope, record)])
+        self.state.dos[record.scope] = record
+        state = "ended" if record.ended_at is not None else "activated"
+        self._decide(f"NHS 111 DoS protocol for {record.scope} {state} at {data.at.isoformat()}")
 
     async def _on_command(self, value: bytes) -> None:
         try:
             raw: Any = json.loads(value)
         except ValueError:
             return
-        if not isinstance(raw, dict) or raw.get("type") != "ack":
+        if not isinstance(raw, dict):
+            return
+        if raw.get("type") == "keah_referrer_told":
+            await self._on_keah_told(raw)
+            return
+        if raw.get("type") == "assessment_bed":
+            await self._on_placement(raw)
+            return
+        if raw.get("type") != "ack":
             return
         try:
             ack = Acknowledge.model_validate(raw)
@@ -268,6 +311,34 @@ class AlertingService:
         await self._save_changes(changes)
         self._decide(f"ack {ack.alert_id}: {reason}")
         await self._publish(self._topics.audit, outputs.ack_audit(ack, changes, reason))
+
+    async def _on_keah_told(self, raw: dict[str, Any]) -> None:
+        try:
+            command = KeahReferrerTold.model_validate(raw)
+        except ValidationError as exc:
+            metrics.record_alerting_refused("ack")
+            self._decide(f"KEaH confirmation refused: {_first_problem(exc, KeahReferrerTold)}")
+            return
+        record, reason = plan_duties.keah_confirmed(self.state.keah, command)
+        if record is not None:
+            await self._write([("keah", record.event_id, record)])
+            self.state.keah[record.event_id] = record
+        self._decide(f"KEaH {command.event_id}: {reason}")
+        await self._publish(self._topics.audit, outputs.keah_told_audit(command, reason, record is not None))
+
+    async def _on_placement(self, raw: dict[str, Any]) -> None:
+        try:
+            command = AssessmentBedPlacement.model_validate(raw)
+        except ValidationError as exc:
+            metrics.record_alerting_refused("ack")
+            self._decide(f"assessment bed command refused: {_first_problem(exc, AssessmentBedPlacement)}")
+            return
+        record = plan_duties.placement_change(command, self.state.beds.get(command.placement_id))
+        if record is None:
+            return
+        await self._write([("bed", record.placement_id, record)])
+        self.state.beds[record.placement_id] = record
+        self._decide(f"assessment bed {record.placement_id} {command.change} at {command.at.isoformat()}")
 
     async def _on_referral(self, value: bytes) -> None:
         try:
@@ -367,7 +438,7 @@ class AlertingService:
             f"delivery {delivery.delivery_id} to {delivery.contact} via {delivery.channel}: {reason}"
         )
         await self._publish(self._topics.alerts, outputs.alert_delivery(updated, reason, now))
-        told = plan_duties.keah_told(self.state.keah.values(), updated, now)
+        told = plan_duties.keah_alerted(self.state.keah.values(), updated, now)
         await self._write(("keah", record.event_id, record) for record in told)
         for record in told:
             self.state.keah[record.event_id] = record
@@ -389,7 +460,16 @@ class AlertingService:
             await self._write([("run", key, run)])
             self.state.runs[key] = run
             self._decide(f"clock job {job} for {instant.isoformat()}: {run.outcome}")
-        await self._queue_duty(plan_duties.elapsed_notices(self.statuses, now, config, self._vocab), now)
+        elapsed = plan_duties.elapsed_notices(
+            self.statuses,
+            now,
+            config,
+            self._vocab,
+            dos=self.state.dos.values(),
+            placements=self.state.beds.values(),
+            calendar=self.routing.plan_calendar,
+        )
+        await self._queue_duty(elapsed, now)
 
     async def _queue_duty(self, notices: Iterable[plan_duties.DutyNotice], now: datetime) -> int:
         fresh = plan_duties.duty_deliveries(notices, self.routing, self.state.outbox, now)
