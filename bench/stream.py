@@ -164,9 +164,13 @@ async def warm_up(broker: EmbeddedBroker, consumer: AIOKafkaConsumer, log: Path)
     seen: dict[str, Any] = {}
     deadline = time.monotonic() + 600
     began = time.monotonic()
-    while any(
-        seen.get(f"indicator/dementia_bed_availability/{a}", {}).get("observed_at") != probe for a in AREAS
-    ):
+    probe_at = datetime.fromisoformat(probe)
+
+    def probed(area: str) -> bool:
+        observed = seen.get(f"indicator/dementia_bed_availability/{area}", {}).get("observed_at")
+        return observed is not None and datetime.fromisoformat(observed) == probe_at
+
+    while not all(probed(a) for a in AREAS):
         if time.monotonic() > deadline:
             tail = log.read_text(errors="replace")[-3000:]
             raise SystemExit(f"worker did not become ready within 600 s; its log ends:\n{tail}")
@@ -213,7 +217,9 @@ async def service_rate(broker: EmbeddedBroker, count: int, work: Path) -> tuple[
     """
     data = work / "service"
     data.mkdir()
-    start = datetime.now(UTC) + timedelta(days=2)  # after the latency run's readings (one day ahead)
+    # After the latency run's and the plain loop's readings, and still in the past: the worker
+    # refuses readings stamped ahead of its clock.
+    start = datetime.now(UTC) - timedelta(days=1)
     await produce_all(broker.bootstrap, readings(count, start))
     since_ms = int(time.time() * 1000)
     proc = start_worker(broker, data, "bench-service")
@@ -250,7 +256,7 @@ async def latency(broker: EmbeddedBroker, work: Path, rate: int, seconds: float)
         # minute and the latency measured is the broker's (docs/benchmarks.md).
         producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap, linger_ms=5)
         await producer.start()
-        start = datetime.now(UTC) + timedelta(days=1)
+        start = datetime.now(UTC) - timedelta(days=3)
         total = int(rate * seconds)
 
         async def send() -> None:
@@ -275,7 +281,9 @@ async def latency(broker: EmbeddedBroker, work: Path, rate: int, seconds: float)
                 if delay > 0:
                     await asyncio.sleep(delay)
                 if n % 100 == 0:
-                    sent[f"indicator/keah_capacity/{area}|{at}"] = time.perf_counter()
+                    sent[f"indicator/keah_capacity/{area}|{datetime.fromisoformat(at).timestamp()}"] = (
+                        time.perf_counter()
+                    )
                 await producer.send(topics.CAPACITY, key=area.encode(), value=json.dumps(body).encode())
 
         async def receive() -> None:
@@ -286,7 +294,7 @@ async def latency(broker: EmbeddedBroker, work: Path, rate: int, seconds: float)
                 for records in batch.values():
                     for r in records:
                         event = json.loads(r.value)
-                        key = f"{event['subject']}|{event['time']}"
+                        key = f"{event['subject']}|{datetime.fromisoformat(event['time']).timestamp()}"
                         if key in sent:
                             got.append(now - sent.pop(key))
 
@@ -317,8 +325,8 @@ async def main() -> None:
             # Latency first, while the broker holds little: it is the live steady state the floor
             # is about. The throughput runs then fill the broker with 2 x --readings records.
             lat = await latency(broker, work, 1000, args.latency_seconds)
-            # Old enough that the service, which reads them too, takes every later reading as newer.
-            baseline_input = readings(args.readings, datetime.now(UTC) - timedelta(days=1))
+            # Older than the service's readings, which it reads too, so it takes every later one as newer.
+            baseline_input = readings(args.readings, datetime.now(UTC) - timedelta(days=2))
             await produce_all(broker.bootstrap, baseline_input)
             plain = await plain_loop(broker.bootstrap, args.readings)
             print(f"plain aiokafka loop           {plain:>10,.0f} readings/s")
