@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from opel.catalogue_load import DEFAULT_ACUTE_CATALOGUE
 
+from .generate import generate, shape_for, write_json_lines
 from .history import HistoryError, read_history
 from .output import write_all, write_events, write_json
 from .run import Outcome, build_context, compare, run_history, summary
@@ -65,12 +66,61 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "--dwell", type=duration, default=None, help="step-down dwell (default: each catalogue's own)"
     )
     replay.add_argument(
-        "--out", type=Path, metavar="DIR", help="write transitions.jsonl and report.json here"
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="write transitions.jsonl and report.json here (generate: a file)",
     )
+    generating = replay.add_argument_group(
+        "opel replay generate [--scale kent] [--days N] [--seed S] [--out FILE]",
+        "write a synthetic history (JSON lines; stdout without --out): winter pressure, weekday "
+        "effects, noise, missing readings and late arrivals",
+    )
+    generating.add_argument("--scale", choices=("kent", "national"), default="kent")
+    generating.add_argument("--days", type=int, default=120)
+    generating.add_argument("--seed", type=int, default=1)
+    generating.add_argument(
+        "--end", type=datetime.fromisoformat, help="last instant (default: from 1 Dec 2025)"
+    )
+    generating.add_argument("--every", type=duration, help="reading interval (default PT15M)")
+    generating.add_argument("--keah", choices=("both", "count", "category"), default="both")
     replay.set_defaults(handler=run_replay)
 
 
+def run_generate(args: argparse.Namespace) -> int:
+    if len(args.history) > 1 or args.catalogue or args.compare:
+        print(
+            "opel replay generate: takes --scale, --days, --seed, --end, --every, --keah, --out",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    if args.end is not None and args.end.tzinfo is None:
+        print("opel replay generate: --end needs a timezone offset", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        shape = shape_for(args.scale, args.days, end=args.end, every=args.every, keah=args.keah)
+    except ValueError as exc:
+        print(f"opel replay generate: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    values = generate(shape, args.seed)
+    if args.out is None:
+        write_json_lines(values, sys.stdout)
+        return EXIT_OK
+    target = Path(args.out)
+    partial_file = target.with_name(f".{target.name}.partial")
+    try:
+        with partial_file.open("w", encoding="utf-8") as out:
+            count = write_json_lines(values, out)
+        partial_file.replace(target)
+    finally:
+        partial_file.unlink(missing_ok=True)
+    print(f"{count} inputs written to {target}", file=sys.stderr)
+    return EXIT_OK
+
+
 def run_replay(args: argparse.Namespace) -> int:
+    if args.history[0] == "generate":
+        return run_generate(args)
     names = [*([args.catalogue] if args.catalogue else []), *(args.compare or [])]
     if not 1 <= len(names) <= 2:
         print(
