@@ -1,4 +1,5 @@
-"""`opel` commands that need Kafka: produce, tail and demo (and, from the integrator, run).
+"""`opel` commands of the service shell: produce, tail and demo (they need Kafka), token (API
+tokens) and, from the integrator, run.
 
 They join the core's `opel` command through the ``opel.commands`` entry-point group
 (pyproject.toml), so `opel assess` and friends keep working without Kafka installed.
@@ -17,6 +18,8 @@ import asyncio
 import base64
 import json
 import logging
+import secrets
+import shlex
 import sys
 import time
 from collections import Counter
@@ -506,6 +509,64 @@ def _demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# --------------------------------------------------------------------------- token
+TOKEN_BYTES: Final = 32
+"""Random bytes in a new API token (43 URL-safe characters)."""
+
+
+def _token_create(args: argparse.Namespace) -> int:
+    """Print ``export VAR=<new token>`` for the principal holding ``--role`` in the API config."""
+    from streams.run_command import DEFAULT_API_CONFIG  # noqa: PLC0415  (only this command needs it)
+    from streams.web.auth import ROLE_PERMISSIONS, AuthConfigError, load_api_config  # noqa: PLC0415
+
+    settings = Settings.load()
+    path = settings.api_config or DEFAULT_API_CONFIG
+    shown = _display_path(path)
+    if args.role not in ROLE_PERMISSIONS:
+        print(
+            f"opel token: unknown role {args.role!r} (roles: {', '.join(ROLE_PERMISSIONS)})", file=sys.stderr
+        )
+        return EXIT_USAGE
+    try:
+        config = load_api_config(path, environ={})  # the tokens set now do not matter here
+    except AuthConfigError as exc:
+        print(f"opel token: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    holders = [p for p in config.auth.principals if args.role in p.roles]
+    if args.principal is not None:
+        holders = [p for p in holders if p.name == args.principal]
+    if len(holders) != 1:
+        names = ", ".join(p.name for p in config.auth.principals if args.role in p.roles)
+        if not names:
+            problem = f"no principal in {shown} has the role {args.role}; add one (docs/api.md)"
+        elif args.principal is not None:
+            problem = (
+                f"{args.principal!r} does not have the role {args.role} in {shown} (it is held by {names})"
+            )
+        else:
+            problem = f"the role {args.role} is held by {names} in {shown}: choose one with --principal"
+        print(f"opel token: {problem}", file=sys.stderr)
+        return EXIT_USAGE
+    principal = holders[0]
+    token = secrets.token_urlsafe(TOKEN_BYTES)
+    print(f"export {principal.token_env}={shlex.quote(token)}", flush=True)
+    print(
+        f"opel token: a new token for the API principal {principal.name} "
+        f"(roles: {', '.join(sorted(principal.roles))}; {shown}). To enable it, run the line above "
+        f"in the shell that starts `opel run` (or `make run`), then start it; callers send "
+        f'"Authorization: Bearer ${principal.token_env}". It replaces any token that variable held.',
+        file=sys.stderr,
+    )
+    return EXIT_OK
+
+
+def _display_path(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
 # --------------------------------------------------------------------------- registration
 def _positive(text: str) -> float:
     try:
@@ -626,6 +687,27 @@ def register(commands: SubParsers) -> None:
     )
     _broker_option(demo)
     demo.set_defaults(handler=_guard(_demo))
+
+    token = commands.add_parser(
+        "token",
+        help="make API tokens",
+        description="Make a bearer token for a principal of the API config (OPEL_API_CONFIG, docs/api.md).",
+    )
+    token_actions = token.add_subparsers(dest="action", required=True, metavar="ACTION")
+    create = token_actions.add_parser(
+        "create",
+        help="print a new random token as the shell line that enables it",
+        description=(
+            "Print `export VAR=TOKEN` for the principal of the API config that holds ROLE: a new random "
+            "token in the environment variable the config names for it. Run that line in the shell "
+            "that starts `opel run` (or keep it in a file and source it there); the file keeps no secret."
+        ),
+    )
+    create.add_argument(
+        "--role", required=True, metavar="ROLE", help="escalation_group, duty_manager or viewer"
+    )
+    create.add_argument("--principal", metavar="NAME", help="which principal, when several hold the role")
+    create.set_defaults(handler=_guard(_token_create))
 
     run = commands.add_parser(
         "run",

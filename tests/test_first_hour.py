@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import itertools
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
+from opel.actions_load import default_action_plan
 from opel.alerting.routing import ClockConfig
 from opel.assess_lines import LineAssessor
 from opel.catalogue_load import (
@@ -22,8 +27,16 @@ from opel.catalogue_load import (
     load_acute_catalogue,
     load_indicator_catalogue,
 )
-from opel.cli import main
+from opel.cli import build_parser, main
+from opel.stages.context import InputBounds
 from streams.alerting.scheduler import PlanClock
+from streams.broker import LOOPBACK
+from streams.catalogues import CatalogueStore
+from streams.settings import Settings
+from streams.status_view import StatusView
+from streams.web.auth import Permission, load_api_config
+from streams.web.inputs import OverrideBody
+from streams.web.server import WebServer
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -164,3 +177,211 @@ def test_without_a_broker_each_command_says_so_in_one_clean_line(command: str, t
         "or check --broker and OPEL_BROKER_URL"
     ], done.stderr
     assert not any(noise in done.stderr for noise in NOISE)
+
+
+# --------------------------------------------------------------------------- opel token create
+
+EXAMPLE_CONFIG = REPO / "config" / "api.example.yaml"
+
+
+def _opel(*argv: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.upper().startswith("OPEL_")}
+    return subprocess.run(
+        [sys.executable, "-m", "opel.cli", *argv],
+        capture_output=True,
+        text=True,
+        env={**clean, **(env or {})},
+        cwd=cwd,
+        timeout=120,
+        check=False,
+    )
+
+
+def _exported(line: str) -> tuple[str, str]:
+    match = re.fullmatch(r"export ([A-Z_][A-Z0-9_]*)=([A-Za-z0-9_-]+)", line)
+    assert match is not None, line
+    return match.group(1), match.group(2)
+
+
+def test_token_create_prints_a_new_token_and_the_line_that_enables_it(tmp_path: Path) -> None:
+    first, second = (_opel("token", "create", "--role", "escalation_group", cwd=tmp_path) for _ in range(2))
+    assert first.returncode == 0, first.stderr
+    [line] = first.stdout.splitlines()  # one line, so `> file` then `. file` (or eval) enables it
+    variable, token = _exported(line)
+    assert variable == "OPEL_API_TOKEN_ESCALATION_GROUP"
+    assert len(token) >= 32
+    assert _exported(second.stdout.strip())[1] != token
+    assert "escalation-group" in first.stderr
+    assert "opel run" in first.stderr
+
+    principal = load_api_config(EXAMPLE_CONFIG, {variable: token}).auth.authenticate(token)
+    assert principal is not None
+    assert principal.name == "escalation-group"
+    assert principal.may(Permission.OVERRIDE)
+
+
+def test_token_create_for_a_role_several_principals_hold_asks_which(tmp_path: Path) -> None:
+    done = _opel("token", "create", "--role", "viewer", cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert "board, prometheus" in done.stderr
+    assert "--principal" in done.stderr
+    chosen = _opel("token", "create", "--role", "viewer", "--principal", "prometheus", cwd=tmp_path)
+    assert chosen.returncode == 0, chosen.stderr
+    assert _exported(chosen.stdout.strip())[0] == "OPEL_API_TOKEN_PROMETHEUS"
+
+
+def test_token_create_for_an_unknown_role_lists_the_roles(tmp_path: Path) -> None:
+    done = _opel("token", "create", "--role", "admin", cwd=tmp_path)
+    assert done.returncode == 2
+    assert "escalation_group, duty_manager, viewer" in done.stderr
+
+
+def test_token_create_reads_the_configured_api_file(tmp_path: Path) -> None:
+    config = tmp_path / "api.yaml"
+    config.write_text(
+        "principals:\n  on-call:\n    roles: [duty_manager]\n    token_env: MY_ON_CALL_TOKEN\n",
+        encoding="utf-8",
+    )
+    done = _opel(
+        "token", "create", "--role", "duty_manager", cwd=tmp_path, env={"OPEL_API_CONFIG": str(config)}
+    )
+    assert done.returncode == 0, done.stderr
+    assert _exported(done.stdout.strip())[0] == "MY_ON_CALL_TOKEN"
+    none = _opel(
+        "token", "create", "--role", "escalation_group", cwd=tmp_path, env={"OPEL_API_CONFIG": str(config)}
+    )
+    assert none.returncode == 2
+    assert "no principal in api.yaml has the role escalation_group" in none.stderr
+
+
+# --------------------------------------------------------------------------- README: a change from the API
+
+
+def _readme_section(title: str) -> str:
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    start = text.index(f"\n## {title}\n")
+    end = text.find("\n## ", start + 1)
+    return text[start : end if end != -1 else len(text)]
+
+
+def _shell_blocks(section: str) -> list[str]:
+    return re.findall(r"^```sh\n(.*?)^```$", section, flags=re.MULTILINE | re.DOTALL)
+
+
+FAKE_CURL = """
+curl() {
+    printf '%s\\0' "$@" > "$CURL_ARGS"
+    if [ "${1:-}" != "-s" ] || [ "${2:-}" != "-X" ]; then return 0; fi
+    cat > "$CURL_BODY"
+}
+"""
+
+
+async def test_the_readme_api_example_works_as_copied(tmp_path: Path) -> None:
+    """The README's three steps, run by bash as written (curl replaced by a recorder), then the
+    recorded request sent to the API with the example config and the catalogues in force."""
+    steps = _shell_blocks(_readme_section("Make a change from the API"))
+    assert len(steps) == 3, steps
+    make_token, _, start_demo = steps[0].partition("\n")
+    assert "make run ARGS=--demo" in start_demo
+    opel_bin = Path(sys.executable).parent / "opel"
+    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("OPEL_")}
+    env |= {"CURL_ARGS": str(tmp_path / "args"), "CURL_BODY": str(tmp_path / "body")}
+    made = subprocess.run(
+        ["bash", "-euc", make_token.replace(".venv/bin/opel", str(opel_bin))],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert made.returncode == 0, made.stderr
+    post = subprocess.run(
+        ["bash", "-euc", FAKE_CURL + steps[1]],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert post.returncode == 0, post.stderr
+    args = (tmp_path / "args").read_text(encoding="utf-8").split("\0")[:-1]
+    body = (tmp_path / "body").read_bytes()
+    assert args[:3] == ["-s", "-X", "POST"]
+    url = args[3]
+    assert url == "http://127.0.0.1:8080/overrides"
+    headers = dict(value.split(": ", 1) for flag, value in itertools.pairwise(args) if flag == "-H")
+
+    # The body as the API reads it: the override request, expiring after now and within the limit.
+    now = datetime.now(UTC)
+    request = OverrideBody.model_validate_json(body)
+    assert request.scope == "area/east_kent"
+    assert now < request.expires_at < now + InputBounds().max_override
+
+    # And the request itself, against the API with the example config and the token made in step 1.
+    variable, token = _exported(
+        (tmp_path / ".opel-data" / "api-token.env").read_text(encoding="utf-8").strip()
+    )
+    assert headers["Authorization"] == f"Bearer {token}"
+    sent: list[dict[str, Any]] = []
+
+    async def record(command: dict[str, Any]) -> None:
+        sent.append(command)
+
+    store = CatalogueStore(Settings.load(data_dir=tmp_path / "data"))
+    server = WebServer(
+        host=LOOPBACK,
+        port=0,
+        view=StatusView("127.0.0.1:9", use_metrics=False),
+        send_command=record,
+        auth=load_api_config(EXAMPLE_CONFIG, {variable: token}).auth,
+        catalogues=store.versions,
+        action_plan=default_action_plan(),
+    )
+    await server.start()
+    try:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(url.replace("http://127.0.0.1:8080", server.url), headers=headers, data=body) as answer,
+        ):
+            assert answer.status == 202, await answer.text()
+    finally:
+        await server.stop()
+    [command] = sent
+    assert (command["type"], command["scope"], command["level"]) == ("override", "area/east_kent", 4)
+    assert command["author"] == "escalation-group"
+    assert datetime.fromisoformat(command["expires_at"]) > datetime.fromisoformat(command["at"])
+
+    look = _shell_blocks(_readme_section("Make a change from the API"))[2]
+    assert "http://127.0.0.1:8080/status/area/east_kent" in look
+
+
+# --------------------------------------------------------------------------- README: restarts, commands
+
+
+def _sentences(text: str) -> list[str]:
+    return [s.strip() for s in re.split(r"(?<=[.!?])\s+", " ".join(text.split()))]
+
+
+def test_the_readme_says_the_embedded_broker_starts_empty_and_how_to_keep_data() -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    restarts = " ".join(_readme_section("Data across restarts").split())
+    assert "starts empty every time" in restarts
+    assert "--broker" in restarts
+    assert "OPEL_BROKER_URL" in restarts
+    assert "docs/kafka.md" in restarts
+    for sentence in _sentences(readme):
+        if re.search(r"nothing is lost|read again (on|when it) restart", sentence):
+            assert "external" in sentence, f"promises durability for the embedded default: {sentence!r}"
+
+
+def test_the_readme_command_table_names_every_command_and_only_real_ones() -> None:
+    section = _readme_section("Assess readings without a broker")
+    named = set(re.findall(r"^\| `opel ([a-z]+)", section, flags=re.MULTILINE))
+    assert {"demo", "produce", "tail", "run", "token", "actions", "catalogue"} <= named
+    parser = build_parser()
+    [commands] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    assert named <= set(commands.choices)
