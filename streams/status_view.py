@@ -5,6 +5,12 @@ is compacted (latest value per scope) and is read from the beginning on every st
 view needs no state of its own. ``opel.audit.v1`` feeds a short per-scope history, and
 ``opel.alerts.v1`` the alert ids alerting has told people about (what an ack may name).
 
+The status values also feed each area's, county's and system's *timeline*: the changes of its
+level in force over the last :data:`TIMELINE_WINDOW` (at most :data:`TIMELINE_LIMIT` changes per
+scope), which the board draws as a strip. The topic is read from its start, so the timeline
+holds whatever values the broker still has: every value on a topic not yet compacted, and at
+least the latest one (its level since ``since``) after compaction.
+
 Every value is validated with its contract (:data:`opel.contracts.status.STATUS`,
 :class:`opel.contracts.audit.AuditRecord`). A value the contract refuses is logged as an error
 and counted in :attr:`StatusView.records_refused` (and in ``opel_status_view_refused_total``),
@@ -43,7 +49,11 @@ from streams.topics import ALERTS, AUDIT, STATUS
 __all__ = [
     "HISTORY_LIMIT",
     "HISTORY_WINDOW",
+    "TIMELINE_KINDS",
+    "TIMELINE_LIMIT",
+    "TIMELINE_WINDOW",
     "ActiveOverride",
+    "LevelChange",
     "StatusState",
     "StatusView",
     "Subscription",
@@ -56,6 +66,11 @@ log = logging.getLogger(__name__)
 
 HISTORY_LIMIT: Final = 1_000
 HISTORY_WINDOW: Final = dt.timedelta(days=7)
+TIMELINE_WINDOW: Final = dt.timedelta(hours=24)
+TIMELINE_LIMIT: Final = 500
+"""Level changes kept per scope: a change every three minutes for a whole day."""
+TIMELINE_KINDS: Final = frozenset({"area", "county", "system"})
+"""The kinds of scope whose level changes the view keeps (a handful of scopes, not every indicator)."""
 SUBSCRIBER_QUEUE: Final = 1_000
 _BATCH_RECORDS: Final = 500
 _POLL_MS: Final = 500
@@ -139,6 +154,17 @@ class ActiveOverride:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class LevelChange:
+    """From ``at`` on, the scope's level in force was ``level`` (None: not assessed)."""
+
+    at: dt.datetime
+    level: int | None
+
+    def as_json(self) -> dict[str, Any]:
+        return {"at": self.at.isoformat(), "level": self.level}
+
+
 @dataclass(slots=True)
 class StatusState:
     """Latest status per scope, bounded history per scope, and the overrides in force.
@@ -146,24 +172,75 @@ class StatusState:
     Holds contract models only (:data:`opel.contracts.status.Status`, :class:`AuditRecord`): what
     does not validate never gets here. History keeps at most ``history_limit`` entries per scope
     and nothing older than ``history_window`` before the ``now`` given to :meth:`apply_audit` or
-    :meth:`history`.
+    :meth:`history`. The timeline of each scope of :data:`TIMELINE_KINDS` keeps at most
+    ``timeline_limit`` level changes, and of those before ``timeline_window`` only the latest
+    (the level in force when the window opens).
     """
 
     history_limit: int = HISTORY_LIMIT
     history_window: dt.timedelta = HISTORY_WINDOW
+    timeline_limit: int = TIMELINE_LIMIT
+    timeline_window: dt.timedelta = TIMELINE_WINDOW
     _statuses: dict[str, AnyStatus] = field(default_factory=dict)
     _history: dict[str, deque[AuditRecord]] = field(default_factory=dict)
+    _levels: dict[str, deque[LevelChange]] = field(default_factory=dict)
     _alerts: OrderedDict[str, dt.datetime] = field(default_factory=OrderedDict)
     """Alert id -> time of its latest delivery, oldest first."""
 
-    def apply_status(self, scope: str, value: AnyStatus | None) -> bool:
-        """Record a status value (None is a tombstone); True if what the state holds changed."""
+    def apply_status(self, scope: str, value: AnyStatus | None, now: dt.datetime | None = None) -> bool:
+        """Record a status value (None is a tombstone); True if what the state holds changed.
+
+        ``now`` (default: the value's ``updated_at``) prunes the scope's timeline."""
         if value is None:
+            self._levels.pop(scope, None)
             return self._statuses.pop(scope, None) is not None
         if self._statuses.get(scope) == value:
             return False
         self._statuses[scope] = value
+        if value.kind in TIMELINE_KINDS:
+            self._record_level(scope, value, value.updated_at if now is None else now)
         return True
+
+    def _record_level(self, scope: str, value: AnyStatus, now: dt.datetime) -> None:
+        """Add a change of the level in force to the scope's timeline.
+
+        The change is dated ``since`` (when the level in force began) unless that is before the
+        last change kept: an override withdrawn or expired gives back the escalation state's
+        level with the state's older ``since``, and then the change is the value's ``updated_at``.
+        """
+        entries = self._levels.get(scope)
+        if entries is None:
+            entries = self._levels[scope] = deque(maxlen=self.timeline_limit)
+        last = entries[-1] if entries else None
+        if last is not None and last.level == value.level:
+            return
+        at = value.since if value.since is not None else value.updated_at
+        if last is not None and at < last.at:
+            at = max(value.updated_at, last.at)
+        if last is not None and last.at == at:
+            entries.pop()  # two values at one instant: the later one stands
+            if entries and entries[-1].level == value.level:
+                return
+        entries.append(LevelChange(at=at, level=value.level))
+        self._prune_levels(entries, now)
+
+    def _prune_levels(self, entries: deque[LevelChange], now: dt.datetime) -> None:
+        opens = now - self.timeline_window
+        while len(entries) > 1 and entries[1].at <= opens:
+            entries.popleft()
+
+    def timeline(self, scope: str, now: dt.datetime) -> list[LevelChange]:
+        """The scope's level changes, oldest first: the level in force when the window (ending at
+        ``now``) opened, dated when it began, then every change since. Empty if none is known."""
+        entries = self._levels.get(scope)
+        if not entries:
+            return []
+        self._prune_levels(entries, now)
+        return list(entries)
+
+    def timelines(self, now: dt.datetime) -> dict[str, list[LevelChange]]:
+        """Every timeline the state keeps, by scope."""
+        return {scope: self.timeline(scope, now) for scope in sorted(self._levels) if self._levels[scope]}
 
     def apply_audit(self, record: AuditRecord, now: dt.datetime) -> str | None:
         """Add an audit record to its scope's history; returns the scope, or None if it has none."""
@@ -389,6 +466,10 @@ class StatusView:
     def scopes(self) -> frozenset[str]:
         return self.state.scopes()
 
+    def timelines(self) -> dict[str, list[LevelChange]]:
+        """Each area's, county's and system's level changes over :data:`TIMELINE_WINDOW`."""
+        return self.state.timelines(self._clock())
+
     def knows_alert(self, alert_id: str) -> bool:
         return self.state.knows_alert(alert_id, self._clock())
 
@@ -441,7 +522,7 @@ class StatusView:
                 self._hook(shown)
             except Exception:  # metrics must never stop the board from updating
                 log.exception("metrics hook failed for status of %s", scope)
-        if self.state.apply_status(scope, value):
+        if self.state.apply_status(scope, value, self._clock()):
             self._publish({"type": "status", "scope": scope, "status": shown})
 
     def apply_audit_record(self, record: AuditRecord) -> None:

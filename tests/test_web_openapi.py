@@ -142,3 +142,32 @@ def test_every_kind_of_status_and_an_audit_record_validate_against_the_spec() ->
     assert not validator.is_valid(wrong)
     record = audit_entry("area/dgs", "transition", now, outcome={"to_level": 3})
     openapi_validator("AuditRecord").validate(json.loads(record.to_json()))
+
+
+async def test_the_timeline_route_answers_as_the_spec_says() -> None:
+    from aiohttp.test_utils import TestClient, TestServer  # noqa: PLC0415
+
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    view = StatusView("127.0.0.1:9", use_metrics=False)
+    for status in demo_statuses(now):
+        view.apply_status_record(status.scope, status)
+    server = WebServer(
+        host="127.0.0.1",
+        port=0,
+        view=view,
+        send_command=_no_commands,
+        auth=AuthConfig(),
+        catalogues=list,
+        action_plan=default_action_plan(),
+    )
+    async with TestClient(TestServer(server.app)) as client:
+        response = await client.get("/timeline")
+        assert response.status == 200
+        body = await response.json()
+    schema = SPEC["paths"]["/timeline"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    root = {"components": {"schemas": _json_schema(SPEC["components"]["schemas"])}}
+    jsonschema.Draft202012Validator({**root, **_json_schema(schema)}).validate(body)
+    scopes = [entry["scope"] for entry in body["scopes"]]
+    assert scopes[0] == "county/kent"
+    assert scopes[1:5] == ["area/dgs", "area/east_kent", "area/swale", "area/west_kent"]
+    assert all(entry["changes"] for entry in body["scopes"])

@@ -204,3 +204,84 @@ def test_refusals_reach_the_service_metrics() -> None:
     view.apply_audit_json(b"not json")
     view.apply_audit_json(None)
     assert (refused("status"), refused("audit")) == (before[0] + 1, before[1] + 2)
+
+
+# ---------------------------------------------------------------- timelines (the board's 24-hour strips)
+def hours_ago(hours: float) -> dt.datetime:
+    return NOW - dt.timedelta(hours=hours)
+
+
+def test_timeline_keeps_each_change_of_the_level_in_force_dated_when_it_began() -> None:
+    state = StatusState()
+    state.apply_status("area/dgs", status_record("area/dgs", 1, at=hours_ago(10), since=hours_ago(30)), NOW)
+    # A new value at the same level (a new reading) is no change.
+    state.apply_status("area/dgs", status_record("area/dgs", 1, at=hours_ago(9), since=hours_ago(30)), NOW)
+    state.apply_status("area/dgs", status_record("area/dgs", 2, at=hours_ago(8), since=hours_ago(8)), NOW)
+    state.apply_status("area/dgs", status_record("area/dgs", 3, at=hours_ago(2), since=hours_ago(2)), NOW)
+    assert [(c.at, c.level) for c in state.timeline("area/dgs", NOW)] == [
+        (hours_ago(30), 1),  # in force when the window opened, dated when it began
+        (hours_ago(8), 2),
+        (hours_ago(2), 3),
+    ]
+    assert state.timelines(NOW) == {"area/dgs": state.timeline("area/dgs", NOW)}
+
+
+def test_timeline_dates_an_ended_override_when_it_ended_not_at_the_states_older_since() -> None:
+    state = StatusState()
+    ovr = override("county/kent", 4, hours_ago(6), expires_at=hours_ago(1))
+    state.apply_status(
+        "county/kent", status_record("county/kent", 2, at=hours_ago(12), since=hours_ago(12)), NOW
+    )
+    state.apply_status(
+        "county/kent",
+        status_record("county/kent", 4, at=hours_ago(6), since=hours_ago(6), computed_level=2, override=ovr),
+        NOW,
+    )
+    # The override expires: the state's level is back, and its since is the state's (12 h ago).
+    state.apply_status(
+        "county/kent", status_record("county/kent", 2, at=hours_ago(1), since=hours_ago(12)), NOW
+    )
+    assert [(c.at, c.level) for c in state.timeline("county/kent", NOW)] == [
+        (hours_ago(12), 2),
+        (hours_ago(6), 4),
+        (hours_ago(1), 2),
+    ]
+
+
+def test_timeline_is_bounded_by_its_window_and_its_limit() -> None:
+    state = StatusState(timeline_limit=3)
+    for hours, level in ((40, 1), (30, 2), (20, 3), (10, 2), (5, 1)):
+        state.apply_status(
+            "area/swale", status_record("area/swale", level, at=hours_ago(hours), since=hours_ago(hours)), NOW
+        )
+    assert [(c.at, c.level) for c in state.timeline("area/swale", NOW)] == [
+        (hours_ago(20), 3),
+        (hours_ago(10), 2),
+        (hours_ago(5), 1),
+    ]
+    # A day later only the level in force when the window opens is left.
+    later = NOW + dt.timedelta(hours=30)
+    assert [(c.at, c.level) for c in state.timeline("area/swale", later)] == [(hours_ago(5), 1)]
+    state = StatusState()
+    for hours, level in ((40, 1), (30, 2), (20, 3)):
+        state.apply_status(
+            "area/swale", status_record("area/swale", level, at=hours_ago(hours), since=hours_ago(hours)), NOW
+        )
+    # The level in force when the window opened (since 30 h ago), then the change 20 h ago.
+    assert [(c.at, c.level) for c in state.timeline("area/swale", NOW)] == [
+        (hours_ago(30), 2),
+        (hours_ago(20), 3),
+    ]
+
+
+def test_timeline_only_for_areas_county_and_systems_and_dropped_with_a_tombstone() -> None:
+    state = StatusState()
+    for status in demo_statuses(NOW):
+        state.apply_status(status.scope, status, NOW)
+    kinds = {scope.split("/")[0] for scope in state.timelines(NOW)}
+    assert kinds == {"area", "county", "system"}
+    state.apply_status("area/dgs", None, NOW)
+    assert state.timeline("area/dgs", NOW) == []
+    # Not assessed is a level of the strip too.
+    state.apply_status("area/dgs", status_record("area/dgs", None, at=hours_ago(1), since=hours_ago(1)), NOW)
+    assert [(c.at, c.level) for c in state.timeline("area/dgs", NOW)] == [(hours_ago(1), None)]

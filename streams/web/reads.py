@@ -1,4 +1,4 @@
-"""Read-only routes: status, history, actions in force, catalogues, metrics and health."""
+"""Read-only routes: status, history, level timelines, actions in force, catalogues, metrics and health."""
 
 from __future__ import annotations
 
@@ -82,6 +82,30 @@ async def get_history(request: web.Request) -> web.Response:
             "scope": scope,
             "since": since.isoformat() if since else None,
             "entries": [audit_json(entry) for entry in view.history(scope, since)],
+        }
+    )
+
+
+def _timeline_order(scope: str) -> tuple[int, int, str]:
+    """County first, then the areas in the plan's order, then systems."""
+    kind, _, name = scope.partition("/")
+    rank = {"county": 0, "area": 1, "system": 2}.get(kind, 3)
+    return (rank, AREA_IDS.index(name) if name in AREA_IDS else len(AREA_IDS), scope)
+
+
+async def get_timeline(request: web.Request) -> web.Response:
+    require(request, Permission.READ)
+    view = context(request).view
+    now = view.now()
+    timelines = view.timelines()
+    return web.json_response(
+        {
+            "now": now.isoformat(),
+            "from": (now - view.state.timeline_window).isoformat(),
+            "scopes": [
+                {"scope": scope, "changes": [change.as_json() for change in timelines[scope]]}
+                for scope in sorted(timelines, key=_timeline_order)
+            ],
         }
     )
 
