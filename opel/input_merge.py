@@ -39,13 +39,12 @@ class _Held(Generic[T]):
 
 
 class InputMerge(Generic[T]):
-    """Per area: a queue per source, the latest time seen per source, the time released so far."""
+    """Per area: a queue per source and the latest time seen from each source."""
 
     def __init__(self, sources: Sequence[str]) -> None:
         self.sources = tuple(sources)
         self._queues: dict[str, dict[str, deque[_Held[T]]]] = {}
         self._marks: dict[tuple[str, str], datetime] = {}
-        self._released: dict[str, datetime] = {}
         self._seq = 0
 
     def offer(self, key: str, source: str, at: datetime, item: T, where: Where) -> None:
@@ -84,10 +83,6 @@ class InputMerge(Generic[T]):
             items = self._pop(queues, live)
             if items:
                 out[key] = [held.item for held in items]
-                last = items[-1].at
-                done = self._released.get(key)
-                if done is None or last > done:
-                    self._released[key] = last
             if not any(queues.values()):
                 del self._queues[key]
         return out
@@ -110,11 +105,6 @@ class InputMerge(Generic[T]):
             queues[best.source].popleft()
             taken.append(best)
 
-    def is_late(self, key: str, at: datetime) -> bool:
-        """Whether an item of ``key`` stamped ``at`` comes after later items were released."""
-        done = self._released.get(key)
-        return done is not None and at < done
-
     def holding(self, key: str) -> bool:
         return bool(self._queues.get(key))
 
@@ -134,6 +124,5 @@ class InputMerge(Generic[T]):
         owner re-reads them from the last commit)."""
         for key in keys:
             self._queues.pop(key, None)
-            self._released.pop(key, None)
             for source in self.sources:
                 self._marks.pop((key, source), None)

@@ -15,7 +15,7 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
@@ -63,6 +63,27 @@ STAGE_TOPICS: Final[dict[Stage, str]] = {
     "county": topics.COUNTY_EVENTS,
     "system": topics.SYSTEM_EVENTS,
 }
+
+
+MAX_STAGE_MESSAGE_BYTES: Final = 256 * 1024
+"""Stage messages are split below this, well under Kafka's default 1 MB record limit, however
+many items one key gets in a poll (a backlog of acute returns for one system, say)."""
+
+
+def stage_messages(
+    items: list[AnyStageItem], seen: datetime, ts: int | None, idle: bool | None
+) -> list[bytes]:
+    """One key's items as encoded stage messages, in order, each under the size limit.
+
+    The idle flag goes on the last message only: it is about what follows the whole batch.
+    """
+    # Built without validation: every item is already a checked contract model.
+    message = StageMessage.model_construct(items=tuple(items), seen=seen, ts=ts, reload=False, idle=idle)
+    value = message.to_json()
+    if len(value) <= MAX_STAGE_MESSAGE_BYTES or len(items) < 2:
+        return [value]
+    half = len(items) // 2
+    return stage_messages(items[:half], seen, ts, None) + stage_messages(items[half:], seen, ts, idle)
 
 
 class Batch:
@@ -233,6 +254,7 @@ class Ingest:
                 log.exception("ingest batch failed; seeking back to the last commit")
                 await asyncio.sleep(1)
                 self._merge.forget(self._merge_keys())
+                self._area_idle.clear()
                 for tp in self._consumer.assignment():
                     committed = await self._consumer.committed(tp)
                     self._consumer.seek(tp, committed or 0)
@@ -249,6 +271,18 @@ class Ingest:
 
     def _merge_keys(self) -> list[str]:
         return list(self._store.context.catalogue.areas)
+
+    def revoked(self, partitions: Iterable[TopicPartition]) -> None:
+        """Forget what the merge held for areas whose partitions move: their new owner re-reads
+        them from the last commit, which never passed a held record."""
+        gone = set(partitions)
+        areas = [a for a in self._merge_keys() if self._partition_of(topics.CAPACITY, a) in gone]
+        self._merge.forget(areas)
+        for area in areas:
+            self._area_idle.pop(area, None)
+
+    def assigned(self, partitions: Iterable[TopicPartition]) -> None:
+        self._progress.assigned(partitions)
 
     def _partition_of(self, topic: str, key: str) -> TopicPartition | None:
         partitions = self._consumer.partitions_for_topic(topic)
@@ -301,16 +335,11 @@ class Ingest:
         }
         for key in area_keys:
             items = [*released.get(key, ()), *batch.items.pop((topics.AREA_EVENTS, key), ())]
-            message = StageMessage.model_construct(
-                items=tuple(items), seen=now, ts=batch.first_ts, reload=False, idle=idle_now.get(key)
-            )
-            futures.append(await send(topics.AREA_EVENTS, key=key.encode(), value=message.to_json()))
+            for value in stage_messages(items, now, batch.first_ts, idle_now.get(key)):
+                futures.append(await send(topics.AREA_EVENTS, key=key.encode(), value=value))
         for (topic, key), items in batch.items.items():
-            # Built without validation: every item is already a checked contract model.
-            message = StageMessage.model_construct(
-                items=tuple(items), seen=now, ts=batch.first_ts, reload=False, idle=None
-            )
-            futures.append(await send(topic, key=key.encode(), value=message.to_json()))
+            for value in stage_messages(items, now, batch.first_ts, None):
+                futures.append(await send(topic, key=key.encode(), value=value))
         if batch.reload:
             reload = StageMessage(items=(), seen=now, reload=True).to_json()
             for topic, key in self._aggregate_keys():
@@ -327,22 +356,16 @@ class Ingest:
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Forget what the merge held for areas whose partitions move: their new owner re-reads them
-    from the last commit, which never passed a held record."""
+    """Passes partition moves to the ingest loop."""
 
     def __init__(self, ingest: Ingest) -> None:
         self._ingest = ingest
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
-        ingest = self._ingest
-        gone = set(revoked)
-        areas = [a for a in ingest._merge_keys() if ingest._partition_of(topics.CAPACITY, a) in gone]
-        ingest._merge.forget(areas)
-        for area in areas:
-            ingest._area_idle.pop(area, None)
+        self._ingest.revoked(revoked)
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
-        self._ingest._progress.assigned(assigned)
+        self._ingest.assigned(assigned)
 
 
 class SourceProgress:
@@ -351,9 +374,8 @@ class SourceProgress:
     A source is idle for an area once its partition has been read to the end (position at the
     high-water mark of the latest fetch) and, if it has sent the area anything since this worker
     took the partition, fetches have kept confirming that for ``source_idle`` since the area's
-    last record from it. Time the broker did not answer (a
-    pause, an outage) does not count, so a source is never declared idle because the whole
-    broker was away.
+    last record from it. Time the broker did not answer (a pause, an outage) does not count, so
+    a source is never declared idle because the whole broker was away.
     """
 
     def __init__(self, source_idle: timedelta) -> None:
@@ -363,7 +385,7 @@ class SourceProgress:
         self._last_poll: dict[TopicPartition, int] = {}
         self._resumed: dict[TopicPartition, int] = {}
 
-    def assigned(self, partitions: Any) -> None:
+    def assigned(self, partitions: Iterable[TopicPartition]) -> None:
         for tp in partitions:
             self._positions.pop(tp, None)
 

@@ -8,7 +8,9 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from opel.contracts.stage import AnyStageItem, ReadingItem, StageMessage
 from opel.input_merge import InputMerge
+from streams.ingest import MAX_STAGE_MESSAGE_BYTES, stage_messages
 
 T0 = datetime(2025, 11, 12, 9, 0, tzinfo=UTC)
 SOURCES = ("capacity", "referrals", "referral_events")
@@ -39,15 +41,6 @@ def test_an_idle_source_stops_holding_back() -> None:
     merge.offer("dgs", "capacity", at(5), "c5", ("cap-0", 0))
     assert merge.release(lambda key, source: source == "referrals") == {"dgs": ["c5"]}
     assert merge.held_offsets() == {}
-
-
-def test_an_item_older_than_what_was_released_is_late() -> None:
-    merge: InputMerge[str] = InputMerge(SOURCES[:1])
-    merge.offer("dgs", "capacity", at(5), "c5", ("cap-0", 0))
-    merge.release(never_idle)
-    assert merge.is_late("dgs", at(4))
-    assert not merge.is_late("dgs", at(5))
-    assert not merge.is_late("swale", at(4))
 
 
 def test_areas_are_merged_independently() -> None:
@@ -100,3 +93,16 @@ def test_any_arrival_order_releases_in_event_time_order(
     out.extend(merge.release(idle).get("dgs", []))
     assert out == [(source, i) for _, source, i in expected]
     assert merge.held_offsets() == {}
+
+
+def test_a_big_batch_for_one_key_is_split_under_the_record_limit() -> None:
+    items: list[AnyStageItem] = [
+        ReadingItem(indicator="stp_staffing_pct", area="dgs", value=n, observed_at=at(n))
+        for n in range(20_000)
+    ]
+    values = stage_messages(items, T0, None, True)
+    assert len(values) > 1
+    assert all(len(v) <= MAX_STAGE_MESSAGE_BYTES for v in values)
+    decoded = [StageMessage.model_validate_json(v) for v in values]
+    assert [item for m in decoded for item in m.items] == items
+    assert [m.idle for m in decoded] == [None] * (len(decoded) - 1) + [True]
