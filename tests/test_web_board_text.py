@@ -223,3 +223,73 @@ def test_every_demo_status_reads_cleanly(page: Page) -> None:
     assert "held at OPEL 3 until 07:20 tomorrow" in by_scope["indicator/stp_staffing_pct/west_kent"]
     assert "held at OPEL 3 until 07:20 tomorrow" in by_scope["area/west_kent"]
     assert by_scope["area/east_kent"].endswith("08:30 tomorrow")  # the override's expiry
+
+
+def test_in_force_says_for_how_long_and_since_when_never_from_the_future(page: Page) -> None:
+    assert call(page, "inForce", iso(NOW - dt.timedelta(hours=2, minutes=10)), ms(NOW)) == (
+        "for 2 h 10 min (since 07:20)"
+    )
+    assert call(page, "inForce", iso(NOW - dt.timedelta(seconds=20)), ms(NOW)) == "since 09:29"
+    assert call(page, "inForce", iso(NOW + dt.timedelta(hours=3)), ms(NOW)) == "since just now"
+
+
+def test_the_county_reason_reads_as_a_sentence(page: Page) -> None:
+    assert call(page, "countyReason", "in some areas: 2 of 4 assessed areas at OPEL 2 or above") == (
+        "2 of 4 assessed areas at OPEL 2 or above (in some areas)"
+    )
+    assert call(page, "countyReason", "county-wide: 3 of 4 assessed areas at OPEL 3 or above (needs 3)") == (
+        "3 of 4 assessed areas at OPEL 3 or above (needs 3) (county-wide)"
+    )
+    assert call(page, "countyReason", "all 4 assessed areas at OPEL 1") == "all 4 assessed areas at OPEL 1"
+    assert call(page, "countyReason", None) is None
+
+
+def change(hours_before: float, level: int | None) -> dict[str, Any]:
+    return {"at": iso(NOW - dt.timedelta(hours=hours_before)), "level": level}
+
+
+def test_strip_bands_cover_the_window_with_no_record_before_the_first_change(page: Page) -> None:
+    start = ms(NOW - dt.timedelta(hours=24))
+    bands = call(page, "bands", [change(17, 1), change(15, 2), change(15, 2), change(4, 3)], start, ms(NOW))
+    assert [(b.get("level"), b["start"], b["end"]) for b in bands] == [
+        (None, start, ms(NOW - dt.timedelta(hours=17))),  # undefined in the page: no record
+        (1, ms(NOW - dt.timedelta(hours=17)), ms(NOW - dt.timedelta(hours=15))),
+        (2, ms(NOW - dt.timedelta(hours=15)), ms(NOW - dt.timedelta(hours=4))),
+        (3, ms(NOW - dt.timedelta(hours=4)), ms(NOW)),
+    ]
+    assert page.evaluate(
+        "([c, from, now]) => window.OpelText.bands(c, from, now)[0].level === undefined",
+        [[change(17, 1)], start, ms(NOW)],
+    )
+    # A level that began before the window fills it from the start; a change after now is not drawn.
+    bands = call(page, "bands", [change(30, 2), change(-1, 4)], start, ms(NOW))
+    assert [(b["level"], b["start"], b["end"]) for b in bands] == [(2, start, ms(NOW))]
+
+
+def test_strip_words_say_what_the_bands_show(page: Page) -> None:
+    start = ms(NOW - dt.timedelta(hours=24))
+    changes = [change(17, 1), change(15, 2), change(4, 3)]
+    assert call(page, "stripText", changes, start, ms(NOW)) == (
+        "no record until 16:30 yesterday; OPEL 1 green from 16:30 to 18:30 yesterday; "
+        "OPEL 2 amber from 18:30 yesterday to 05:30; OPEL 3 red since 05:30 (for 4 h)."
+    )
+    assert (
+        call(page, "stripText", [change(30, 2)], start, ms(NOW)) == "OPEL 2 amber throughout (for 1 d 6 h)."
+    )
+    assert call(page, "stripText", [change(30, 1), change(2, None)], start, ms(NOW)) == (
+        "OPEL 1 green until 07:30; not assessed since 07:30 (for 2 h)."
+    )
+    assert call(page, "stripText", [], start, ms(NOW)) == "no record."
+    for words in (call(page, "stripText", c, start, ms(NOW)) for c in (changes, [change(0.01, 4)])):
+        for wrong in ("undefined", "null", "NaN", " in ", "tomorrow"):
+            assert wrong not in words, words
+
+
+def test_in_force_from_takes_the_later_change_of_the_timeline(page: Page) -> None:
+    """An override that ended gives back the state's level with the state's older since."""
+    status = shown(status_record("county/kent", 2, at=NOW, since=NOW - dt.timedelta(hours=16)))
+    timeline = [change(20, 2), change(9, 3), change(3, 2)]
+    assert call(page, "inForceFrom", status, timeline) == iso(NOW - dt.timedelta(hours=3))
+    assert call(page, "inForceFrom", status, []) == status["since"]
+    # A timeline not yet at the status's level does not speak for it.
+    assert call(page, "inForceFrom", status, [change(3, 4)]) == status["since"]

@@ -2,6 +2,11 @@
 
 Needs /usr/bin/chromium (Debian: apt-get install -y chromium chromium-driver). Without it the
 tests skip, unless OPEL_REQUIRE_BROWSER is set (as in CI), when they fail instead.
+
+The accessibility check runs axe-core (npm package ``axe-core``, pinned in tests/package.json)
+inside the page: zero serious or critical violations at desktop and phone sizes. Without
+tests/node_modules the check runs ``npm ci`` there once; where npm or the registry is missing it
+skips (fails under OPEL_REQUIRE_BROWSER) with the command to run.
 """
 
 from __future__ import annotations
@@ -10,13 +15,15 @@ import asyncio
 import datetime as dt
 import os
 import re
+import shutil
+import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, Final
 
 import aiohttp
 import pytest
-from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright
+from playwright.async_api import Browser, ConsoleMessage, Page, ViewportSize, async_playwright
 from support.demo import demo_statuses, status_record
 from support.local_stack import LocalStack
 
@@ -35,6 +42,15 @@ CHROMIUM_ARGS: Final = [
     "--disable-sync",
 ]
 TIMEOUT_MS: Final = 60_000
+TESTS: Final = Path(__file__).resolve().parent.parent
+AXE: Final = TESTS / "node_modules" / "axe-core" / "axe.min.js"
+DESKTOP: Final[ViewportSize] = {"width": 1400, "height": 900}
+PHONE: Final[dict[str, Any]] = {
+    "viewport": {"width": 390, "height": 844},
+    "device_scale_factor": 2,
+    "is_mobile": True,
+    "has_touch": True,
+}
 
 
 def _require_browser() -> None:
@@ -46,6 +62,47 @@ def _require_browser() -> None:
         f"{CHROMIUM} is missing (apt-get install -y chromium chromium-driver); "
         "set OPEL_REQUIRE_BROWSER=1 to make this a failure"
     )
+
+
+def axe_source() -> str:
+    """axe-core's script, installed from tests/package-lock.json with ``npm ci`` if need be."""
+    if not AXE.exists() and shutil.which("npm"):
+        subprocess.run(
+            ["npm", "ci", "--no-audit", "--no-fund", "--prefix", str(TESTS)],
+            cwd=TESTS,
+            check=False,
+            capture_output=True,
+            timeout=300,
+        )
+    if AXE.exists():
+        return AXE.read_text(encoding="utf-8")
+    why = f"{AXE} is missing: run `npm ci --prefix tests` (needs npm and the npm registry)"
+    if os.environ.get("OPEL_REQUIRE_BROWSER"):
+        pytest.fail(f"OPEL_REQUIRE_BROWSER is set but {why}")
+    pytest.skip(why)
+
+
+async def axe_violations(page: Page, source: str) -> list[dict[str, Any]]:
+    """axe-core's serious and critical violations of the page as it is (WCAG 2.x A and AA)."""
+    if not await page.evaluate("() => typeof window.axe === 'object'"):
+        # Evaluated through the DevTools protocol, so the board's Content-Security-Policy stays on.
+        await page.evaluate(source)
+    result: dict[str, Any] = await page.evaluate(
+        """async () => await window.axe.run(document, {
+            runOnly: {type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"]},
+            resultTypes: ["violations"],
+        })"""
+    )
+    return [
+        {
+            "id": v["id"],
+            "impact": v["impact"],
+            "help": v["help"],
+            "nodes": [n["target"] for n in v["nodes"]][:5],
+        }
+        for v in result["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
 
 
 @pytest.fixture
@@ -227,3 +284,70 @@ async def test_board_rereads_everything_after_a_reconnect(browser: Browser, stac
     await page.wait_for_selector("#connection[data-state='live']", timeout=TIMEOUT_MS)
     # While the server was down the browser logged failed fetches; nothing else may fail.
     assert [e for e in console.errors if "Failed to load resource" not in e and "ERR_" not in e] == []
+
+
+async def test_board_has_a_legend_and_a_24_hour_strip_per_area_and_the_county(
+    browser: Browser, stack: LocalStack
+) -> None:
+    page = await browser.new_page(viewport=DESKTOP)
+    console = Console(page)
+    await open_board(page, stack.url)
+    legend = await page.locator(".legend").inner_text()
+    for words in (
+        "OPEL 1 green",
+        "OPEL 2 amber",
+        "OPEL 3 red",
+        "OPEL 4 black",
+        "not assessed",
+        "Held",
+        "Declared",
+    ):
+        assert words in legend
+    assert "step-down wait" in legend
+    # The legend's swatches are the board's colours.
+    swatch = await page.locator(".legend .swatch.level-3").evaluate(
+        "e => getComputedStyle(e).backgroundColor"
+    )
+    assert swatch == "rgb(177, 14, 30)"
+    await page.wait_for_selector(".strip[data-scope='area/west_kent'] svg", timeout=TIMEOUT_MS)
+    scopes = await page.locator(".strip").evaluate_all("els => els.map(e => e.dataset.scope)")
+    assert scopes[:5] == ["county/kent", "area/dgs", "area/east_kent", "area/swale", "area/west_kent"]
+    # Each strip is a picture with its words: role img and a label saying the same as the bands.
+    label = await page.locator(".strip[data-scope='county/kent'] svg").get_attribute("aria-label")
+    assert label is not None
+    assert label.startswith("Kent (county), last 24 hours: ")
+    assert "OPEL 2 amber since" in label
+    assert await page.locator(".strip[data-scope='county/kent'] svg").get_attribute("role") == "img"
+    fill = await page.locator(".strip[data-scope='area/west_kent'] .band.level-3 rect").last.evaluate(
+        "e => getComputedStyle(e).fill"
+    )
+    assert fill == "rgb(177, 14, 30)"
+
+    # A change of level lands on the strip as it happens.
+    now = dt.datetime.now(dt.UTC)
+    await stack.publish_status([status_record("area/dgs", 4, at=now, since=now)])
+    await page.wait_for_function(
+        "() => document.querySelector(\".strip[data-scope='area/dgs'] svg\")"
+        ".getAttribute('aria-label').includes('OPEL 4 black since')",
+        timeout=TIMEOUT_MS,
+    )
+    dgs = await page.locator(".strip[data-scope='area/dgs'] svg").get_attribute("aria-label") or ""
+    assert re.search(r"OPEL 2 amber from \d\d:\d\d to \d\d:\d\d; OPEL 4 black since \d\d:\d\d\.$", dgs), dgs
+    assert await page.locator(".strip[data-scope='area/dgs'] .band.level-4").count() == 1
+    assert console.errors == []
+
+
+@pytest.mark.parametrize("size", ["desktop", "phone"])
+async def test_board_has_no_serious_accessibility_violations(
+    browser: Browser, stack: LocalStack, size: str
+) -> None:
+    source = axe_source()
+    context = await browser.new_context(**(PHONE if size == "phone" else {"viewport": DESKTOP}))
+    page = await context.new_page()
+    console = Console(page)
+    await open_board(page, stack.url)
+    await page.wait_for_selector(".strip svg", timeout=TIMEOUT_MS)
+    await page.wait_for_selector("#actions details", timeout=TIMEOUT_MS)
+    assert await axe_violations(page, source) == []
+    assert console.errors == []
+    await context.close()

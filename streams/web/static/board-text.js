@@ -154,8 +154,92 @@
     return `${formatNumber(status.normalised_score)} of 100`;
   }
 
+  // How long a level has been in force, with its start: "for 2 h 10 min (since 07:50)"; under a
+  // minute "since 07:50". A start ahead of the clock (clocks apart) is "since just now": a level
+  // in force never began in the future.
+  function inForce(iso, nowMs) {
+    const then = parse(iso);
+    if (Number.isNaN(then)) return "since an unknown time";
+    const behind = nowMs - then;
+    if (behind >= 60000) return `for ${span(behind)} (since ${clock(iso, nowMs)})`;
+    if (behind >= -SKEW_MS) return `since ${clock(iso, nowMs)}`;
+    return "since just now";
+  }
+
+  // Why the county has its level, from the rule's explanation ("in some areas: 2 of 4 assessed
+  // areas at OPEL 2 or above"): "2 of 4 assessed areas at OPEL 2 or above (in some areas)".
+  function countyReason(explanation) {
+    if (typeof explanation !== "string" || !explanation) return null;
+    const match = /^(in some areas|county-wide): (.*)$/.exec(explanation);
+    return match ? `${match[2]} (${match[1]})` : explanation;
+  }
+
+  // ------------------------------------------------------------ the 24-hour strip
+  // A scope's level changes ([{at, level}], oldest first, as GET /timeline gives them) as bands
+  // between fromMs and nowMs: [{start, end, level}] in ms, merged where the level repeats. Before
+  // the first change the level is unknown: a band with level undefined ("no record"). A change
+  // dated after now is not drawn (nothing on the board is in the future).
+  function bands(changes, fromMs, nowMs) {
+    const found = [];
+    let current = { start: fromMs, level: undefined };
+    for (const change of changes || []) {
+      const at = parse(change.at);
+      if (Number.isNaN(at) || at > nowMs) continue;
+      const level = validLevel(change.level) ? change.level : null;
+      if (at <= fromMs) { current = { start: fromMs, level, began: at }; continue; }
+      if (level === current.level) continue;
+      if (at > current.start) found.push({ ...current, end: at });
+      current = { start: at, level, began: at };
+    }
+    found.push({ ...current, end: nowMs });
+    return found.filter((band, i) => band.end > band.start || i === found.length - 1);
+  }
+
+  function bandLabel(level) {
+    if (level === undefined) return "no record";
+    return levelLabel(level);
+  }
+
+  // The strip in words, for people who do not see it:
+  // "OPEL 1 green until 01:38; OPEL 2 amber from 01:38 to 03:20; OPEL 3 red since 03:20 (for 2 h 16 min)."
+  function stripText(changes, fromMs, nowMs) {
+    const drawn = bands(changes, fromMs, nowMs);
+    const parts = drawn.map((band, i) => {
+      const label = bandLabel(band.level);
+      const startIso = new Date(band.began !== undefined ? band.began : band.start).toISOString();
+      const endIso = new Date(band.end).toISOString();
+      const last = i === drawn.length - 1;
+      const first = i === 0;
+      if (last && band.level === undefined) return "no record";
+      if (last && first) {
+        return band.began !== undefined ? `${label} throughout (${lasting(startIso, nowMs)})` : label;
+      }
+      if (last) {
+        const how = lasting(startIso, nowMs);
+        return `${label} since ${clock(startIso, nowMs)}${how.startsWith("for ") ? ` (${how})` : ""}`;
+      }
+      if (first) return `${label} until ${clock(endIso, nowMs)}`;
+      const start = clock(startIso, nowMs);
+      const end = clock(endIso, nowMs);
+      const day = / yesterday$/.test(start) && / yesterday$/.test(end) ? " yesterday" : "";
+      return `${label} from ${day ? start.slice(0, -day.length) : start} to ${end}`;
+    });
+    return `${parts.join("; ")}.`;
+  }
+
+  // When the level in force began: the status's since, unless the timeline knows of a later
+  // change (an override that ended gives back the state's level with the state's older since).
+  function inForceFrom(status, changes) {
+    let best = status && typeof status.since === "string" ? status.since : null;
+    const list = changes || [];
+    const last = list.length ? list[list.length - 1] : null;
+    if (last && status && last.level === status.level && (!best || parse(last.at) > parse(best))) best = last.at;
+    return best;
+  }
+
   root.OpelText = Object.freeze({
     COLOURS, validLevel, levelName, levelLabel, span, clock, fullTime, ago, lasting, formatValue,
-    heldText, dataText, heldStory, scoreScale, scoreText, normalisedText,
+    heldText, dataText, heldStory, scoreScale, scoreText, normalisedText, inForce, countyReason,
+    bands, stripText, inForceFrom,
   });
 })(window);

@@ -1,4 +1,4 @@
-// OPEL status board: reads /status and /actions, then follows /events (Server-Sent Events).
+// OPEL status board: reads /status, /timeline and /actions, then follows /events (Server-Sent Events).
 // Plain script, no build step. Every piece of server data goes into the page as text
 // (textContent), never as markup. The words for levels, times and scores come from
 // board-text.js (window.OpelText), loaded first.
@@ -36,6 +36,9 @@
 
   const state = {
     statuses: new Map(),
+    timelines: new Map(), // scope -> [{at, level}], oldest first (GET /timeline)
+    timelineHours: 24,
+    timelineNow: null, // the server's time of the last /timeline read; strips are drawn once it is known
     actions: null,
     staleAfterMs: 26 * 3600 * 1000,
     clockOffsetMs: 0, // server clock minus this browser's clock
@@ -66,22 +69,49 @@
 
   function now() { return Date.now() + state.clockOffsetMs; }
 
-  // A past moment ("2 h 10 min ago"; a future one as a clock time), with the full time on hover.
+  // Every <time> says whether it is a moment that has happened (data-when="past": a reading, the
+  // start of a level) or a deadline (data-when="deadline": an expiry, the end of a wait), so a
+  // test can check that nothing past is shown in the future.
+  // A past moment ("2 h 10 min ago"), with the full time on hover.
   function agoEl(iso) {
     if (!iso) return el("span", {}, "no time");
-    return el("time", { datetime: iso, title: T.fullTime(iso) }, T.ago(iso, now()));
+    return el("time", { datetime: iso, title: T.fullTime(iso), "data-when": "past" }, T.ago(iso, now()));
   }
 
   // How long a level has been in force ("for 2 h 10 min"), with the full time on hover.
   function lastingEl(iso) {
     if (!iso) return el("span", {}, "no start time");
-    return el("time", { datetime: iso, title: T.fullTime(iso) }, T.lasting(iso, now()));
+    return el("time", { datetime: iso, title: T.fullTime(iso), "data-when": "past" }, T.lasting(iso, now()));
   }
 
-  // A clock time ("09:30 tomorrow"): for expiries and other times that may be ahead.
+  // The same with its start: "for 2 h 10 min (since 07:50)".
+  function inForceEl(iso) {
+    if (!iso) return el("span", {}, "since an unknown time");
+    return el("time", { datetime: iso, title: T.fullTime(iso), "data-when": "past" }, T.inForce(iso, now()));
+  }
+
+  // A clock time ("09:30 tomorrow"): for expiries and other deadlines.
   function clockEl(iso) {
     if (!iso) return el("span", {}, "no time");
-    return el("time", { datetime: iso, title: T.fullTime(iso) }, T.clock(iso, now()));
+    return el("time", { datetime: iso, title: T.fullTime(iso), "data-when": "deadline" }, T.clock(iso, now()));
+  }
+
+  // When the scope's level in force began, the timeline's later change taken into account.
+  function inForceFrom(status) {
+    return T.inForceFrom(status, state.timelines.get(status.scope));
+  }
+
+  // The SVG namespace, as the HTML parser gives it (the board names no address but its own).
+  const SVG_NS = new DOMParser().parseFromString("<svg></svg>", "text/html").body.firstChild.namespaceURI;
+  function svg(tag, attrs, ...children) {
+    const node = document.createElementNS(SVG_NS, tag);
+    for (const [name, value] of Object.entries(attrs || {})) {
+      if (value !== null && value !== undefined) node.setAttribute(name, String(value));
+    }
+    for (const child of children) {
+      if (child !== null && child !== undefined) node.append(child instanceof Node ? child : String(child));
+    }
+    return node;
   }
 
   // What a step-down wait holds, in words beside the level it holds (null when not held).
@@ -161,11 +191,16 @@
     detail.replaceChildren();
     if (county) {
       const override = activeOverride(county);
-      if (override) detail.append(`Declared by ${override.author}; computed ${levelLabel(computedLevel(county))}. `);
-      if (county.since) detail.append("In force ", lastingEl(county.since), `, since ${T.clock(county.since, now())}. `);
+      const since = inForceFrom(county);
+      if (since) detail.append("In force ", inForceEl(since), ". ");
+      if (override) {
+        detail.append(`Declared by ${override.author} until `, clockEl(override.expires_at),
+          `; the data gives ${levelLabel(computedLevel(county))}. `);
+      }
       const held = T.heldStory(county, now());
       if (held) detail.append(`${held}. `);
-      if (county.explanation) detail.append(county.explanation.charAt(0).toUpperCase() + county.explanation.slice(1));
+      const reason = T.countyReason(county.explanation);
+      if (reason) detail.append(`${override ? "Computed from" : "Why"}: ${reason}.`);
     } else {
       detail.append("No county level has been published yet.");
     }
@@ -173,14 +208,81 @@
     const system = $("system-level");
     system.replaceChildren();
     for (const s of systems) {
-      const held = T.heldText(s, now());
+      const held = T.heldStory(s, now());
+      const override = activeOverride(s);
       system.append(
         `${scopeName(s.scope)}: ${levelLabel(s.level)}`,
-        held ? `, ${held}` : "",
         typeof s.score === "number" ? ` (score ${T.scoreText(s)})` : "",
+        override ? `, declared by ${override.author}` : "",
+        held ? `. ${held}` : "",
         ". ",
       );
     }
+  }
+
+  // ---------------------------------------------------------------- the 24-hour strips
+  function stripScopes() {
+    const scopes = [];
+    const county = [...state.timelines.keys()].filter((s) => s.startsWith("county/"));
+    scopes.push(...(county.length ? county : ["county/kent"]));
+    for (const [area] of gridRows()) scopes.push(`area/${area}`);
+    scopes.push(...[...state.timelines.keys()].filter((s) => s.startsWith("system/")).sort());
+    return scopes;
+  }
+
+  function pct(ms, fromMs, spanMs) { return `${(((ms - fromMs) / spanMs) * 100).toFixed(3)}%`; }
+
+  // Hour marks every 6 h of UK time (00:00, 06:00, 12:00, 18:00) inside the window.
+  function hourMarks(fromMs, nowMs) {
+    const marks = [];
+    const first = Math.ceil(fromMs / 3600000) * 3600000;
+    for (let at = first; at <= nowMs; at += 3600000) {
+      const text = T.clock(new Date(at).toISOString(), nowMs).slice(0, 5);
+      if (Number(text.slice(0, 2)) % 6 === 0 && text.endsWith(":00")) marks.push([at, text]);
+    }
+    return marks;
+  }
+
+  function strip(scope, fromMs, nowMs) {
+    const changes = state.timelines.get(scope) || [];
+    const spanMs = nowMs - fromMs;
+    const name = scopeName(scope);
+    const words = T.stripText(changes, fromMs, nowMs);
+    const bands = T.bands(changes, fromMs, nowMs).map((band) => {
+      const width = ((band.end - band.start) / spanMs) * 100;
+      const cls = band.level === undefined ? "level-unknown" : levelClass(band.level);
+      const label = band.level === undefined ? (width >= 12 ? "no record" : "") : band.level === null ? "–" : String(band.level);
+      const x = pct(band.start, fromMs, spanMs);
+      const title = `${band.level === undefined ? "no record" : levelLabel(band.level)}: `
+        + `${T.clock(new Date(band.start).toISOString(), nowMs)} to ${band.end >= nowMs ? "now" : T.clock(new Date(band.end).toISOString(), nowMs)}`;
+      return svg("g", { class: `band ${cls}` },
+        svg("title", {}, title),
+        svg("rect", { x, y: 0, width: `${width.toFixed(3)}%`, height: 28 }),
+        width >= 2.2 && label
+          ? svg("text", { x: pct(band.start + (band.end - band.start) / 2, fromMs, spanMs), y: 19, "text-anchor": "middle" }, label)
+          : null);
+    });
+    const marks = hourMarks(fromMs, nowMs).map(([at, text]) =>
+      svg("g", { class: "mark" },
+        svg("line", { x1: pct(at, fromMs, spanMs), x2: pct(at, fromMs, spanMs), y1: 0, y2: 32 }),
+        svg("text", { x: pct(at, fromMs, spanMs), y: 44, "text-anchor": "middle" }, text)));
+    const picture = svg("svg", { class: "strip-svg", role: "img", "aria-label": `${name}, last 24 hours: ${words}`, width: "100%", height: 48 },
+      ...bands, ...marks);
+    const current = state.statuses.get(scope);
+    return el("div", { class: "strip", "data-scope": scope },
+      el("p", { class: "strip-name" }, el("span", { class: "name" }, name), " ",
+        el("span", { class: `badge ${levelClass(current ? current.level : null)}` }, levelLabel(current ? current.level : null))),
+      picture);
+  }
+
+  function renderTimelines() {
+    const container = $("timelines");
+    if (!state.timelineNow) return;
+    const nowMs = now();
+    const fromMs = nowMs - state.timelineHours * 3600 * 1000;
+    container.replaceChildren(
+      ...stripScopes().map((scope) => strip(scope, fromMs, nowMs)),
+    );
   }
 
   function gridColumns() {
@@ -241,7 +343,8 @@
       cell.append(el("span", { class: "label" }, levelLabel(status.level)));
     }
     if (held) cell.append(held);
-    if (status.since) cell.append(el("span", { class: "time" }, lastingEl(status.since)));
+    const since = inForceFrom(status);
+    if (since) cell.append(el("span", { class: "time" }, lastingEl(since)));
     return cell;
   }
 
@@ -344,13 +447,15 @@
 
   function render() {
     renderBanner();
+    renderTimelines();
     renderGrid();
     renderOverrides();
     renderSites();
     renderActions();
     const when = state.lastEventAt ? `Last update received ${T.ago(state.lastEventAt, now())}.` : "";
-    $("refreshed").textContent =
-      `${when} Values older than ${Math.round(state.staleAfterMs / 3600000)} h are marked stale. Times are UK time.`;
+    const staleHours = `${Math.round(state.staleAfterMs / 3600000)} h`;
+    $("stale-limit").textContent = staleHours;
+    $("refreshed").textContent = `${when} Values older than ${staleHours} are marked stale. Times are UK time.`;
   }
 
   let renderQueued = false;
@@ -376,6 +481,24 @@
     actionsTimer = setTimeout(loadActions, 300);
   }
 
+  async function loadTimelines() {
+    try {
+      const data = await getJSON("/timeline");
+      state.timelines = new Map(data.scopes.map((entry) => [entry.scope, entry.changes]));
+      state.timelineHours = Math.max(1, Math.round((Date.parse(data.now) - Date.parse(data.from)) / 3600000));
+      state.timelineNow = data.now;
+      scheduleRender();
+    } catch (error) {
+      if (!(error instanceof Unauthorised)) setConnection("offline", `Could not load the last 24 hours: ${error.message}`);
+    }
+  }
+
+  let timelinesTimer = null;
+  function scheduleTimelines() {
+    clearTimeout(timelinesTimer);
+    timelinesTimer = setTimeout(loadTimelines, 300);
+  }
+
   async function loadAll() {
     const data = await getJSON("/status");
     state.clockOffsetMs = Date.parse(data.now) - Date.now();
@@ -383,7 +506,7 @@
     state.statuses = new Map(data.statuses.map((s) => [s.scope, s]));
     state.lastEventAt = data.now;
     scheduleRender();
-    await loadActions();
+    await Promise.all([loadTimelines(), loadActions()]);
   }
 
   function announce(before, after) {
@@ -401,6 +524,8 @@
     announce(before, change.status);
     scheduleRender();
     if (change.scope.startsWith("area/") || change.scope.startsWith("county/")) scheduleActions();
+    const levelChanged = (before ? before.level : null) !== (change.status ? change.status.level : null);
+    if (levelChanged && /^(area|county|system)\//.test(change.scope)) scheduleTimelines();
   }
 
   function setConnection(kind, text) {
