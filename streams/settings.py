@@ -22,6 +22,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from opel.alerting.routing import default_routing_file
 from opel.validation_errors import field_problems
 
 ENV_PREFIX: Final = "OPEL_"
@@ -212,7 +213,11 @@ class Settings(BaseSettings):
         default=False, description="Mark every escalation and alert as an exercise (training, testing)."
     )
     routing_file: Path | None = Field(
-        default=None, description="YAML file saying which alert goes to whom, by role and level."
+        default_factory=default_routing_file,
+        description=(
+            "YAML file saying which alert goes to whom, by role and level; default: the shipped "
+            "config/routing.yaml (log channel and board only, no secrets needed) in a source checkout."
+        ),
     )
     api_config: Path | None = Field(
         default=None,

@@ -38,7 +38,10 @@ def test_defaults() -> None:
     assert s.data_dir == Path(".opel-data")
     assert (s.web_host, s.web_port) == ("127.0.0.1", 8080)
     assert (s.indicator_catalogue, s.acute_catalogue) == ("kcc-asch-2025-26", "nhs-acute-2023-24")
-    assert (s.catalogue_dir, s.step_down_dwell, s.routing_file) == (None, None, None)
+    assert (s.catalogue_dir, s.step_down_dwell) == (None, None)
+    # Alerts are on by default in a checkout: the shipped routing needs no secrets (log + board).
+    assert s.routing_file is not None
+    assert s.routing_file.name == "routing.yaml"
     assert (s.tick_interval, s.session_timeout, s.heartbeat_interval) == (15.0, 6.0, 1.0)
     assert s.max_message_bytes == 512 * 1024
     assert (s.exercise, s.log_level) == (False, "info")

@@ -22,7 +22,7 @@ from opel.scopes import Scope, ScopeKind
 from opel.stages.book import Book, active_override, in_force, iso, record
 from opel.stages.context import Context, Emit
 
-ACTION_KINDS = ("area", "county")
+ACTION_KINDS = ("area", "county", "site", "system")  # appendix 4: a system enacts its level's actions
 STATUS_MODELS: dict[ScopeKind, type[AnyStatus]] = {
     "indicator": IndicatorStatus,
     "area": AreaStatus,
