@@ -33,7 +33,6 @@ from zoneinfo import ZoneInfo
 
 from pydantic_core import from_json
 
-from opel.destinations import Input, destinations
 from opel.errors import CatalogueError, InputError
 from opel.feeds import ReferralEvent
 from opel.models import AcuteSubmission, Reading
@@ -52,6 +51,7 @@ LONDON: Final = ZoneInfo("Europe/London")
 NO_BROKER: Final = "no broker: start `opel run` or set OPEL_BROKER_URL"
 
 if TYPE_CHECKING:  # argparse's class is generic only to type checkers
+    from opel.destinations import Input
     from opel.stages.context import Context
 
     SubParsers = argparse._SubParsersAction[argparse.ArgumentParser]
@@ -150,6 +150,9 @@ def check_known(value: Input, ctx: Context, topic: str) -> Refusal | None:
     `opel assess`'s. The clock checks are left out (the input is judged at its own time): the
     worker's clock at arrival decides those, and replaying old data is allowed here.
     """
+    # Imported here: every `opel` command loads this module, and the routing brings the stages.
+    from opel.destinations import destinations  # noqa: PLC0415
+
     try:
         destinations(value, ctx, event_time(value), topic)
     except InputError as exc:

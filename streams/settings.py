@@ -22,7 +22,6 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from opel.alerting.routing import default_routing_file
 from opel.validation_errors import field_problems
 
 ENV_PREFIX: Final = "OPEL_"
@@ -96,6 +95,14 @@ def bootstrap_servers(url: str) -> str:
 def faust_broker_url(url: str) -> str:
     """A broker URL in either accepted form as Faust's ``kafka://host:port;host:port``."""
     return "kafka://" + _join(parse_broker_url(url), ";")
+
+
+def _default_routing_file() -> Path | None:
+    # Imported when settings are built, not when this module is: the routing module brings the
+    # holiday calendar, which `opel assess` (whose CLI imports this module) never needs.
+    from opel.alerting.routing import default_routing_file  # noqa: PLC0415
+
+    return default_routing_file()
 
 
 class Settings(BaseSettings):
@@ -213,7 +220,7 @@ class Settings(BaseSettings):
         default=False, description="Mark every escalation and alert as an exercise (training, testing)."
     )
     routing_file: Path | None = Field(
-        default_factory=default_routing_file,
+        default_factory=_default_routing_file,
         description=(
             "YAML file saying which alert goes to whom, by role and level; default: the shipped "
             "config/routing.yaml (log channel and board only, no secrets needed) in a source checkout."

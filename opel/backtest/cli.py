@@ -13,16 +13,14 @@ import sys
 from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import TypeAdapter, ValidationError
 
 from opel.catalogue_load import DEFAULT_ACUTE_CATALOGUE
 
-from .generate import generate, shape_for, write_json_lines
-from .history import HistoryError, read_history
-from .output import write_all, write_events, write_json
-from .run import Outcome, build_context, compare, run_history, summary
+if TYPE_CHECKING:
+    from .run import Outcome
 
 EXIT_OK, EXIT_INVALID_INPUT, EXIT_USAGE = 0, 1, 2
 _DURATION: TypeAdapter[timedelta] = TypeAdapter(timedelta)
@@ -87,7 +85,11 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     replay.set_defaults(handler=run_replay)
 
 
+# The work modules are imported when a replay runs, not when `opel` starts: registering this
+# command must not slow `opel assess` down.
 def run_generate(args: argparse.Namespace) -> int:
+    from .generate import generate, shape_for, write_json_lines  # noqa: PLC0415
+
     if len(args.history) > 1 or args.catalogue or args.compare:
         print(
             "opel replay generate: takes --scale, --days, --seed, --end, --every, --keah, --out",
@@ -119,6 +121,10 @@ def run_generate(args: argparse.Namespace) -> int:
 
 
 def run_replay(args: argparse.Namespace) -> int:
+    from .history import HistoryError, read_history  # noqa: PLC0415
+    from .output import write_all, write_events, write_json  # noqa: PLC0415
+    from .run import build_context, run_history  # noqa: PLC0415
+
     if args.history[0] == "generate":
         return run_generate(args)
     names = [*([args.catalogue] if args.catalogue else []), *(args.compare or [])]
@@ -149,6 +155,8 @@ def run_replay(args: argparse.Namespace) -> int:
 
 
 def build_report(outcomes: list[Outcome], *, inputs: int) -> dict[str, Any]:
+    from .run import compare, summary  # noqa: PLC0415
+
     report: dict[str, Any] = {"inputs": inputs, "a": summary(outcomes[0])}
     if len(outcomes) > 1:
         report["b"] = summary(outcomes[1])
