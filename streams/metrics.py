@@ -24,7 +24,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Final, TypeVar
+from typing import Any, Final, TypeVar, get_args
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
@@ -39,6 +39,9 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from opel.contracts.deadletter import Reason
+from opel.contracts.escalation import Direction
+from opel.scopes import KINDS
 from streams.topics import ALL_TOPIC_NAMES, INPUT_TOPICS
 
 __all__ = [
@@ -78,20 +81,11 @@ __all__ = [
 OTHER: Final = "other"
 
 READING_OUTCOMES: Final = ("assessed", "not_assessed", "duplicate", "stale", "dead_lettered")
-DEADLETTER_REASONS: Final = (
-    "bad_json",
-    "not_an_object",
-    "invalid",
-    "too_large",
-    "empty",
-    "bad_encoding",
-    "unknown_indicator",
-    "unknown_area",
-    "unknown_site",
-    "internal",
-)
-SCOPE_KINDS: Final = ("indicator", "area", "county", "site", "system")
-DIRECTIONS: Final = ("initial", "escalation", "de-escalation")
+# Label values come from the contracts that define them, so a new reason or kind is counted
+# under its own name, not as "other".
+DEADLETTER_REASONS: Final[tuple[str, ...]] = get_args(Reason)
+SCOPE_KINDS: Final[tuple[str, ...]] = KINDS
+DIRECTIONS: Final[tuple[str, ...]] = get_args(Direction)
 ALERT_CHANNELS: Final = ("log", "webhook", "email", "notify_sms", "notify_email")
 ALERT_OUTCOMES: Final = ("sent", "failed", "retried")
 CATALOGUE_KINDS: Final = ("indicators", "acute", "level_map", "actions", "routing")

@@ -11,9 +11,8 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from support.stage_context import shipped_context
 
-from opel.actions_load import default_action_plan
-from opel.catalogue_load import load_acute_catalogue, load_indicator_catalogue
 from opel.contracts.audit import audit_record
 from opel.contracts.stage import (
     AcuteItem,
@@ -24,7 +23,6 @@ from opel.contracts.stage import (
     ReferralItem,
     TickItem,
 )
-from opel.escalation import EscalationPolicy
 from opel.feeds import Override, ReferralEvent
 from opel.models import AcuteSubmission
 from opel.stages.area import apply_area
@@ -38,13 +36,7 @@ SEEN = datetime(2025, 11, 12, 9, 0, tzinfo=UTC)
 
 @pytest.fixture(scope="module")
 def ctx() -> Context:
-    catalogue = load_indicator_catalogue("kcc-asch-2025-26")
-    return Context(
-        catalogue=catalogue,
-        acute=load_acute_catalogue("nhs-acute-2023-24"),
-        actions=default_action_plan(),
-        policy=EscalationPolicy(catalogue.step_down_dwell),
-    )
+    return shipped_context()
 
 
 def reading(indicator: str, area: str, value: float, minutes: float) -> ReadingItem:

@@ -43,3 +43,14 @@ def test_each_outcome_is_counted_under_the_topic_the_reading_came_from() -> None
     record_metrics(emit, statuses, None)
     after = (count(topics.REFERRALS, "assessed"), count(topics.CAPACITY, "assessed"))
     assert (after[0] - before[0], after[1] - before[1]) == (1, 1)
+
+
+def test_every_dead_letter_reason_of_the_contract_has_its_own_label() -> None:
+    before = metrics.REGISTRY.get_sample_value(
+        "opel_deadletters_total", {"topic": topics.CAPACITY, "reason": "future_timestamp"}
+    )
+    metrics.record_deadletter(topics.CAPACITY, "future_timestamp")
+    after = metrics.REGISTRY.get_sample_value(
+        "opel_deadletters_total", {"topic": topics.CAPACITY, "reason": "future_timestamp"}
+    )
+    assert (after or 0) - (before or 0) == 1

@@ -6,11 +6,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from support.stage_context import shipped_context
 
-from opel.actions_load import default_action_plan
-from opel.catalogue_load import load_acute_catalogue, load_indicator_catalogue
 from opel.contracts.stage import ReadingItem, ResetItem
-from opel.escalation import EscalationPolicy
 from opel.feeds import ResetScope
 from opel.stages.area import apply_area
 from opel.stages.context import Context
@@ -22,13 +20,7 @@ FAR = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
 
 @pytest.fixture(scope="module")
 def ctx() -> Context:
-    catalogue = load_indicator_catalogue("kcc-asch-2025-26")
-    return Context(
-        catalogue=catalogue,
-        acute=load_acute_catalogue("nhs-acute-2023-24"),
-        actions=default_action_plan(),
-        policy=EscalationPolicy(timedelta(hours=1)),
-    )
+    return shipped_context(dwell=timedelta(hours=1))
 
 
 def reading(indicator: str, value: float, at: datetime) -> ReadingItem:

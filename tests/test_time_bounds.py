@@ -9,12 +9,10 @@ from typing import Any
 
 import pytest
 from pydantic import ValidationError
+from support.stage_context import shipped_context
 
-from opel.actions_load import default_action_plan
-from opel.catalogue_load import load_acute_catalogue, load_indicator_catalogue
 from opel.destinations import destinations
 from opel.errors import InputError
-from opel.escalation import EscalationPolicy
 from opel.feeds import Override, ReferralEvent
 from opel.models import AcuteSubmission, Reading
 from opel.stages.context import Context, InputBounds
@@ -24,14 +22,7 @@ NOW = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
 
 @pytest.fixture(scope="module")
 def ctx() -> Context:
-    catalogue = load_indicator_catalogue("kcc-asch-2025-26")
-    return Context(
-        catalogue=catalogue,
-        acute=load_acute_catalogue("nhs-acute-2023-24"),
-        actions=default_action_plan(),
-        policy=EscalationPolicy(catalogue.step_down_dwell),
-        bounds=InputBounds(max_skew=timedelta(minutes=5), max_age=timedelta(days=30)),
-    )
+    return shipped_context(bounds=InputBounds(max_skew=timedelta(minutes=5), max_age=timedelta(days=30)))
 
 
 def reading_json(observed_at: Any) -> str:
