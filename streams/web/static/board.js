@@ -262,7 +262,9 @@
           ? svg("text", { x: pct(band.start + (band.end - band.start) / 2, fromMs, spanMs), y: 19, "text-anchor": "middle" }, label)
           : null);
     });
-    const marks = hourMarks(fromMs, nowMs).map(([at, text]) =>
+    // Marks too near an end would have their time cut off at the edge of the strip.
+    const inside = hourMarks(fromMs, nowMs).filter(([at]) => (at - fromMs) / spanMs > 0.05 && (at - fromMs) / spanMs < 0.95);
+    const marks = inside.map(([at, text]) =>
       svg("g", { class: "mark" },
         svg("line", { x1: pct(at, fromMs, spanMs), x2: pct(at, fromMs, spanMs), y1: 0, y2: 32 }),
         svg("text", { x: pct(at, fromMs, spanMs), y: 44, "text-anchor": "middle" }, text)));
