@@ -112,7 +112,10 @@ def system_level(
         site: s.level for site, s in present.items() if s.level >= threshold and s.level > aggregate_level
     }
     level = max([aggregate_level, *lifting.values()])
-    reason = f"weighted mean score {aggregate:.1f} of {len(present)} sites: {aggregate_level.label}"
+    reason = (
+        f"weighted mean score {aggregate:.1f} of {catalogue.max_score} over {len(present)} sites: "
+        f"{aggregate_level.label}"
+    )
     if lifting:
         names = ", ".join(f"{site} at {lvl.label}" for site, lvl in sorted(lifting.items()))
         reason += f"; enacting {level.label} because {names}"

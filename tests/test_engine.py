@@ -123,6 +123,7 @@ def test_override_wins_then_expires(ctx: Context) -> None:
     book, emit, statuses = apply_area(book, "swale", [tick], ctx, SEEN)
     assert statuses["area/swale"].level == 1
     assert statuses["area/swale"].override is None
+    assert statuses["area/swale"].since == T0 + timedelta(hours=5), "in force since the override ended"
     assert [(e.data.cause, e.time) for e in emit.escalations] == [("override-ended", T0 + timedelta(hours=5))]
     _, replayed, _ = apply_area(book, "swale", [override], ctx, SEEN)
     assert replayed.escalations == [], "an ended override is not revived by a replay"

@@ -81,10 +81,18 @@ def status_value(book: Book, scope: Scope, updated_at: datetime, ctx: Context) -
         "state_level": None if state.level is None else int(state.level),
         "held": held(state, computed, ctx.policy),
         "override": override,
-        "since": override["at"] if override is not None else iso(state.since),
+        "since": override["at"] if override is not None else _since(book, scope.key, state),
         "updated_at": updated_at,
     }
     return STATUS_MODELS[scope.kind].model_validate(value)
+
+
+def _since(book: Book, key: str, state: ScopeState) -> str | None:
+    since = iso(state.since)
+    resumed: str | None = book.get("resumed", {}).get(key)
+    if resumed is None or since is None:
+        return since
+    return resumed if datetime.fromisoformat(resumed) > datetime.fromisoformat(since) else since
 
 
 def direction_of(from_level: int | None, to_level: int) -> Direction:

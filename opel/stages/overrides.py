@@ -90,6 +90,8 @@ def end_override(
     rec.state, transitions = advance(rec.state, at, ctx.policy)
     state = rec.state
     del overrides[scope.key]
+    # The level now in force began when the override ended, not when the state reached it.
+    book.setdefault("resumed", {})[scope.key] = at.isoformat()
     ended = book.setdefault("ended", [])
     ended.append(current["id"])
     del ended[:-ENDED_KEPT]

@@ -374,7 +374,7 @@ def demo_statuses(now: dt.datetime) -> list[AnyStatus]:
             score=round(mean, 2),
             aggregate_level=_score_level(mean),
             driving=sorted(site for site, lv in site_levels.items() if lv == level),
-            explanation=f"weighted mean score {mean:.1f} of {len(_SITES)} sites: "
+            explanation=f"weighted mean score {mean:.1f} of 44 over {len(_SITES)} sites: "
             f"OPEL {_score_level(mean)}; enacting OPEL {level} because medway_maritime at OPEL {level}",
         )
     )
