@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint bench
+.PHONY: run test lint bench kafka-jars
 .DEFAULT_GOAL := test
 
 $(BIN)/.installed: pyproject.toml
@@ -24,6 +24,11 @@ lint: $(BIN)/.installed
 
 test: lint
 	$(BIN)/python -m pytest -q $(ARGS)
+
+# Apache Kafka jars from Maven Central for the Kafka test tier and local runs (docs/kafka.md).
+# Optional: the launcher fetches them itself the first time; needs Java 17+ and Maven.
+kafka-jars: $(BIN)/.installed
+	$(BIN)/python -m streams.apache_kafka fetch
 
 bench: $(BIN)/.installed
 	$(BIN)/python bench/core.py

@@ -40,7 +40,9 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
@@ -864,3 +866,55 @@ def _megabytes(heap: str) -> int:
         raise ValueError(f"OPEL_KAFKA_HEAP: expected a JVM size like 512m or 1g, got {heap!r}")
     value, unit = int(match.group(1)), match.group(2).lower()
     return {"k": value // 1024, "m": value, "g": value * 1024, "": value // (1024 * 1024)}[unit]
+
+
+# ---------------------------------------------------------------------- command line
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m streams.apache_kafka fetch|run``: fetch the jars, or run a cluster until Ctrl-C."""
+    import argparse  # noqa: PLC0415  (only the command line needs it)
+
+    parser = argparse.ArgumentParser(
+        prog="python -m streams.apache_kafka",
+        description="Apache Kafka from Maven Central jars, without Docker (see docs/kafka.md).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("fetch", help="fetch the pinned Kafka jars into the cache (once) and print the folder")
+    run = sub.add_parser("run", help="start a local KRaft cluster and keep it running until Ctrl-C")
+    run.add_argument("--nodes", type=int, choices=(1, 3), default=1, help="combined broker/controller nodes")
+    run.add_argument("--dir", type=Path, default=None, help="work folder to keep (default: a temporary one)")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "fetch":
+            print(resolve_jars())
+            return 0
+        cluster = ApacheKafka(args.nodes, workdir=args.dir, keep_dir=args.dir is not None)
+        cluster.start()
+    except (KafkaUnavailable, BrokerStartError) as exc:
+        print(f"apache_kafka: {exc}", file=sys.stderr)
+        return 1
+    stopping = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stopping.set())
+    try:
+        print(
+            f"Apache Kafka {cluster.version}: {cluster.node_count} node(s) ready "
+            f"in {cluster.startup_seconds or 0:.1f} s"
+        )
+        for n in cluster.nodes:
+            print(
+                f"  node {n.node_id}: pid {n.pid}, {n.bootstrap} "
+                f"(controller port {n.controller_port}), log {n.log_path}"
+            )
+        print(f"OPEL_BROKER_URL={cluster.url}")
+        print(
+            f"opel run --broker '{cluster.url}' --create-topics    # Ctrl-C here stops the cluster",
+            flush=True,
+        )
+        stopping.wait()
+    finally:
+        cluster.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
