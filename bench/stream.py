@@ -129,6 +129,20 @@ def start_worker(broker: EmbeddedBroker, data: Path, app_id: str, **env: str) ->
     return subprocess.Popen([sys.executable, "-m", "streams.worker"], env=environ, stdout=log, stderr=log)
 
 
+def stop_worker(proc: subprocess.Popen[bytes], log: Path) -> None:
+    """SIGTERM, then the log's end and a kill if the worker is still there after a minute."""
+    proc.send_signal(signal.SIGTERM)
+    began = time.monotonic()
+    try:
+        proc.wait(60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+        print(f"worker ignored SIGTERM for 60 s; its log ends:\n{log.read_text(errors='replace')[-3000:]}")
+        return
+    print(f"  (worker stopped {time.monotonic() - began:.1f} s after SIGTERM)", flush=True)
+
+
 async def statuses(consumer: AIOKafkaConsumer, into: dict[str, Any]) -> None:
     batch = await consumer.getmany(timeout_ms=200)
     for records in batch.values():
@@ -229,8 +243,7 @@ async def service_rate(broker: EmbeddedBroker, count: int, work: Path) -> tuple[
         await warm_up(broker, consumer, data / "worker.log")
     finally:
         await consumer.stop()
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(30)
+        stop_worker(proc, data / "worker.log")
     stamps = await decision_stamps(broker.bootstrap, since_ms, start)
     if len(stamps) < count:
         raise SystemExit(f"the worker decided {len(stamps):,} of {count:,} readings")
@@ -304,8 +317,7 @@ async def latency(broker: EmbeddedBroker, work: Path, rate: int, seconds: float)
     finally:
         await status_consumer.stop()
         await events.stop()
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(30)
+        stop_worker(proc, data / "worker.log")
 
 
 async def main() -> None:
