@@ -1,19 +1,37 @@
-"""Integration-test fixtures: a real (embedded Tansu) Kafka-compatible broker.
+"""Integration-test fixtures: a real broker, in two tiers: the embedded Tansu broker and Apache Kafka.
 
-Everything collected under ``tests/integration`` is marked ``integration``; deselect it with
-``pytest -m "not integration"``.
+Every test collected under ``tests/integration`` is marked ``integration`` (deselect it with
+``pytest -m "not integration"``) and runs once per broker tier, its id suffixed ``[tansu]`` or
+``[kafka]``: the session fixture ``broker_kind`` is parametrised (so pytest runs one tier, then the
+other), and ``broker``, ``broker_factory`` and ``service.fresh_broker`` start that tier's broker.
+The Apache Kafka tier is a one-node KRaft cluster from Maven Central jars
+(:mod:`streams.apache_kafka`).
+
+Where Java or Maven is missing the Kafka tier is skipped with the reason, never failed, unless
+``OPEL_REQUIRE_KAFKA=1`` (set by ``.ci/run``), when every Kafka-tier test fails with the reason.
+A test that only makes sense on one broker is listed in :data:`ONE_TIER_ONLY` with why; a module
+can set ``BROKER_TIERS = ()`` and define its own ``broker_kind`` fixture to opt out of the tiers.
 """
 
 from __future__ import annotations
 
+import faulthandler
 import logging
+import os
+import sys
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from streams.apache_kafka import KafkaUnavailable, resolve_jars, unavailable_reason
 from streams.broker import EmbeddedBroker
 from streams.topics import all_topics
+
+from . import service
+from .service import BROKER_KINDS, BrokerKind
 
 PARTITIONS = 4
 """Partition count of every OPEL topic on the session broker (Faust ``topic_partitions``)."""
@@ -23,6 +41,63 @@ log = logging.getLogger(__name__)
 
 BrokerFactory = Callable[..., EmbeddedBroker]
 
+REQUIRE_KAFKA = "OPEL_REQUIRE_KAFKA"
+
+_TANSU_CLASS = (
+    "tests the embedded Tansu broker class itself; "
+    "tests/integration/test_apache_kafka.py tests the Apache Kafka launcher"
+)
+ONE_TIER_ONLY: dict[str, tuple[BrokerKind, str]] = {
+    "test_broker.py::test_topic_specs": ("tansu", "needs no broker"),
+    "test_broker.py::test_stop_ends_process_and_frees_port": ("tansu", _TANSU_CLASS),
+    "test_broker.py::test_restart_and_context_manager": ("tansu", _TANSU_CLASS),
+    "test_broker.py::test_start_failure_reports_broker_log": ("tansu", _TANSU_CLASS),
+    "test_broker.py::test_start_retries_when_the_picked_port_is_taken": ("tansu", _TANSU_CLASS),
+    "test_broker.py::test_start_timeout_reports_stderr_and_kills_process_group": ("tansu", _TANSU_CLASS),
+    "test_broker.py::test_no_orphan_broker_when_owner_dies": ("tansu", _TANSU_CLASS),
+}
+"""``module::test`` -> (the one tier it runs on, why). The other tier's id is skipped with the reason."""
+
+_READ_COMMANDS = (
+    "the test's read_commands looks a new topic up with consumer.topics(), which on Apache Kafka "
+    "refreshes a copy of the metadata, so it finds no partitions (streams.compacted.topic_partitions "
+    "does it right)"
+)
+KNOWN_ON_KAFKA: dict[str, tuple[str, str]] = {
+    "test_stage_faults.py::test_a_broker_pause_longer_than_the_request_timeout_skips_nothing": (
+        "skip",
+        "hangs on Apache Kafka: after the 10 s SIGSTOP Kafka expires the worker's group members, the "
+        "worker's stop abandons the Faust consumer and the test's event loop never closes (issue 12)",
+    ),
+    "test_oracle.py::test_broker_pause_of_60_s_mid_stream": (
+        "xfail",
+        "on Apache Kafka a 60 s broker pause loses transitions (hundreds of differences from the "
+        "oracle): the failure tests of issue 12, point 3",
+    ),
+    "test_alerting_service.py::test_keah_referral_and_refused_reload": (
+        "xfail",
+        "on Apache Kafka alerting's status reader refuses status records 'not among the statuses it "
+        "holds' (issue 12, not yet explained)",
+    ),
+    "test_alerting_service.py::test_daily_assessment_runs_once_across_a_restart": (
+        "xfail",
+        "on Apache Kafka alerting's status reader refuses status records 'not among the statuses it "
+        "holds' (issue 12, not yet explained)",
+    ),
+    "test_contracts.py::test_every_message_written_passes_its_schema_and_every_reader": (
+        "xfail",
+        "on Apache Kafka not every topic the test expects receives messages in time (issue 12, not "
+        "yet explained)",
+    ),
+    "test_web_api.py::test_override_is_queued_as_a_valid_command": ("xfail", _READ_COMMANDS),
+    "test_web_api.py::test_withdraw_finds_the_scope_of_an_active_override": ("xfail", _READ_COMMANDS),
+    "test_web_api.py::test_ack_is_queued_by_alert_id": ("xfail", _READ_COMMANDS),
+    "test_web_api.py::test_ack_of_an_alert_alerting_never_sent_is_404": ("xfail", _READ_COMMANDS),
+}
+"""Tests known to fail (``xfail``, not strict: a pass shows as XPASS) or hang (``skip``) on the Apache
+Kafka tier, with the cause as far as it is known. They run unchanged on Tansu. Remove an entry when
+its cause is fixed; issue 12 follows them."""
+
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
@@ -30,28 +105,133 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.integration)
 
 
+TEST_HANG_SECONDS = 900.0
+"""A test (set-up, call and tear-down) still running after this has hung: end the run, loudly."""
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Iterator[None]:
+    """Watchdog: a hung integration test (e.g. an event loop that cannot close because a worker
+    thread never ends) would otherwise hold CI until its limit. Print every thread's stack and
+    exit with status 1 instead."""
+    if not item.path.resolve().is_relative_to(_HERE):
+        yield
+        return
+
+    capture = item.config.pluginmanager.getplugin("capturemanager")
+
+    def hung() -> None:
+        if capture is not None:
+            capture.suspend_global_capture(in_=False)  # write to the terminal, not to the capture
+        err = sys.__stderr__ or sys.stderr
+        err.write(f"\n{item.nodeid} still running after {TEST_HANG_SECONDS:.0f} s; stacks:\n")
+        err.flush()
+        faulthandler.dump_traceback(file=err, all_threads=True)
+        err.flush()
+        os._exit(1)
+
+    timer = threading.Timer(TEST_HANG_SECONDS, hung)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "broker_kind" not in metafunc.fixturenames:
+        return
+    if not Path(str(metafunc.definition.path)).resolve().is_relative_to(_HERE):
+        return
+    if getattr(metafunc.module, "BROKER_TIERS", BROKER_KINDS) != BROKER_KINDS:
+        return  # the module runs on its own terms (and defines its own broker_kind)
+    name = f"{metafunc.definition.path.name}::{metafunc.definition.originalname}"
+    only = ONE_TIER_ONLY.get(name)
+    known = KNOWN_ON_KAFKA.get(name)
+    params: list[Any] = []
+    for kind in BROKER_KINDS:
+        if only is not None and only[0] != kind:
+            params.append(pytest.param(kind, marks=pytest.mark.skip(reason=only[1])))
+        elif kind == "kafka" and known is not None:
+            how, why = known
+            mark = (
+                pytest.mark.skip(reason=why) if how == "skip" else pytest.mark.xfail(reason=why, strict=False)
+            )
+            params.append(pytest.param(kind, marks=mark))
+        else:
+            params.append(kind)
+    # Session scope: pytest runs every test of one tier, then every test of the other, so each
+    # tier's session broker starts once. Always both values, in the same order, so the tiers
+    # group the same way for every test.
+    metafunc.parametrize("broker_kind", params, indirect=True, scope="session", ids=list(BROKER_KINDS))
+
+
+def require_kafka() -> None:
+    """Skip (or, with OPEL_REQUIRE_KAFKA=1, fail) unless Apache Kafka can start here; fetch the jars."""
+    reason = unavailable_reason()
+    if reason is None:
+        try:
+            resolve_jars()
+        except KafkaUnavailable as exc:
+            reason = str(exc)
+    if reason is None:
+        return
+    if os.environ.get(REQUIRE_KAFKA, "").strip() not in ("", "0"):
+        pytest.fail(f"{REQUIRE_KAFKA} is set but Apache Kafka cannot run here: {reason}", pytrace=False)
+    pytest.skip(
+        f"Apache Kafka tier skipped: {reason}. Install Java 17+ and Maven (see docs/kafka.md); "
+        f"set {REQUIRE_KAFKA}=1 to make this a failure"
+    )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def broker_kind(request: pytest.FixtureRequest) -> Iterator[BrokerKind]:
+    """The broker tier of this test (``tansu`` or ``kafka``): what ``fresh_broker`` and ``broker`` start."""
+    kind: BrokerKind = getattr(request, "param", "tansu")
+    if kind == "kafka":
+        require_kafka()
+    previous = service.broker_kind()
+    service.set_broker_kind(kind)
+    try:
+        yield kind
+    finally:
+        service.set_broker_kind(previous)
+
+
 @pytest.fixture(scope="session")
-def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]:
-    """A started embedded broker with all OPEL topics created (``PARTITIONS`` partitions each)."""
-    b = EmbeddedBroker(log_path=tmp_path_factory.mktemp("broker") / "tansu.log")
-    b.start(timeout=30)
+def broker(broker_kind: BrokerKind, tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]:
+    """A started broker of the tier, shared by the session, with all OPEL topics (``PARTITIONS`` each).
+
+    Tests that share it use their own topic and group names, or read only what they wrote.
+    """
+    b = service.new_broker(tmp_path_factory.mktemp(f"broker-{broker_kind}"), broker_kind)
     try:
         b.create_topics(all_topics(PARTITIONS))
-        log.info("session broker on %s ready in %.3f s (log: %s)", b.bootstrap, b.startup_seconds, b.log_path)
+        log.info("session %s broker on %s ready in %.3f s", broker_kind, b.bootstrap, b.startup_seconds)
         yield b
     finally:
         b.stop()
 
 
 @pytest.fixture
-def broker_factory(tmp_path: Path) -> Iterator[BrokerFactory]:
-    """Start extra brokers inside a test; all of them are stopped when the test ends."""
+def broker_factory(broker_kind: BrokerKind, tmp_path: Path) -> Iterator[BrokerFactory]:
+    """Start extra brokers of the tier inside a test; all of them are stopped when the test ends.
+
+    ``port`` (a fixed port) is understood by the Tansu tier only.
+    """
     started: list[EmbeddedBroker] = []
 
     def make(port: int | None = None) -> EmbeddedBroker:
-        b = EmbeddedBroker(port=port, log_path=tmp_path / f"tansu-{len(started)}.log")
+        if broker_kind == "kafka":
+            if port is not None:
+                raise ValueError("broker_factory(port=...) is for the Tansu tier only")
+            b: EmbeddedBroker = service.new_broker(tmp_path / f"kafka-{len(started)}", "kafka")
+        else:
+            started.append(b := EmbeddedBroker(port=port, log_path=tmp_path / f"tansu-{len(started)}.log"))
+            b.start(timeout=30)
+            return b
         started.append(b)
-        b.start(timeout=30)
         return b
 
     yield make

@@ -9,11 +9,12 @@ import uuid
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from aiokafka import AIOKafkaProducer
 
 from streams import topics
+from streams.apache_kafka import ApacheKafka
 from streams.broker import EmbeddedBroker
 from streams.compacted import read_topic_to_end
 from streams.settings import Settings
@@ -22,10 +23,51 @@ from streams.worker import Running, start, stop
 PARTITIONS = 4
 
 
+BrokerKind = Literal["tansu", "kafka"]
+BROKER_KINDS: tuple[BrokerKind, ...] = ("tansu", "kafka")
+
+_kind: BrokerKind = "tansu"
+
+
+def broker_kind() -> BrokerKind:
+    """Which broker :func:`fresh_broker` starts: set per test tier by tests/integration/conftest.py."""
+    return _kind
+
+
+def set_broker_kind(kind: BrokerKind) -> None:
+    global _kind  # noqa: PLW0603  (one setting for the whole tier, like an environment variable)
+    if kind not in BROKER_KINDS:
+        raise ValueError(f"unknown broker kind {kind!r}; expected one of {BROKER_KINDS}")
+    _kind = kind
+
+
+def new_broker(tmp_path: Path, kind: BrokerKind | None = None) -> EmbeddedBroker:
+    """A started, empty broker of ``kind`` (default: the tier's) with its files under ``tmp_path``.
+
+    Tansu: the embedded broker, log in ``tmp_path/tansu.log``. Kafka: a one-node Apache Kafka
+    cluster (streams.apache_kafka), node folders under ``tmp_path/kafka``; it has the interface of
+    EmbeddedBroker that tests use (bootstrap, url, pid, stop, create_topics).
+    """
+    kind = kind or _kind
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    broker: EmbeddedBroker
+    if kind == "kafka":
+        broker = ApacheKafka(1, workdir=tmp_path / "kafka")
+        broker.start(timeout=180)
+    else:
+        broker = EmbeddedBroker(log_path=tmp_path / "tansu.log")
+        broker.start(timeout=30)
+    return broker
+
+
 def fresh_broker(tmp_path: Path) -> EmbeddedBroker:
-    broker = EmbeddedBroker(log_path=tmp_path / "tansu.log")
-    broker.start(timeout=30)
-    broker.create_topics(topics.all_topics(PARTITIONS))
+    """A new broker of the tier's kind (Tansu or Apache Kafka) with every OPEL topic created."""
+    broker = new_broker(tmp_path)
+    try:
+        broker.create_topics(topics.all_topics(PARTITIONS))
+    except BaseException:
+        broker.stop()
+        raise
     return broker
 
 
