@@ -413,7 +413,7 @@ def routing_note(settings: Settings) -> str:
     """Whether `opel run` under these settings routes alerts at all."""
     if settings.routing_file is None:
         return (
-            "alert routing is off (OPEL_ROUTING_FILE is not set), so `opel run` sends no alerts; "
+            "alert routing is off (OPEL_ROUTING_FILE is empty), so `opel run` sends no alerts; "
             "docs/alerting.md says how to route them"
         )
     return (

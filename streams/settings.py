@@ -264,6 +264,12 @@ class Settings(BaseSettings):
         parse_broker_url(value)
         return value.strip()
 
+    @field_validator("routing_file", mode="before")
+    @classmethod
+    def _routing_off(cls, value: Any) -> Any:
+        # OPEL_ROUTING_FILE= (empty) is how alerting is switched off now that it is on by default.
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("partitions")
     @classmethod
     def _partitions(cls, value: int) -> int:

@@ -210,3 +210,8 @@ def test_the_example_env_file_and_the_docs_name_every_setting(monkeypatch: pytes
     defaults = Settings.load()
     monkeypatch.setenv(CONFIG_ENV, str(EXAMPLE_ENV))
     assert Settings.load() == defaults
+
+
+def test_an_empty_routing_file_switches_alerting_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPEL_ROUTING_FILE", "")
+    assert Settings().routing_file is None

@@ -388,12 +388,13 @@ def test_tail_says_when_a_topic_is_empty_and_whether_alert_routing_is_on(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     argv = ["tail", "alerts", "--from-beginning", "--timeout", "1", "--broker", empty_broker.bootstrap]
+    monkeypatch.setenv("OPEL_ROUTING_FILE", "")  # alerting switched off (it is on by default)
     assert main(argv) == 0
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err.splitlines() == [
         f"opel tail: {topics.ALERTS} is empty",
-        "opel tail: alert routing is off (OPEL_ROUTING_FILE is not set), so `opel run` sends no "
+        "opel tail: alert routing is off (OPEL_ROUTING_FILE is empty), so `opel run` sends no "
         "alerts; docs/alerting.md says how to route them",
     ]
     routes = tmp_path / "routing.yaml"
