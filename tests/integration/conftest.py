@@ -151,7 +151,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     known = KNOWN_ON_KAFKA.get(name)
     params: list[Any] = []
     for kind in BROKER_KINDS:
-        if only is not None and only[0] != kind:
+        if kind == "kafka" and not kafka_tier_on():
+            params.append(pytest.param(kind, marks=pytest.mark.skip(reason=KAFKA_TIER_OFF)))
+        elif only is not None and only[0] != kind:
             params.append(pytest.param(kind, marks=pytest.mark.skip(reason=only[1])))
         elif kind == "kafka" and known is not None:
             how, why = known
@@ -165,6 +167,21 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     # tier's session broker starts once. Always both values, in the same order, so the tiers
     # group the same way for every test.
     metafunc.parametrize("broker_kind", params, indirect=True, scope="session", ids=list(BROKER_KINDS))
+
+
+KAFKA_TIER = "OPEL_KAFKA_TIER"
+KAFKA_TIER_OFF = (
+    f"the Apache Kafka tier is off: set {KAFKA_TIER}=1 to run every integration test on Apache Kafka "
+    "too (docs/kafka.md); the tests known to fail there are listed in tests/integration/conftest.py"
+)
+
+
+def kafka_tier_on() -> bool:
+    """The Kafka tier runs on request until its known failures (KNOWN_ON_KAFKA) are fixed: a
+    required tier with open failures would keep every change from landing."""
+    return os.environ.get(KAFKA_TIER, "").strip() not in ("", "0") or (
+        os.environ.get(REQUIRE_KAFKA, "").strip() not in ("", "0")
+    )
 
 
 def require_kafka() -> None:
