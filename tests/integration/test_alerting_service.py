@@ -28,6 +28,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from test_alerting_fixtures import escalation, stp_actions
 
 from opel.alerting.events import ack_command, keah_told_command
+from opel.alerting.records import KeahRecord
 from opel.alerting.routing import RoutingConfig, build_routing
 from opel.contracts.alert import ALERT_MESSAGE, AlertDelivery, DailySnapshot
 from opel.contracts.audit import AuditRecord
@@ -473,8 +474,9 @@ async def test_keah_referral_and_refused_reload(  # noqa: PLR0917  (pytest fixtu
     }
     config = build_routing(kent_like(area, port, webhook.url, **overrides), "<test>", env=env)
     service = await services(config, clock, unique("g-"))
-    referral = {
-        "event_id": unique("ev-"),
+    event_id = unique("ev-")
+    referral: dict[str, Any] = {
+        "event_id": event_id,
         "area": area,
         "kind": "received",
         "occurred_at": T0.isoformat(),
@@ -489,15 +491,18 @@ async def test_keah_referral_and_refused_reload(  # noqa: PLR0917  (pytest fixtu
         box.to("keah@kent.example")[0]["Subject"]
         == "KEaH: tell the referrer KEAH-20251112-0042 by 11:30 Wed 12 Nov"
     )
-    record = lambda: service.state.keah.get(referral["event_id"])  # noqa: E731
+
+    def record() -> KeahRecord | None:
+        return service.state.keah.get(event_id)
+
     await wait_for(
         lambda: (r := record()) is not None and r.alerted_at is not None, "opel's message recorded"
     )
     # opel's own message leaving is not the referrer being told: still open, never "met".
     assert service.keah_figures() == (0, 0, 1)
     # The KEaH organiser confirms on the board or the API: that is what stops the clock.
-    told = keah_told_command({"event_id": referral["event_id"], "author": "keah-lo"}, T0 + 40 * 60 * S)
-    await send(producer, COMMANDS, referral["event_id"], told.model_dump(mode="json", exclude_none=True))
+    told = keah_told_command({"event_id": event_id, "author": "keah-lo"}, T0 + 40 * 60 * S)
+    await send(producer, COMMANDS, event_id, told.model_dump(mode="json", exclude_none=True))
     await wait_for(lambda: service.keah_figures() == (1, 0, 0), "2-hour rule met on the organiser's word")
     confirmed = record()
     assert confirmed is not None
@@ -517,7 +522,7 @@ async def test_keah_referral_and_refused_reload(  # noqa: PLR0917  (pytest fixtu
         "alerting",
     )
     assert refused.outcome == {"result": "running routing config kept"}
-    audit = AuditRecord.model_validate_json(await wait_for_message(broker, AUDIT, referral["event_id"]))
+    audit = AuditRecord.model_validate_json(await wait_for_message(broker, AUDIT, event_id))
     assert (audit.decision, audit.rule, audit.author) == ("ack", "keah_referrer_told", "keah-lo")
     assert audit.outcome == {
         "result": "referrer told, confirmed by keah-lo within the 2 hours",
