@@ -23,7 +23,7 @@ lint: $(BIN)/.installed
 	$(BIN)/python -m opel.schemas --check
 
 test: lint
-	$(BIN)/python -m pytest -q $(ARGS)
+	$(BIN)/python -m pytest --durations=15 $(ARGS)
 
 # Apache Kafka jars from Maven Central for the Kafka test tier and local runs (docs/kafka.md).
 # Optional: the launcher fetches them itself the first time; needs Java 17+ and Maven.
