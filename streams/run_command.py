@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from streams.settings import Settings
 from streams.tasks import cancel_and_wait
@@ -120,7 +121,10 @@ async def _watch_routing(service: Any, path: Path, every: float = 5.0) -> None:
             log.exception("routing file check failed")
 
 
-def demo_extra(speed: float) -> Extra:
+def demo_extra(speed: float, begin: datetime | None = None) -> Extra:
+    """Play the scripted day at ``speed``; it begins (06:00 of the story) at ``begin``, by default
+    so that it ends now (nothing stamped in the future)."""
+
     async def start(running: Running) -> Callable[[], Awaitable[None]]:
         from aiokafka import AIOKafkaProducer  # noqa: PLC0415
 
@@ -133,7 +137,7 @@ def demo_extra(speed: float) -> Extra:
             await producer.send_and_wait(topic, key=key, value=value)
 
         async def run_demo() -> None:
-            script = winter_day(ending_now(datetime.now(UTC)))
+            script = winter_day(begin or ending_now(datetime.now(UTC)))
             log.info("demo: playing a winter day for Kent (%d messages) at speed %s", len(script), speed)
             await play(script, send, speed=speed)
             log.info("demo: the scripted day is over; the worker keeps running")
@@ -159,7 +163,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if settings.routing_file is not None:
         extras.append(alerting_extra)
     if args.demo:
-        extras.append(demo_extra(args.speed))
+        extras.append(demo_extra(args.speed, args.start))
 
     def ready(running: Running) -> None:
         where = running.broker.bootstrap if running.broker is not None else settings.kafka_bootstrap()
@@ -210,6 +214,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--demo", action="store_true", help="also play the scripted winter day for Kent")
     parser.add_argument("--speed", type=float, default=1.0, help="demo speed factor (default 1)")
+    parser.add_argument(
+        "--start",
+        type=_aware_time,
+        default=None,
+        metavar="TIME",
+        help="with --demo: 06:00 of the simulated day, ISO 8601 (default: the day ends now); "
+        "without an offset, Kent time",
+    )
+
+
+def _aware_time(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an ISO 8601 time, got {text!r}") from None
+    # A time without an offset is read as Kent wall-clock time, as people would mean it.
+    return value if value.tzinfo is not None else value.replace(tzinfo=ZoneInfo("Europe/London"))
 
 
 def _positive_int(text: str) -> int:

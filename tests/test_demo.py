@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 from collections.abc import Callable
@@ -25,6 +26,7 @@ from opel.models import AcuteSubmission, Reading
 from streams import topics
 from streams.codec import DECODERS, Rejected, key_for, topic_for
 from streams.demo import SECONDS_PER_HOUR, Script, ending_now, play, winter_day
+from streams.run_command import add_arguments
 
 LONDON = ZoneInfo("Europe/London")
 START = datetime(2025, 11, 17, 6, 0, tzinfo=LONDON)  # a Monday
@@ -268,3 +270,12 @@ def test_the_default_day_ends_now_so_nothing_is_stamped_in_the_future() -> None:
     ]
     assert max(times) <= now
     assert now - max(times) < timedelta(hours=1)
+
+
+def test_opel_run_takes_the_demo_start_like_opel_demo() -> None:
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args(["--demo", "--speed", "4", "--start", "2026-01-05T06:00"])
+    assert (args.demo, args.speed) == (True, 4.0)
+    assert args.start == datetime(2026, 1, 5, 6, 0, tzinfo=UTC)  # Kent time in winter is UTC
+    assert parser.parse_args(["--demo"]).start is None
