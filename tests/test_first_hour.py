@@ -385,3 +385,31 @@ def test_the_readme_command_table_names_every_command_and_only_real_ones() -> No
     parser = build_parser()
     [commands] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
     assert named <= set(commands.choices)
+
+
+async def test_start_up_names_the_roles_that_can_log_in_in_one_line(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """No warning per principal without a token (there were four at every start): one info line
+    listing the roles that can log in."""
+
+    async def record(command: dict[str, Any]) -> None:
+        del command
+
+    variable = "OPEL_API_TOKEN_ESCALATION_GROUP"
+    server = WebServer(
+        host=LOOPBACK,
+        port=0,
+        view=StatusView("127.0.0.1:9", use_metrics=False),
+        send_command=record,
+        auth=load_api_config(EXAMPLE_CONFIG, {variable: "a-token-of-24-characters"}).auth,
+        catalogues=CatalogueStore(Settings.load(data_dir=tmp_path / "data")).versions,
+        action_plan=default_action_plan(),
+    )
+    caplog.set_level(logging.INFO, logger="streams.web.server")
+    await server.start()
+    await server.stop()
+    server_lines = [r for r in caplog.records if r.name == "streams.web.server"]
+    assert [r.levelno for r in server_lines if r.levelno >= logging.WARNING] == []
+    [line] = [r.getMessage() for r in server_lines if "can log in" in r.getMessage()]
+    assert line.startswith("API roles that can log in: escalation_group")

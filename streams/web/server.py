@@ -130,8 +130,12 @@ class WebServer:
     async def start(self) -> None:
         if self._runner is not None:
             return
-        for name in self._ctx.auth.without_token:
-            log.warning("API principal %s has no token in its environment variable: it cannot log in", name)
+        # One line, not a warning per principal: a role nobody has a token for is simply not in use.
+        roles = sorted({r for p in self._ctx.auth.principals if p.token is not None for r in p.roles})
+        log.info(
+            "API roles that can log in: %s (opel token create --role ROLE makes a token)",
+            ", ".join(roles) or "none, reads only",
+        )
         runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=SHUTDOWN_SECONDS)
         await runner.setup()
         # Started again after stop(), it returns to the same address, so clients can reconnect.
