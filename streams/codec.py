@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal, TypeVar
 
 from pydantic import TypeAdapter, ValidationError
-from pydantic_core import from_json, to_json
+from pydantic_core import from_json
 
 from opel.feeds import (
     Acknowledge,
@@ -59,11 +59,6 @@ class Rejected:
 
 
 # --------------------------------------------------------------------------- decoders
-def dumps(value: Any) -> bytes:
-    """Compact UTF-8 JSON from pydantic-core's Rust encoder (several times json.dumps's speed)."""
-    return to_json(value)
-
-
 def decode_reading(raw: bytes | None, max_bytes: int) -> Reading | Rejected:
     """An indicator reading (capacity and referrals topics)."""
     return _decode(raw, max_bytes, Reading.model_validate_json, Reading.model_validate_json)
