@@ -258,12 +258,33 @@ async def serve(
         log.info("stopping")
     finally:
         clean = await stop(running)
+    if clean and not await _others_finish(LEFTOVER_TIMEOUT):
+        # asyncio.run would wait for ever on a task that swallows its cancellation (seen after a
+        # large backlog: the process ignored SIGTERM for an hour). Everything was stopped and
+        # committed, so leave now.
+        log.error("tasks still running %.0f s after a clean stop; exiting", LEFTOVER_TIMEOUT)
+        logging.shutdown()
+        os._exit(0)
     if not clean:
         # An abandoned component still holds tasks and a non-daemon thread that would keep the
         # process alive (and asyncio.run would wait on them): leave now.
         log.error("exiting with components abandoned")
         logging.shutdown()
         os._exit(1)
+
+
+LEFTOVER_TIMEOUT = 10.0
+
+
+async def _others_finish(timeout: float) -> bool:
+    """Cancel every task but this one; False if some are still running ``timeout`` s later."""
+    others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task() and not t.done()]
+    for task in others:
+        task.cancel()
+    if not others:
+        return True
+    _, pending = await asyncio.wait(others, timeout=timeout)
+    return not pending
 
 
 def configure_logging(level: str) -> None:
