@@ -724,8 +724,9 @@ class ApacheKafka(EmbeddedBroker):
                                 STORAGE_TOOL,
                                 "format",
                                 "--ignore-formatted",
-                                "-t",
-                                self.cluster_id,
+                                # One argument with "=": a random id may start with "-", which the
+                                # tool's parser would take for an option.
+                                f"--cluster-id={self.cluster_id}",
                                 "-c",
                                 str(n.config_path),
                             ),
