@@ -26,6 +26,13 @@ Broker settings chosen for a small machine (2 cores) and for tests: 512 MiB of h
 (``__consumer_offsets``, transactions, share groups) replicated to ``min(3, nodes)`` with
 ``min.insync.replicas`` 2 on three nodes, and ``auto.create.topics.enable=false`` as in
 ``deploy/kafka/compose.yaml``: opel creates its topics (``streams.topic_admin``).
+
+A cluster can also have a secured listener like a managed service's (:class:`SecureListener`):
+SASL_SSL on a third loopback port per node, TLS with a PEM key and certificate the caller made,
+SCRAM users added by ``StorageTool format --add-scram`` and PLAIN users in the listener's JAAS
+configuration, optionally requiring a client certificate. Brokers still talk to each other and
+to the launcher's probes over PLAINTEXT; :attr:`ApacheKafka.secure_bootstrap` is the address a
+client must authenticate on.
 """
 
 from __future__ import annotations
@@ -74,6 +81,7 @@ __all__ = [
     "ApacheKafka",
     "KafkaNode",
     "KafkaUnavailable",
+    "SecureListener",
     "cache_root",
     "jars_dir",
     "java_binary",
@@ -280,12 +288,20 @@ class KafkaNode:
     port: int
     controller_port: int
     directory: Path
+    secure_port: int | None = None
+    """The SASL_SSL listener's port, when the cluster has a :class:`SecureListener`."""
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     paused: bool = False
 
     @property
     def bootstrap(self) -> str:
         return f"{LOOPBACK}:{self.port}"
+
+    @property
+    def secure_bootstrap(self) -> str:
+        if self.secure_port is None:
+            raise BrokerError(f"node {self.node_id} has no SASL_SSL listener")
+        return f"{LOOPBACK}:{self.secure_port}"
 
     @property
     def data_dir(self) -> Path:
@@ -353,6 +369,73 @@ async def _leaders(bootstrap: str, topic: str, timeout: float) -> dict[int, int]
     return {int(p["partition"]): int(p["leader"]) for t in described for p in t.get("partitions") or []}
 
 
+_SCRAM_MECHANISMS: Final = ("SCRAM-SHA-256", "SCRAM-SHA-512")
+# Characters that would break StorageTool's 'SCRAM-SHA-256=[name=N,password=P]' or a JAAS option.
+_UNQUOTABLE: Final = re.compile(r'[\s,\[\]=";\\]')
+
+
+@dataclass(frozen=True)
+class SecureListener:
+    """A SASL_SSL listener on every node, as a managed Kafka service has.
+
+    ``keystore``: a PEM file with the broker's unencrypted PKCS#8 private key and its certificate
+    (chain), whose subject alternative names must include ``127.0.0.1``. ``scram_users`` (name ->
+    password) get SCRAM-SHA-256 and SCRAM-SHA-512 credentials when storage is formatted;
+    ``plain_users`` are accepted with SASL/PLAIN. With ``client_ca`` (a PEM CA file) a client
+    must also present a certificate signed by it (``ssl.client.auth=required``).
+    """
+
+    keystore: Path
+    scram_users: Mapping[str, str] = field(default_factory=dict)
+    plain_users: Mapping[str, str] = field(default_factory=dict)
+    client_ca: Path | None = None
+
+    def __post_init__(self) -> None:
+        for name, password in {**self.scram_users, **self.plain_users}.items():
+            if not name or not password or _UNQUOTABLE.search(name + password):
+                raise ValueError(
+                    f"user {name!r}: names and passwords must be non-empty, without spaces, commas, "
+                    "brackets, '=', quotes, ';' or backslashes"
+                )
+        if not self.scram_users and not self.plain_users:
+            raise ValueError("a secure listener needs at least one SCRAM or PLAIN user")
+
+    @property
+    def mechanisms(self) -> tuple[str, ...]:
+        return (_SCRAM_MECHANISMS if self.scram_users else ()) + (("PLAIN",) if self.plain_users else ())
+
+    def properties(self) -> dict[str, str]:
+        """Broker properties of the listener (named ``SASL_SSL``), prefixed with its name."""
+        prefix = "listener.name.sasl_ssl."
+        props = {
+            f"{prefix}sasl.enabled.mechanisms": ",".join(self.mechanisms),
+            f"{prefix}ssl.keystore.type": "PEM",
+            f"{prefix}ssl.keystore.location": str(self.keystore),
+        }
+        for mechanism in _SCRAM_MECHANISMS if self.scram_users else ():
+            props[f"{prefix}{mechanism.lower()}.sasl.jaas.config"] = (
+                "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+            )
+        if self.plain_users:
+            users = " ".join(f'user_{name}="{password}"' for name, password in self.plain_users.items())
+            props[f"{prefix}plain.sasl.jaas.config"] = (
+                f"org.apache.kafka.common.security.plain.PlainLoginModule required {users};"
+            )
+        if self.client_ca is not None:
+            props[f"{prefix}ssl.truststore.type"] = "PEM"
+            props[f"{prefix}ssl.truststore.location"] = str(self.client_ca)
+            props[f"{prefix}ssl.client.auth"] = "required"
+        return props
+
+    def format_arguments(self) -> list[str]:
+        """``--add-scram`` arguments of ``StorageTool format`` (Kafka's own way in KRaft)."""
+        return [
+            f"--add-scram={mechanism}=[name={name},password={password}]"
+            for name, password in self.scram_users.items()
+            for mechanism in _SCRAM_MECHANISMS
+        ]
+
+
 class ApacheKafka(EmbeddedBroker):
     """A KRaft cluster of ``nodes`` (1 or 3) combined broker/controller JVMs on ``127.0.0.1``.
 
@@ -363,7 +446,8 @@ class ApacheKafka(EmbeddedBroker):
     :func:`kafka_version`; the jars are fetched on the first :meth:`start` if not cached.
 
     As for :class:`EmbeddedBroker`, ``port``, ``pid`` and ``log_path`` are those of node 0;
-    ``bootstrap`` lists every node.
+    ``bootstrap`` lists every node. With ``secure`` every node also has a SASL_SSL listener
+    (:class:`SecureListener`), listed by :attr:`secure_bootstrap`.
     """
 
     def __init__(
@@ -377,6 +461,7 @@ class ApacheKafka(EmbeddedBroker):
         broker_config: Mapping[str, str | int] | None = None,
         jvm_options: Sequence[str] = (),
         cluster_id: str | None = None,
+        secure: SecureListener | None = None,
     ) -> None:
         if nodes < 1:
             raise ValueError(f"a cluster needs at least one node, got {nodes}")
@@ -389,6 +474,7 @@ class ApacheKafka(EmbeddedBroker):
         self._heap = heap or os.environ.get("OPEL_KAFKA_HEAP", "").strip() or DEFAULT_HEAP
         self._broker_config = {k: str(v) for k, v in (broker_config or {}).items()}
         self._jvm_options = list(jvm_options)
+        self.secure = secure
         self.nodes: list[KafkaNode] = []
         self._libs: Path | None = None
         self._java: str | None = None
@@ -427,6 +513,18 @@ class ApacheKafka(EmbeddedBroker):
     def url(self) -> str:
         """``kafka://127.0.0.1:P0;127.0.0.1:P1;...`` (``OPEL_BROKER_URL``, ``opel run --broker``)."""
         return "kafka://" + ";".join(n.bootstrap for n in self.nodes) if self.nodes else super().url
+
+    @property
+    def secure_bootstrap(self) -> str:
+        """Every node's SASL_SSL ``127.0.0.1:PORT``, comma-separated (needs ``secure``)."""
+        if not self.nodes:
+            raise BrokerError("cluster has no ports yet: call start() first")
+        return ",".join(n.secure_bootstrap for n in self.nodes)
+
+    @property
+    def secure_url(self) -> str:
+        """The SASL_SSL listeners as ``kafka://127.0.0.1:P0;...``."""
+        return "kafka://" + self.secure_bootstrap.replace(",", ";")
 
     @property
     def pid(self) -> int | None:
@@ -629,16 +727,18 @@ class ApacheKafka(EmbeddedBroker):
     # ------------------------------------------------------------------ internals
     def _assign_ports(self) -> None:
         assert self._workdir is not None
+        per_node = 3 if self.secure is not None else 2
         ports: set[int] = set()
-        while len(ports) < 2 * self.node_count:
+        while len(ports) < per_node * self.node_count:
             ports.add(free_port())
         pairs = sorted(ports)
         self.nodes = [
             KafkaNode(
                 node_id=i,
-                port=pairs[2 * i],
-                controller_port=pairs[2 * i + 1],
+                port=pairs[per_node * i],
+                controller_port=pairs[per_node * i + 1],
                 directory=self._workdir / f"node-{i}",
+                secure_port=pairs[per_node * i + 2] if self.secure is not None else None,
             )
             for i in range(self.node_count)
         ]
@@ -677,6 +777,13 @@ class ApacheKafka(EmbeddedBroker):
             "log.cleaner.threads": "1",
             "log.cleaner.dedupe.buffer.size": str(16 * 1024 * 1024),
         }
+        if self.secure is not None:
+            # Clients authenticate here; brokers and the launcher's probes stay on PLAINTEXT.
+            secure = f"SASL_SSL://{LOOPBACK}:{n.secure_port}"
+            props["listeners"] += f",{secure}"
+            props["advertised.listeners"] += f",{secure}"
+            props["listener.security.protocol.map"] += ",SASL_SSL:SASL_SSL"
+            props.update(self.secure.properties())
         props.update(self._broker_config)
         return props
 
@@ -729,6 +836,7 @@ class ApacheKafka(EmbeddedBroker):
                                 f"--cluster-id={self.cluster_id}",
                                 "-c",
                                 str(n.config_path),
+                                *(self.secure.format_arguments() if self.secure is not None else ()),
                             ),
                             stdin=subprocess.DEVNULL,
                             stdout=out,
