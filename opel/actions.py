@@ -13,7 +13,7 @@ Level 1 (and "no level yet", ``None``) is business as usual: nothing is in force
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -193,3 +193,15 @@ def _reachable(continues: Mapping[Level, Sequence[Level]], level: Level) -> froz
             seen.add(current)
             todo.extend(continues.get(current, ()))
     return frozenset(seen)
+
+
+PlanSource = Callable[[], ActionPlan]
+"""The action plan in force, asked for at each use: a catalogue reload that names another plan
+changes what the next message or request shows."""
+
+
+def plan_source(plan: ActionPlan | PlanSource) -> PlanSource:
+    """``plan`` as a :data:`PlanSource`; a fixed plan (tests, no catalogue store) stays as it is."""
+    if isinstance(plan, ActionPlan):
+        return lambda: plan
+    return plan

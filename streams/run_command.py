@@ -12,15 +12,16 @@ import asyncio
 import logging
 import sys
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 from zoneinfo import ZoneInfo
 
 from streams.settings import Settings
 from streams.tasks import cancel_and_wait
 
 if TYPE_CHECKING:  # the worker imports Faust; `opel assess` must not pay for that
+    from opel.alerting.routing import RoutingConfig
     from streams.worker import Extra, Running
 
 log = logging.getLogger("opel.run")
@@ -29,7 +30,6 @@ DEFAULT_API_CONFIG = Path(__file__).resolve().parent.parent / "config" / "api.ex
 
 
 async def web_extra(running: Running) -> Callable[[], Awaitable[None]]:
-    from opel.actions_load import default_action_plan  # noqa: PLC0415  (only the worker needs the web stack)
     from streams import metrics  # noqa: PLC0415
     from streams.status_view import StatusView  # noqa: PLC0415
     from streams.web.auth import load_api_config  # noqa: PLC0415
@@ -44,7 +44,7 @@ async def web_extra(running: Running) -> Callable[[], Awaitable[None]]:
         metrics.set_catalogue_info(catalogue["kind"], catalogue["id"], catalogue["version"])
     view = StatusView(bootstrap)
     sender = CommandSender(bootstrap)
-    actions = running.store.context.actions or default_action_plan()
+    store = running.store
     server = WebServer(
         host=settings.web_host,
         port=settings.web_port,
@@ -52,7 +52,8 @@ async def web_extra(running: Running) -> Callable[[], Awaitable[None]]:
         send_command=sender,
         auth=config.auth,
         catalogues=running.store.versions,
-        action_plan=actions,
+        # Read at each request: the actions shown are always those of the catalogue in force.
+        action_plan=lambda: store.action_plan,
         board=config.board,
         county_scope=f"county/{running.store.context.county}",
     )
@@ -85,26 +86,53 @@ async def _poll_lag(settings: Settings, every: float = 15.0) -> None:
             log.warning("consumer lag poll failed", exc_info=True)
 
 
-async def alerting_extra(running: Running) -> Callable[[], Awaitable[None]]:
-    from opel.alerting.routing import load_routing  # noqa: PLC0415
-    from streams.alerting.service import AlertingService  # noqa: PLC0415
+DEMO_GROUP_WAIT: Final = timedelta(seconds=5)
+DEMO_GROUP_INTERVAL: Final = timedelta(seconds=30)
+"""The demo's grouping waits: its first level changes come some ten seconds in, and the people
+watching should see the alerts within its first minute, not after the file's two minutes."""
 
-    settings = running.settings
-    assert settings.routing_file is not None
-    service = AlertingService(
-        bootstrap=settings.kafka_bootstrap(),
-        routing=load_routing(settings.routing_file),
-        group_id=f"{settings.app_id}-alerting",
-    )
-    await service.start()
-    log.info("alerting with routes from %s", settings.routing_file)
-    watcher = asyncio.create_task(_watch_routing(service, settings.routing_file), name="opel-routing-watch")
+RoutingAdjust = Callable[["RoutingConfig"], "RoutingConfig"]
 
-    async def stop() -> None:
-        await cancel_and_wait(watcher)
-        await service.stop()
 
-    return stop
+def alerting_with(adjust: RoutingAdjust | None = None) -> Extra:
+    """Alerting on ``OPEL_ROUTING_FILE``, each load of it (start and hot reload) passed through
+    ``adjust``; messages take their actions from the action plan of the catalogue in force."""
+
+    async def start(running: Running) -> Callable[[], Awaitable[None]]:
+        from opel.alerting.routing import load_routing  # noqa: PLC0415
+        from streams.alerting.service import AlertingService  # noqa: PLC0415
+
+        settings = running.settings
+        assert settings.routing_file is not None
+
+        def load(path: str | Path) -> RoutingConfig:
+            config = load_routing(path)
+            return config if adjust is None else adjust(config)
+
+        store = running.store
+        service = AlertingService(
+            bootstrap=settings.kafka_bootstrap(),
+            routing=load(settings.routing_file),
+            group_id=f"{settings.app_id}-alerting",
+            action_plan=lambda: store.action_plan,
+            routing_loader=load,
+        )
+        await service.start()
+        log.info("alerting with routes from %s", settings.routing_file)
+        watcher = asyncio.create_task(
+            _watch_routing(service, settings.routing_file), name="opel-routing-watch"
+        )
+
+        async def stop() -> None:
+            await cancel_and_wait(watcher)
+            await service.stop()
+
+        return stop
+
+    return start
+
+
+alerting_extra: Final = alerting_with()
 
 
 async def _watch_routing(service: Any, path: Path, every: float = 5.0) -> None:
@@ -119,6 +147,27 @@ async def _watch_routing(service: Any, path: Path, every: float = 5.0) -> None:
                 await service.routing_reload(path)
         except Exception:
             log.exception("routing file check failed")
+
+
+def demo_alerting_extra() -> Extra:
+    """Alerting as :data:`alerting_extra`, with the demo's short grouping waits, said in the log."""
+
+    def shorter(config: RoutingConfig) -> RoutingConfig:
+        from opel.alerting.routing import with_grouping_at_most  # noqa: PLC0415
+
+        log.info(
+            "demo: alerts grouped for at most %s s (group_wait; %s from %s) and %s s between updates "
+            "(group_interval; %s), so the first arrive within the demo's first minute; "
+            "a service without --demo keeps the file's waits",
+            int(DEMO_GROUP_WAIT.total_seconds()),
+            config.defaults.group_wait,
+            config.source,
+            int(DEMO_GROUP_INTERVAL.total_seconds()),
+            config.defaults.group_interval,
+        )
+        return with_grouping_at_most(config, DEMO_GROUP_WAIT, DEMO_GROUP_INTERVAL)
+
+    return alerting_with(shorter)
 
 
 def demo_extra(speed: float, begin: datetime | None = None) -> Extra:
@@ -154,6 +203,7 @@ def demo_extra(speed: float, begin: datetime | None = None) -> Extra:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    from opel.errors import CatalogueError  # noqa: PLC0415
     from streams.worker import TopicsNotReadyError, configure_logging, serve  # noqa: PLC0415
 
     if args.broker:
@@ -161,7 +211,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     configure_logging(settings.log_level)
     extras: list[Extra] = [web_extra]
     if settings.routing_file is not None:
-        extras.append(alerting_extra)
+        extras.append(demo_alerting_extra() if args.demo else alerting_extra)
     if args.demo:
         extras.append(demo_extra(args.speed, args.start))
 
@@ -188,7 +238,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                 replication_factor=args.replication_factor,
             )
         )
-    except TopicsNotReadyError as exc:
+    except (TopicsNotReadyError, CatalogueError) as exc:
         print(f"opel run: {exc}", file=sys.stderr, flush=True)
         return 1
     return 0

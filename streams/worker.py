@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from opel.errors import CatalogueError
 from streams import topic_admin, topics
 from streams.app import Outputs, aggregate_keys, create_app
 from streams.broker import EmbeddedBroker
@@ -135,12 +136,14 @@ async def start(
     """Start the worker. On a cluster of its own (``OPEL_BROKER_URL``) its topics must exist, or
     :class:`TopicsNotReadyError` is raised before anything starts; ``create_topics`` creates them."""
     broker = None
+    # First, before any broker: a catalogue that cannot run (no action plan, a draft) stops the
+    # start with its CatalogueError, and nothing is left to clean up.
+    store = CatalogueStore(settings, clock=clock)
     (settings.data_dir / "faust").mkdir(parents=True, exist_ok=True)
     if settings.broker_url is None:
         broker, settings = await asyncio.to_thread(start_embedded_broker, settings)
     else:
         await ensure_topics(settings, create=create_topics, replication_factor=replication_factor)
-    store = CatalogueStore(settings, clock=clock)
     outputs = Outputs(settings.kafka_bootstrap())
     app = create_app(settings, store, outputs, clock)
     ingest = Ingest(
@@ -304,7 +307,7 @@ def main() -> None:
     configure_logging(settings.log_level)
     try:
         asyncio.run(serve(settings))
-    except TopicsNotReadyError as exc:
+    except (TopicsNotReadyError, CatalogueError) as exc:
         log.error("%s", exc)
         raise SystemExit(1) from None
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import yaml
+from test_first_hour import _opel
 
 from opel.catalogue import IndicatorCatalogue
 from opel.catalogue_load import load_catalogue
@@ -137,3 +138,27 @@ def test_the_action_plan_follows_a_reloaded_catalogue(tmp_path: Path) -> None:
     assert record.decision == "catalogue_loaded"
     assert store.action_plan.id == "kcc-asch-actions-v1.7"
     assert "stp_operational_manager" in event_actions(store, 2)
+
+
+def test_opel_run_on_a_catalogue_without_an_action_plan_stops_with_one_line(tmp_path: Path) -> None:
+    """Before any broker starts: nothing to clean up, and the line says what to write."""
+    data = shipped("kcc-asch-2025-26")
+    data["action_plan"] = None
+    path = write(tmp_path / "no-plan.yaml", data)
+    done = _opel(
+        "run",
+        cwd=tmp_path,
+        env={
+            "OPEL_INDICATOR_CATALOGUE": str(path),
+            "OPEL_DATA_DIR": str(tmp_path / "data"),
+            "OPEL_WEB_PORT": "0",
+        },
+    )
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stderr.splitlines()[-1] == (
+        f"opel run: {path}: action_plan: names no action plan: the roles' actions come from the action "
+        "plan of the catalogue in force, so an indicator catalogue must name one "
+        "(action_plan: kcc-asch-actions-v1.8)"
+    )
+    assert "opel is running" not in done.stdout

@@ -61,6 +61,8 @@ class Vocabulary:
     indicators: Mapping[str, str] = field(default_factory=lambda: dict(INDICATOR_NAMES))
     roles: Mapping[str, str] = field(default_factory=lambda: dict(ROLE_NAMES))
     ack: str = DEFAULT_ACK
+    plan_version: str = "1.8"
+    """The version of the action plan the actions come from; the service sets the one in force."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +165,7 @@ def _block(item: Item, role: str, vocab: Vocabulary) -> list[str]:
         lines += _actions("Stand down:", own.stand_down)
     elif item.kind != "resolved":
         lines.append("No change to your role's actions from this alert alone; follow the area's level.")
-    lines.append(f"Plan v1.8: {plan_refs(own)}.")
+    lines.append(f"Plan v{vocab.plan_version}: {plan_refs(own)}.")
     if item.kind != "resolved":
         lines.append(vocab.ack.format(alert_id=item.alert_id))
     else:

@@ -583,6 +583,40 @@ def load_routing(path: str | Path, *, env: Mapping[str, str] | None = None) -> R
     return build_routing(data, str(file), env=env, base=file.parent)
 
 
+def with_grouping_at_most(
+    config: RoutingConfig, group_wait: timedelta, group_interval: timedelta
+) -> RoutingConfig:
+    """``config`` with every route's ``group_wait`` and ``group_interval`` cut to at most these.
+
+    For a demonstration, whose alerts must arrive while people watch; a real service keeps
+    its file's waits. Repeats, holds and escalation delays are left as the file sets them.
+    """
+
+    def capped(value: timedelta | None, limit: timedelta) -> timedelta | None:
+        return None if value is None else min(value, limit)
+
+    defaults = config.defaults.model_copy(
+        update={
+            "group_wait": min(config.defaults.group_wait, group_wait),
+            "group_interval": min(config.defaults.group_interval, group_interval),
+        }
+    )
+    routes = tuple(
+        route.model_copy(
+            update={
+                "timing": route.timing.model_copy(
+                    update={
+                        "group_wait": capped(route.timing.group_wait, group_wait),
+                        "group_interval": capped(route.timing.group_interval, group_interval),
+                    }
+                )
+            }
+        )
+        for route in config.routes
+    )
+    return config.model_copy(update={"defaults": defaults, "routes": routes})
+
+
 DEFAULT_ROUTING_FILE = Path(__file__).resolve().parents[2] / "config" / "routing.yaml"
 """The shipped routing: every plan route, each role's contact on the log channel (no secrets)."""
 

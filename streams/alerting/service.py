@@ -24,7 +24,7 @@ import logging
 import random
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from pydantic import ValidationError
 
-from opel.actions import ActionPlan
+from opel.actions import ActionPlan, PlanSource, plan_source
 from opel.alerting import clock as plan_clock
 from opel.alerting import duties as plan_duties
 from opel.alerting import engine, outputs
@@ -70,7 +70,7 @@ def _first_problem(exc: ValidationError, model: Any) -> str:
 
 
 def _default_action_plan() -> ActionPlan:
-    """The shipped action plan: a site's or system's message lists each role's actions from it."""
+    """The shipped action plan, for a service given none (tests, a service without a worker)."""
     from opel.actions_load import default_action_plan  # noqa: PLC0415  (reads YAML once, at start)
 
     return default_action_plan()
@@ -104,11 +104,19 @@ class AlertingService:
         vocabulary: Vocabulary | None = None,
         topic_names: AlertingTopics | None = None,
         session_timeout_ms: int = 6000,
-        action_plan: ActionPlan | None = None,
+        action_plan: ActionPlan | PlanSource | None = None,
+        routing_loader: Callable[[str | Path], RoutingConfig] = load_routing,
     ) -> None:
+        """``action_plan``: where a site's or system's message takes each role's actions, and
+        whose version every message names. ``opel run`` passes a function returning the plan of
+        the catalogue in force, so a catalogue reload changes what is sent; a fixed plan is used
+        as it is, and none means the shipped plan. ``routing_loader`` reads the routing file on
+        :meth:`routing_reload` (``opel run --demo`` shortens its grouping waits on every load)."""
         self.bootstrap = bootstrap
         self.routing = routing
-        self.action_plan = action_plan if action_plan is not None else _default_action_plan()
+        self._load_routing = routing_loader
+        plan = action_plan if action_plan is not None else _default_action_plan()
+        self._plan_source = plan_source(plan)
         self.exercise_only = exercise_only
         self.group_id = group_id
         self.state = State()
@@ -196,7 +204,7 @@ class AlertingService:
     async def routing_reload(self, path: str | Path) -> bool:
         """Swap in a new routing file; a bad one is refused and the running config is kept."""
         try:
-            config = load_routing(path)
+            config = self._load_routing(path)
         except RoutingError as exc:
             self._decide(f"routing reload refused, running config kept: {exc}")
             log.error("routing reload refused, running config kept: %s", exc)
@@ -209,6 +217,11 @@ class AlertingService:
         self._decide(f"routing reloaded from {path}")
         await self._publish(self._topics.audit, outputs.routing_audit(path, self._clock()))
         return True
+
+    @property
+    def action_plan(self) -> ActionPlan:
+        """The action plan in force now."""
+        return self._plan_source()
 
     def keah_figures(self) -> tuple[int, int, int]:
         """(met, missed, open) for the KEaH 2-hour rule."""
@@ -393,7 +406,8 @@ class AlertingService:
             await self._save_changes(
                 engine.apply_policy(self.routing, self.state.alerts, self.state.groups, now)
             )
-            for flush in engine.plan_flushes(self.routing, self.state.alerts, now, self._vocab):
+            vocab = replace(self._vocab, plan_version=self.action_plan.version)
+            for flush in engine.plan_flushes(self.routing, self.state.alerts, now, vocab):
                 fresh = engine.fresh_deliveries(flush, self.state.outbox)
                 await self._write(("outbox", d.delivery_id, d) for d in fresh)
                 await self._write(("alert", r.key, r) for r in flush.records)

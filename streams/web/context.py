@@ -8,7 +8,7 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from opel.actions import ActionPlan
+from opel.actions import ActionPlan, PlanSource
 from streams.status_view import StatusView, Subscription
 from streams.web.auth import AuthConfig, BoardConfig
 from streams.web.scopes import ScopeCatalogue
@@ -23,12 +23,16 @@ class Context:
     send_command: SendCommand
     auth: AuthConfig
     catalogues: Catalogues
-    action_plan: ActionPlan
+    plan_source: PlanSource
     board: BoardConfig
     county_scope: str
     sse_heartbeat: float
     scopes: ScopeCatalogue
     streams: set[Subscription] = field(default_factory=set)
+
+    @property
+    def action_plan(self) -> ActionPlan:
+        return self.plan_source()
 
     def known_scopes(self) -> frozenset[str]:
         """The scopes a command may name: the catalogues' in force, else those the view has seen."""

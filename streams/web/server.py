@@ -9,7 +9,7 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from opel.actions import ActionPlan
+from opel.actions import ActionPlan, PlanSource, plan_source
 from streams.status_view import StatusView
 from streams.web import board, events, reads, writes
 from streams.web.auth import AuthConfig, BoardConfig
@@ -82,6 +82,9 @@ def build_app(ctx: Context) -> web.Application:
 class WebServer:
     """Serves the API and the board. ``port=0`` picks a free port; read it from :attr:`port`.
 
+    ``action_plan`` is best a function returning the plan of the catalogue in force
+    (``lambda: store.action_plan``), so that a catalogue reload changes the actions shown.
+
     It can be stopped and started again; a restart binds the port it had before.
     """
 
@@ -94,7 +97,7 @@ class WebServer:
         send_command: SendCommand,
         auth: AuthConfig,
         catalogues: Catalogues,
-        action_plan: ActionPlan,
+        action_plan: ActionPlan | PlanSource,
         board: BoardConfig | None = None,
         county_scope: str = DEFAULT_COUNTY_SCOPE,
         sse_heartbeat: float = 15.0,
@@ -106,7 +109,7 @@ class WebServer:
             send_command=send_command,
             auth=auth,
             catalogues=catalogues,
-            action_plan=action_plan,
+            plan_source=plan_source(action_plan),
             board=board or BoardConfig(),
             county_scope=county_scope,
             sse_heartbeat=sse_heartbeat,
