@@ -15,6 +15,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from opel.contracts.action_item import ActionItemUpdate
 from opel.models import Identifier, Timestamp
 
 Ref = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")]
@@ -182,5 +183,5 @@ class ResetScope(BaseModel):
     at: Timestamp
 
 
-AnyCommand = Override | Withdraw | Acknowledge | ReloadCatalogues | ResetScope
+AnyCommand = Override | Withdraw | Acknowledge | ReloadCatalogues | ResetScope | ActionItemUpdate
 Command = Annotated[AnyCommand, Field(discriminator="type")]

@@ -20,6 +20,7 @@ from typing import Any, Final
 
 from pydantic import BaseModel, TypeAdapter
 
+from opel.contracts.action_item import ActionItem
 from opel.contracts.alert import ALERT_MESSAGE
 from opel.contracts.audit import AuditRecord
 from opel.contracts.deadletter import DeadLetter
@@ -48,6 +49,7 @@ OUTPUTS: Final[dict[str, Source]] = {
     "alert.schema.json": ALERT_MESSAGE,
     "audit.schema.json": AuditRecord,
     "deadletter.schema.json": DeadLetter,
+    "action-item.schema.json": ActionItem,
 }
 INTERNAL: Final[dict[str, Source]] = {"stage.schema.json": StageMessage}
 MODELS: Final[dict[str, Source]] = {**INPUTS, **OUTPUTS, **INTERNAL}
@@ -73,6 +75,10 @@ _DESCRIPTIONS: Final = {
     ),
     "audit.schema.json": "opel.audit.v1 (key = scope or the input's key): one decision opel took.",
     "deadletter.schema.json": "opel.deadletter.v1 (key = the refused record's key): a refused input record.",
+    "action-item.schema.json": (
+        "opel.action-items.v1 (compacted; key = item id): one action started for a role at an area's "
+        "or the county's level, and where it stands (open, done, not applicable, stood down)."
+    ),
     "stage.schema.json": (
         "INTERNAL, not a published contract: one batch of items for one aggregate key on the worker's "
         "own topics (opel.internal.area.v1, opel.internal.county.v1, opel.internal.system.v1)."
@@ -89,6 +95,7 @@ TOPIC_SCHEMAS: Final[dict[str, str]] = {
     "opel.alerts.v1": "alert.schema.json",
     "opel.audit.v1": "audit.schema.json",
     "opel.deadletter.v1": "deadletter.schema.json",
+    "opel.action-items.v1": "action-item.schema.json",
     "opel.internal.area.v1": "stage.schema.json",
     "opel.internal.county.v1": "stage.schema.json",
     "opel.internal.system.v1": "stage.schema.json",

@@ -18,6 +18,7 @@ from typing import Any, Final, Literal, TypeVar
 from pydantic import TypeAdapter, ValidationError
 from pydantic_core import from_json
 
+from opel.contracts.action_item import ActionItemUpdate
 from opel.feeds import (
     Acknowledge,
     AnyCommand,
@@ -45,6 +46,7 @@ COMMAND_MODELS: Final[dict[str, type[AnyCommand]]] = {
     "ack": Acknowledge,
     "reload_catalogues": ReloadCatalogues,
     "reset_scope": ResetScope,
+    "action_item": ActionItemUpdate,
 }
 
 
@@ -204,7 +206,7 @@ def key_for(topic: str, value: dict[str, Any]) -> bytes | None:
     if topic == topics.ACUTE:
         field = "site"
     elif topic == topics.COMMANDS:
-        field = "alert_id" if value.get("type") == "ack" else "scope"
+        field = {"ack": "alert_id", "action_item": "item_id"}.get(str(value.get("type")), "scope")
     else:
         field = "area"
     key = value.get(field)

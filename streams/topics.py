@@ -29,6 +29,7 @@ ESCALATIONS: Final = "opel.escalations.v1"
 ALERTS: Final = "opel.alerts.v1"
 AUDIT: Final = "opel.audit.v1"
 DEADLETTER: Final = "opel.deadletter.v1"
+ACTION_ITEMS: Final = "opel.action-items.v1"
 
 # --- service-internal (consumed only by opel itself) ---------------------------------
 NOTIFICATIONS: Final = "opel.notifications.v1"
@@ -66,6 +67,12 @@ _DEFINITIONS: Final[tuple[tuple[str, bool, TopicRole, str], ...]] = (
     (ALERTS, False, "out", "What duty managers must be told, one record per alert and delivery state."),
     (AUDIT, False, "out", "Every decision: input, rule, catalogue version, override author."),
     (DEADLETTER, False, "out", "Rejected input: the raw message, where it came from, and why."),
+    (
+        ACTION_ITEMS,
+        True,
+        "out",
+        "Each action started for a role at a level and where it stands; key = item id.",
+    ),
     (NOTIFICATIONS, True, "internal", "Alerting's notification log and outbox (latest state per alert)."),
     (AREA_EVENTS, False, "internal", "Readings, referral events, commands and ticks re-keyed by area."),
     (COUNTY_EVENTS, False, "internal", "Area levels, commands and ticks re-keyed by county."),

@@ -13,6 +13,7 @@ from jsonschema import Draft202012Validator
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from opel import schemas
+from opel.contracts.action_item import ActionItem
 from opel.contracts.alert import ALERT_MESSAGE, AlertDelivery, DailySnapshot
 from opel.contracts.audit import AuditRecord, audit_record
 from opel.contracts.base import Contract
@@ -246,6 +247,30 @@ def stage() -> StageMessage:
     return StageMessage(items=(*items, TickItem(now=T), report), seen=T + H, ts=1_763_370_000_000)
 
 
+def action_item() -> ActionItem:
+    return ActionItem(
+        id="80631e00-cd36-5af2-82fa-e2633995eab2",
+        scope="area/dgs",
+        area="dgs",
+        role="senior_practitioner",
+        role_name="Senior Practitioner",
+        action_id="senior_practitioner.l2.shrewd_daily",
+        text="Make sure SHREWD is updated every day before 10:30.",
+        plan_ref="App. 3",
+        level=2,
+        scope_level=2,
+        escalation_id="esc-1",
+        opened_at=T,
+        due_at=T + H,
+        due_rule="App. 3: SHREWD updated daily before 10:30",
+        state="not_applicable",
+        closed_at=T + H / 2,
+        closed_by="sp-dgs",
+        note="SHREWD down; figures phoned to the hub",
+        updated_at=T + H / 2,
+    )
+
+
 Reader = TypeAdapter[Any]
 EXAMPLES: list[tuple[str, str, Contract, Reader]] = [
     *((f"status-{kind}", "status.schema.json", model, STATUS) for kind, model in statuses().items()),
@@ -254,6 +279,7 @@ EXAMPLES: list[tuple[str, str, Contract, Reader]] = [
     ("audit", "audit.schema.json", audit(), TypeAdapter(AuditRecord)),
     ("deadletter", "deadletter.schema.json", dead(), TypeAdapter(DeadLetter)),
     ("stage", "stage.schema.json", stage(), STAGE_MESSAGE),
+    ("action-item", "action-item.schema.json", action_item(), TypeAdapter(ActionItem)),
 ]
 IDS = [name for name, *_ in EXAMPLES]
 
@@ -294,6 +320,7 @@ def test_every_output_and_stage_schema_is_published_and_a_valid_2020_12_schema()
         "alert.schema.json",
         "audit.schema.json",
         "deadletter.schema.json",
+        "action-item.schema.json",
     }
     assert set(schemas.INTERNAL) == {"stage.schema.json"}
     for filename in schemas.MODELS:

@@ -2,7 +2,8 @@
 
 Pydantic models because they cross a boundary (JSON on Kafka, read back after a restart).
 Keys: ``alert/<route>|<role>|<scope>``, ``group/<route>|<role>|<group>``, ``outbox/<delivery id>``,
-``run/<job>/<instant>``, ``keah/<event id>``, ``dos/<scope>``, ``bed/<placement id>``; the shell
+``run/<job>/<instant>``, ``keah/<event id>``, ``dos/<scope>``, ``bed/<placement id>``,
+``item/<action item id>``; the shell
 prefixes them with its group id.
 """
 
@@ -14,6 +15,7 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
 
+from opel.contracts.action_item import ActionItem
 from opel.contracts.escalation import EscalationData
 
 NAMESPACE = uuid.UUID("8f4e2a61-3c1b-4d2e-9a7f-5b6c0d1e2f30")
@@ -197,11 +199,20 @@ class PlacementEntry(_Record):
     record: PlacementRecord
 
 
-AnyRecord = AlertRecord | GroupRecord | Delivery | RunRecord | KeahRecord | DosRecord | PlacementRecord
-AnyLogEntry = AlertEntry | GroupEntry | OutboxEntry | RunEntry | KeahEntry | DosEntry | PlacementEntry
+class ItemEntry(_Record):
+    kind: Literal["item"] = "item"
+    record: ActionItem
+
+
+AnyRecord = (
+    AlertRecord | GroupRecord | Delivery | RunRecord | KeahRecord | DosRecord | PlacementRecord | ActionItem
+)
+AnyLogEntry = (
+    AlertEntry | GroupEntry | OutboxEntry | RunEntry | KeahEntry | DosEntry | PlacementEntry | ItemEntry
+)
 LOG_ENTRY: TypeAdapter[AnyLogEntry] = TypeAdapter(Annotated[AnyLogEntry, Field(discriminator="kind")])
 """Read a notification log value: ``LOG_ENTRY.validate_json(raw)``."""
-LOG_KINDS: tuple[str, ...] = ("alert", "group", "outbox", "run", "keah", "dos", "bed")
+LOG_KINDS: tuple[str, ...] = ("alert", "group", "outbox", "run", "keah", "dos", "bed", "item")
 
 
 def log_entry(record: AnyRecord) -> AnyLogEntry:
@@ -218,4 +229,6 @@ def log_entry(record: AnyRecord) -> AnyLogEntry:
         return DosEntry(record=record)
     if isinstance(record, PlacementRecord):
         return PlacementEntry(record=record)
+    if isinstance(record, ActionItem):
+        return ItemEntry(record=record)
     return KeahEntry(record=record)

@@ -33,6 +33,7 @@ Decision = Literal[
     "routing_loaded",
     "routing_refused",
     "ack",
+    "action_item",
     "reset",
     "internal_error",
 ]

@@ -27,6 +27,7 @@ from opel.alerting.records import (
     RunRecord,
     log_entry,
 )
+from opel.contracts.action_item import ActionItem
 from streams.compacted import read_topic_to_end
 from streams.topics import NOTIFICATIONS
 
@@ -44,6 +45,7 @@ class State:
         self.keah: dict[str, KeahRecord] = {}
         self.dos: dict[str, DosRecord] = {}
         self.beds: dict[str, PlacementRecord] = {}
+        self.items: dict[str, ActionItem] = {}
 
     def put(self, ident: str, record: AnyRecord) -> None:
         if isinstance(record, AlertRecord):
@@ -58,6 +60,8 @@ class State:
             self.dos[ident] = record
         elif isinstance(record, PlacementRecord):
             self.beds[ident] = record
+        elif isinstance(record, ActionItem):
+            self.items[ident] = record
         else:
             self.keah[ident] = record
 

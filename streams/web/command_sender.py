@@ -13,8 +13,9 @@ __all__ = ["CommandSender", "command_key"]
 
 
 def command_key(command: dict[str, Any]) -> str | None:
-    """The record key docs/topics.md gives a command: its scope, or the alert id for an ack."""
-    for name in ("scope", "alert_id"):
+    """The record key docs/topics.md gives a command: its scope, the alert id for an ack, or the
+    item id for an action item's mark."""
+    for name in ("scope", "alert_id", "item_id"):
         value = command.get(name)
         if isinstance(value, str) and value:
             return value
