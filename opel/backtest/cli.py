@@ -109,6 +109,21 @@ def run_generate(args: argparse.Namespace) -> int:
         write_json_lines(values, sys.stdout)
         return EXIT_OK
     target = Path(args.out)
+    if target.suffix.lower() == ".parquet":
+        from .parquet import acute_path, write_parquet  # noqa: PLC0415
+
+        # Written beside the targets and renamed at the end: no half-written history is left.
+        partial_file = target.with_name(f".{target.name}.partial")
+        partial_acute = partial_file.with_name(f".{acute_path(target).name}.partial")
+        try:
+            count = write_parquet(values, partial_file, acute=partial_acute)
+            partial_acute.replace(acute_path(target))
+            partial_file.replace(target)
+        finally:
+            partial_file.unlink(missing_ok=True)
+            partial_acute.unlink(missing_ok=True)
+        print(f"{count} inputs written to {target} and {acute_path(target)}", file=sys.stderr)
+        return EXIT_OK
     partial_file = target.with_name(f".{target.name}.partial")
     try:
         with partial_file.open("w", encoding="utf-8") as out:

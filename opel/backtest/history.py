@@ -16,6 +16,9 @@ CSV (``.csv``): the first line is one of two headers, in any column order:
 
 A value that reads as a number is a number (``65``, ``69.9``); any other text is a category
 (``limited``).
+
+Parquet (``.parquet``): the same two layouts as columns (:mod:`opel.backtest.parquet`), read
+with polars; a problem names the file, the row (counted from 1) and the column.
 """
 
 from __future__ import annotations
@@ -54,6 +57,7 @@ class Located:
     value: Input
     file: str
     line: int
+    unit: str = "line"
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,9 +68,11 @@ class Problem:
     line: int
     field: str
     problem: str
+    unit: str = "line"  # "row" for Parquet, whose rows have no line; row 0 is the file's schema
 
     def __str__(self) -> str:
-        return f"{self.file}: line {self.line}: {self.field}: {self.problem}"
+        where = "schema" if self.unit == "row" and self.line == 0 else f"{self.unit} {self.line}"
+        return f"{self.file}: {where}: {self.field}: {self.problem}"
 
 
 class HistoryError(Exception):
@@ -192,6 +198,11 @@ def read_csv(name: str, text: Iterable[str], problems: list[Problem]) -> Iterato
 def read_file(path: Path, problems: list[Problem]) -> Iterator[Located]:
     """The inputs of one file; what is wrong goes to ``problems``."""
     name = str(path)
+    if path.suffix.lower() == ".parquet":
+        from .parquet import read_parquet  # noqa: PLC0415  (polars is loaded only for Parquet)
+
+        yield from read_parquet(path, problems)
+        return
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -265,7 +276,7 @@ def check_history(history: History, contexts: Sequence[Context], seen: datetime)
             else:
                 accepted.inputs.append(item.value)
         if len(refusals) == len(contexts):
-            problems.append(Problem(item.file, item.line, refusals[0].field, refusals[0].problem))
+            problems.append(Problem(item.file, item.line, refusals[0].field, refusals[0].problem, item.unit))
     if problems:
         order = {name: n for n, name in enumerate(dict.fromkeys(p.file for p in problems))}
         raise HistoryError(sorted(problems, key=lambda p: (order[p.file], p.line)))
