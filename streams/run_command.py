@@ -22,6 +22,7 @@ from streams.tasks import cancel_and_wait
 
 if TYPE_CHECKING:  # the worker imports Faust; `opel assess` must not pay for that
     from opel.alerting.routing import RoutingConfig
+    from streams.kafka_security import KafkaSecurity
     from streams.worker import Extra, Running
 
 log = logging.getLogger("opel.run")
@@ -42,8 +43,8 @@ async def web_extra(running: Running) -> Callable[[], Awaitable[None]]:
     config = load_api_config(path)
     for catalogue in running.store.versions():
         metrics.set_catalogue_info(catalogue["kind"], catalogue["id"], catalogue["version"])
-    view = StatusView(bootstrap)
-    sender = CommandSender(bootstrap)
+    view = StatusView(bootstrap, security=running.security)
+    sender = CommandSender(bootstrap, security=running.security)
     store = running.store
     server = WebServer(
         host=settings.web_host,
@@ -61,7 +62,7 @@ async def web_extra(running: Running) -> Callable[[], Awaitable[None]]:
     await sender.start()
     await server.start()
     running.web_url = f"http://{settings.web_host}:{server.port}"
-    lag = asyncio.create_task(_poll_lag(settings), name="opel-lag")
+    lag = asyncio.create_task(_poll_lag(settings, running.security), name="opel-lag")
     log.info("status board and API on http://%s:%s/ (metrics at /metrics)", settings.web_host, server.port)
 
     async def stop() -> None:
@@ -73,14 +74,17 @@ async def web_extra(running: Running) -> Callable[[], Awaitable[None]]:
     return stop
 
 
-async def _poll_lag(settings: Settings, every: float = 15.0) -> None:
+async def _poll_lag(settings: Settings, security: KafkaSecurity, every: float = 15.0) -> None:
     from streams import metrics, topics  # noqa: PLC0415
 
     while True:
         await asyncio.sleep(every)
         try:
             await metrics.refresh_consumer_lag(
-                settings.kafka_bootstrap(), f"{settings.app_id}-ingest", topics.INPUT_TOPICS
+                settings.kafka_bootstrap(),
+                f"{settings.app_id}-ingest",
+                topics.INPUT_TOPICS,
+                security=security,
             )
         except Exception:
             log.warning("consumer lag poll failed", exc_info=True)
@@ -112,6 +116,7 @@ def alerting_with(adjust: RoutingAdjust | None = None) -> Extra:
         store = running.store
         service = AlertingService(
             bootstrap=settings.kafka_bootstrap(),
+            security=running.security,
             routing=load(settings.routing_file),
             group_id=f"{settings.app_id}-alerting",
             action_plan=lambda: store.action_plan,
@@ -149,6 +154,13 @@ async def _watch_routing(service: Any, path: Path, every: float = 5.0) -> None:
             log.exception("routing file check failed")
 
 
+def _span(delta: timedelta) -> str:
+    minutes, seconds = divmod(int(delta.total_seconds()), 60)
+    if not minutes:
+        return f"{seconds} s"
+    return f"{minutes} min" + (f" {seconds} s" if seconds else "")
+
+
 def demo_alerting_extra() -> Extra:
     """Alerting as :data:`alerting_extra`, with the demo's short grouping waits, said in the log."""
 
@@ -156,14 +168,14 @@ def demo_alerting_extra() -> Extra:
         from opel.alerting.routing import with_grouping_at_most  # noqa: PLC0415
 
         log.info(
-            "demo: alerts grouped for at most %s s (group_wait; %s from %s) and %s s between updates "
+            "demo: alerts grouped for at most %s (group_wait; %s in %s) and %s between updates "
             "(group_interval; %s), so the first arrive within the demo's first minute; "
-            "a service without --demo keeps the file's waits",
-            int(DEMO_GROUP_WAIT.total_seconds()),
-            config.defaults.group_wait,
+            "opel run without --demo keeps the file's waits",
+            _span(DEMO_GROUP_WAIT),
+            _span(config.defaults.group_wait),
             config.source,
-            int(DEMO_GROUP_INTERVAL.total_seconds()),
-            config.defaults.group_interval,
+            _span(DEMO_GROUP_INTERVAL),
+            _span(config.defaults.group_interval),
         )
         return with_grouping_at_most(config, DEMO_GROUP_WAIT, DEMO_GROUP_INTERVAL)
 
@@ -175,11 +187,12 @@ def demo_extra(speed: float, begin: datetime | None = None) -> Extra:
     so that it ends now (nothing stamped in the future)."""
 
     async def start(running: Running) -> Callable[[], Awaitable[None]]:
-        from aiokafka import AIOKafkaProducer  # noqa: PLC0415
-
+        from streams import kafka_security  # noqa: PLC0415
         from streams.demo import ending_now, play, winter_day  # noqa: PLC0415
 
-        producer = AIOKafkaProducer(bootstrap_servers=running.settings.kafka_bootstrap(), linger_ms=5)
+        producer = kafka_security.producer(
+            running.settings.kafka_bootstrap(), security=running.security, linger_ms=5
+        )
         await producer.start()
 
         async def send(topic: str, key: bytes | None, value: bytes) -> None:
