@@ -67,7 +67,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "--out",
         type=Path,
         metavar="DIR",
-        help="write transitions.jsonl and report.json here (generate: a file)",
+        help="write transitions.jsonl, report.json and report.html here (generate: a file)",
     )
     generating = replay.add_argument_group(
         "opel replay generate [--scale kent] [--days N] [--seed S] [--out FILE]",
@@ -138,6 +138,7 @@ def run_generate(args: argparse.Namespace) -> int:
 def run_replay(args: argparse.Namespace) -> int:
     from .history import HistoryError, read_history  # noqa: PLC0415
     from .output import write_all, write_events, write_json  # noqa: PLC0415
+    from .report_html import write_report_html  # noqa: PLC0415
     from .run import build_context, run_history  # noqa: PLC0415
 
     if args.history[0] == "generate":
@@ -164,6 +165,7 @@ def run_replay(args: argparse.Namespace) -> int:
         if len(outcomes) > 1:
             writers["transitions-compare.jsonl"] = partial(write_events, events=outcomes[1].events)
         writers["report.json"] = partial(write_json, value=report)
+        writers["report.html"] = partial(write_report_html, report=report, outcomes=outcomes)
         write_all(args.out, writers)
     print(text_summary(report, args.out))
     return EXIT_OK

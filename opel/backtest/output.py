@@ -37,6 +37,10 @@ def staged(out: Path) -> Iterator[Path]:
     out = out.resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
     temp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+    # mkdtemp makes the folder private (0700); DIR should get the usual permissions.
+    umask = os.umask(0)
+    os.umask(umask)
+    temp.chmod(0o777 & ~umask)
     try:
         yield temp
         if out.exists():
