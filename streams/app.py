@@ -33,7 +33,6 @@ from datetime import UTC, datetime
 from typing import Any, Final, Protocol
 
 import faust
-from aiokafka import AIOKafkaProducer
 from aiokafka.errors import (
     KafkaConnectionError,
     KafkaTimeoutError,
@@ -54,9 +53,10 @@ from opel.stages.area import apply_area
 from opel.stages.context import Context, Emit
 from opel.stages.county import apply_county
 from opel.stages.system import apply_system
-from streams import metrics, table_codec, topics
+from streams import kafka_security, metrics, table_codec, topics
 from streams.catalogues import CatalogueStore
 from streams.faust_transport import OpelApp
+from streams.kafka_security import PLAINTEXT, KafkaSecurity
 from streams.partitioning import KeyPartitioner
 from streams.settings import Settings
 
@@ -81,14 +81,20 @@ class Outputs:
     """
 
     def __init__(
-        self, bootstrap: str, max_request_size: int = 4 * 1024 * 1024, request_timeout_ms: int = 40_000
+        self,
+        bootstrap: str,
+        max_request_size: int = 4 * 1024 * 1024,
+        request_timeout_ms: int = 40_000,
+        *,
+        security: KafkaSecurity = PLAINTEXT,
     ) -> None:
         # No linger: every batch is complete when it is submitted, and the stage then waits for
         # its acknowledgement, which a linger would only delay. A batch not acknowledged within
         # request_timeout_ms fails; the stage then sends it again (handle_event), so the time-out
         # only decides how soon a broker that went quiet is tried afresh.
-        self.producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap,
+        self.producer = kafka_security.producer(
+            bootstrap,
+            security=security,
             linger_ms=0,
             acks="all",
             request_timeout_ms=request_timeout_ms,
@@ -336,6 +342,7 @@ def create_app(
         value_serializer="raw",
         producer_linger_ms=5,
         stream_wait_empty=True,
+        **kafka_security.for_settings(settings).faust_options(),
     )
     area_topic = app.topic(
         topics.AREA_EVENTS, key_type=bytes, value_type=bytes, partitions=settings.partitions

@@ -53,6 +53,7 @@ NO_BROKER: Final = "no broker: start `opel run` or set OPEL_BROKER_URL"
 if TYPE_CHECKING:  # argparse's class is generic only to type checkers
     from opel.destinations import Input
     from opel.stages.context import Context
+    from streams.kafka_security import KafkaSecurity
 
     SubParsers = argparse._SubParsersAction[argparse.ArgumentParser]
 
@@ -102,6 +103,13 @@ def resolve_broker(given: str | None, settings: Settings) -> str:
 def _settings_and_broker(args: argparse.Namespace) -> tuple[Settings, str]:
     settings = Settings.load()
     return settings, resolve_broker(args.broker, settings)
+
+
+def _security(settings: Settings) -> KafkaSecurity:
+    """How to connect (``OPEL_KAFKA_*``); a CA, certificate or key that cannot be used is a SettingsError."""
+    from streams.kafka_security import for_settings  # noqa: PLC0415  (see the module docstring)
+
+    return for_settings(settings)
 
 
 # --------------------------------------------------------------------------- produce
@@ -236,13 +244,21 @@ def check_lines(
 
 
 async def send_all(
-    bootstrap: str, records: list[Outgoing], *, max_bytes: int, timeout: float
+    bootstrap: str,
+    records: list[Outgoing],
+    *,
+    max_bytes: int,
+    timeout: float,
+    security: KafkaSecurity | None = None,
 ) -> Counter[str]:
     """Send ``records`` in order and wait until the broker has every one; count them per topic."""
-    from aiokafka import AIOKafkaProducer  # noqa: PLC0415  (see the module docstring)
+    from streams import kafka_security  # noqa: PLC0415  (see the module docstring)
 
-    producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap,
+    security = security or kafka_security.PLAINTEXT
+    await kafka_security.check_access(bootstrap, security, timeout=timeout)
+    producer = kafka_security.producer(
+        bootstrap,
+        security=security,
         client_id="opel-produce",
         request_timeout_ms=int(timeout * 1000),
         max_request_size=max(max_bytes + 1024, 1024 * 1024),
@@ -268,6 +284,7 @@ def catalogue_context(settings: Settings) -> Context:
 
 def _produce(args: argparse.Namespace) -> int:
     settings, bootstrap = _settings_and_broker(args)
+    security = _security(settings)
     topic = None if args.topic is None else resolve_topic(args.topic)
     if topic is not None and topic not in DECODERS:
         inbound = ", ".join(short_name(name) for name in topics.INPUT_TOPICS)
@@ -297,6 +314,7 @@ def _produce(args: argparse.Namespace) -> int:
                         checked.good,
                         max_bytes=settings.max_message_bytes,
                         timeout=args.timeout,
+                        security=security,
                     )
                 )
             except _kafka_errors() as exc:
@@ -355,6 +373,7 @@ async def tail(
     idle_timeout: float | None,
     out: IO[str],
     on_start: Callable[[int], None] | None = None,
+    security: KafkaSecurity | None = None,
 ) -> int:
     """Print records of ``topic``; stop after ``count`` records or ``idle_timeout`` s without one.
 
@@ -362,10 +381,15 @@ async def tail(
     is told how many records the topic holds (its partitions' end less beginning offsets) before
     the first is read.
     """
-    from aiokafka import AIOKafkaConsumer, TopicPartition  # noqa: PLC0415  (see the module docstring)
+    from aiokafka import TopicPartition  # noqa: PLC0415  (see the module docstring)
 
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
+    from streams import kafka_security  # noqa: PLC0415
+
+    security = security or kafka_security.PLAINTEXT
+    await kafka_security.check_access(bootstrap, security)
+    consumer = kafka_security.consumer(
+        bootstrap,
+        security=security,
         client_id="opel-tail",
         group_id=None,
         enable_auto_commit=False,
@@ -424,6 +448,7 @@ def routing_note(settings: Settings) -> str:
 
 def _tail(args: argparse.Namespace) -> int:
     settings, bootstrap = _settings_and_broker(args)
+    security = _security(settings)
     topic = resolve_topic(args.topic)
     held = 0
 
@@ -447,6 +472,7 @@ def _tail(args: argparse.Namespace) -> int:
                     idle_timeout=args.timeout,
                     out=sys.stdout,
                     on_start=started,
+                    security=security,
                 )
             )
         except LookupError as exc:
@@ -469,11 +495,22 @@ def _tail(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------- demo
-async def play_demo(bootstrap: str, start: datetime, *, seconds_per_hour: float, speed: float) -> int:
-    from aiokafka import AIOKafkaProducer  # noqa: PLC0415  (see the module docstring)
+async def play_demo(
+    bootstrap: str,
+    start: datetime,
+    *,
+    seconds_per_hour: float,
+    speed: float,
+    security: KafkaSecurity | None = None,
+) -> int:
+    from streams import kafka_security  # noqa: PLC0415  (see the module docstring)
 
+    security = security or kafka_security.PLAINTEXT
+    await kafka_security.check_access(bootstrap, security)
     script = winter_day(start, seconds_per_hour=seconds_per_hour)
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, client_id="opel-demo", enable_idempotence=False)
+    producer = kafka_security.producer(
+        bootstrap, security=security, client_id="opel-demo", enable_idempotence=False
+    )
     try:
         await asyncio.wait_for(producer.start(), 30)
     except BaseException:
@@ -498,12 +535,19 @@ async def play_demo(bootstrap: str, start: datetime, *, seconds_per_hour: float,
 
 
 def _demo(args: argparse.Namespace) -> int:
-    _, bootstrap = _settings_and_broker(args)
+    settings, bootstrap = _settings_and_broker(args)
+    security = _security(settings)
     start = args.start or ending_now(datetime.now(LONDON))
     with _quiet_kafka():
         try:
             sent = asyncio.run(
-                play_demo(bootstrap, start, seconds_per_hour=args.seconds_per_hour, speed=args.speed)
+                play_demo(
+                    bootstrap,
+                    start,
+                    seconds_per_hour=args.seconds_per_hour,
+                    speed=args.speed,
+                    security=security,
+                )
             )
         except _kafka_errors() as exc:
             print(f"opel demo: could not send to {bootstrap}: {_describe(exc)}", file=sys.stderr)
@@ -735,10 +779,12 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _kafka_errors() -> tuple[type[Exception], ...]:
-    """What a failed conversation with the broker raises."""
+    """What a failed conversation with the broker raises (a refused login: KafkaAccessError)."""
     from aiokafka.errors import KafkaError  # noqa: PLC0415  (see the module docstring)
 
-    return (KafkaError, OSError, TimeoutError)
+    from streams.kafka_security import KafkaAccessError  # noqa: PLC0415
+
+    return (KafkaError, OSError, TimeoutError, KafkaAccessError)
 
 
 def _describe(exc: BaseException) -> str:

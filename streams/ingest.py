@@ -21,7 +21,6 @@ from typing import Any, Final
 
 from aiokafka import (
     AIOKafkaConsumer,
-    AIOKafkaProducer,
     ConsumerRebalanceListener,
     ConsumerRecord,
     TopicPartition,
@@ -35,9 +34,10 @@ from opel.destinations import Stage, destinations
 from opel.errors import InputError
 from opel.feeds import ReloadCatalogues
 from opel.input_merge import InputMerge
-from streams import metrics, topics
+from streams import kafka_security, metrics, topics
 from streams.catalogues import CatalogueStore
 from streams.codec import DECODERS, Rejected
+from streams.kafka_security import PLAINTEXT, KafkaSecurity
 from streams.partitioning import KeyPartitioner
 from streams.tasks import cancel_and_wait
 
@@ -172,6 +172,7 @@ class Ingest:
         aggregate_keys: Callable[[], list[tuple[str, str]]],
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         source_idle: timedelta = timedelta(seconds=10),
+        security: KafkaSecurity = PLAINTEXT,
     ) -> None:
         self._router = Router(store, max_bytes, clock)
         self._store = store
@@ -182,8 +183,9 @@ class Ingest:
         self._area_idle: dict[str, bool] = {}
         self._released_any = False
         self._partitioner = KeyPartitioner()
-        self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap,
+        self._consumer = kafka_security.consumer(
+            bootstrap,
+            security=security,
             # Range assignment gives one member the same partition of every input topic, so an
             # area's capacity, referrals and referral events are merged by the same ingest.
             partition_assignment_strategy=(RangePartitionAssignor,),
@@ -196,8 +198,9 @@ class Ingest:
             max_partition_fetch_bytes=max(1048576, max_bytes * 2),
             fetch_max_bytes=52428800,
         )
-        self._producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap,
+        self._producer = kafka_security.producer(
+            bootstrap,
+            security=security,
             linger_ms=0,  # a batch's messages are all queued before the wait for their acks
             acks="all",
             max_request_size=max(1048576, max_bytes * 2),

@@ -12,17 +12,18 @@ import os
 import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
-from pydantic_settings import (
-    BaseSettings,
-    DotEnvSettingsSource,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-)
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from opel.validation_errors import field_problems
+from streams.settings_secrets import (
+    SECRETS_FILE_FIELD,
+    EnvFileWithoutSecrets,
+    SecretSettingError,
+    SecretsFileSource,
+)
 
 ENV_PREFIX: Final = "OPEL_"
 CONFIG_ENV: Final = "OPEL_CONFIG"
@@ -216,6 +217,37 @@ class Settings(BaseSettings):
     heartbeat_interval: float = Field(
         default=1.0, description="Kafka consumer heartbeat interval, seconds; below the session timeout."
     )
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        default="PLAINTEXT",
+        description="How every Kafka client connects: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL.",
+    )
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = Field(
+        default="PLAIN", description="SASL mechanism with SASL_PLAINTEXT or SASL_SSL."
+    )
+    kafka_sasl_username: str | None = Field(default=None, description="SASL user name.")
+    kafka_sasl_password: SecretStr | None = Field(
+        default=None,
+        description="SASL password: from the environment or OPEL_KAFKA_SECRETS_FILE, never the env file.",
+    )
+    kafka_ssl_cafile: Path | None = Field(
+        default=None,
+        description="PEM file of the CA(s) the brokers' certificates must chain to; unset: the system's.",
+    )
+    kafka_ssl_certfile: Path | None = Field(
+        default=None, description="PEM client certificate (chain), for brokers that require one."
+    )
+    kafka_ssl_keyfile: Path | None = Field(
+        default=None,
+        description="PEM private key of the client certificate (unset: in the certificate file).",
+    )
+    kafka_ssl_key_password: SecretStr | None = Field(
+        default=None,
+        description="Password of an encrypted client key: from the environment or the secrets file only.",
+    )
+    kafka_secrets_file: Path | None = Field(
+        default=None,
+        description="YAML file of NAME: value with OPEL_KAFKA_SASL_PASSWORD, OPEL_KAFKA_SSL_KEY_PASSWORD.",
+    )
     exercise: bool = Field(
         default=False, description="Mark every escalation and alert as an exercise (training, testing)."
     )
@@ -245,8 +277,18 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # The env file is chosen when settings are read, not at import, so OPEL_CONFIG set by a
-        # test or a wrapper script after import still counts.
-        return init_settings, env_settings, DotEnvSettingsSource(settings_cls, env_file=config_file())
+        # test or a wrapper script after import still counts. Secrets are refused there and read
+        # from the environment or the secrets file, which may itself be named in the env file.
+        env_file = EnvFileWithoutSecrets(settings_cls, env_file=config_file())
+
+        def secrets_file() -> Any:
+            for source in (init_settings, env_settings, env_file):
+                named = source().get(SECRETS_FILE_FIELD)
+                if named is not None and str(named).strip():
+                    return named
+            return None
+
+        return init_settings, env_settings, SecretsFileSource(settings_cls, secrets_file), env_file
 
     @classmethod
     def load(cls, **overrides: Any) -> Settings:
@@ -255,6 +297,8 @@ class Settings(BaseSettings):
             return cls(**overrides)
         except ValidationError as exc:
             raise SettingsError(describe_settings_error(exc)) from None
+        except SecretSettingError as exc:
+            raise SettingsError(str(exc)) from None
 
     @field_validator("broker_url")
     @classmethod
@@ -269,6 +313,30 @@ class Settings(BaseSettings):
     def _routing_off(cls, value: Any) -> Any:
         # OPEL_ROUTING_FILE= (empty) is how alerting is switched off now that it is on by default.
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("kafka_security_protocol", "kafka_sasl_mechanism", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator(
+        "kafka_sasl_username",
+        "kafka_ssl_cafile",
+        "kafka_ssl_certfile",
+        "kafka_ssl_keyfile",
+        "kafka_secrets_file",
+        mode="before",
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("kafka_ssl_cafile", "kafka_ssl_certfile", "kafka_ssl_keyfile")
+    @classmethod
+    def _existing_file(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"no such file {str(value)!r}")
+        return value
 
     @field_validator("partitions")
     @classmethod
@@ -384,6 +452,44 @@ class Settings(BaseSettings):
                 f"OPEL_HEARTBEAT_INTERVAL ({self.heartbeat_interval}) must be less than "
                 f"OPEL_SESSION_TIMEOUT ({self.session_timeout})"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _kafka_security(self) -> Settings:
+        # Settings the chosen protocol would ignore are refused: a half-secured configuration
+        # that silently connects another way is worse than one that does not start.
+        protocol = self.kafka_security_protocol
+        sasl = protocol.startswith("SASL_")
+        tls = protocol.endswith("SSL")
+        where = f"with OPEL_KAFKA_SECURITY_PROTOCOL={protocol}"
+        if sasl and (self.kafka_sasl_username is None or self.kafka_sasl_password is None):
+            missing = " and ".join(
+                name
+                for name, value in (
+                    ("OPEL_KAFKA_SASL_USERNAME", self.kafka_sasl_username),
+                    ("OPEL_KAFKA_SASL_PASSWORD", self.kafka_sasl_password),
+                )
+                if value is None
+            )
+            raise ValueError(f"{missing}: required {where}")
+        unused: list[tuple[str, object]] = []
+        if not sasl:
+            unused += [
+                ("OPEL_KAFKA_SASL_USERNAME", self.kafka_sasl_username),
+                ("OPEL_KAFKA_SASL_PASSWORD", self.kafka_sasl_password),
+            ]
+        if not tls:
+            unused += [
+                ("OPEL_KAFKA_SSL_CAFILE", self.kafka_ssl_cafile),
+                ("OPEL_KAFKA_SSL_CERTFILE", self.kafka_ssl_certfile),
+                ("OPEL_KAFKA_SSL_KEYFILE", self.kafka_ssl_keyfile),
+            ]
+        for name, value in unused:
+            if value is not None:
+                uses = "SSL or SASL_SSL" if "_SSL_" in name else "SASL_PLAINTEXT or SASL_SSL"
+                raise ValueError(f"{name}: only used with {uses}, not {where}")
+        if self.kafka_ssl_certfile is None and self.kafka_ssl_keyfile is not None:
+            raise ValueError("OPEL_KAFKA_SSL_KEYFILE: set without OPEL_KAFKA_SSL_CERTFILE")
         return self
 
     # ------------------------------------------------------------------ derived values

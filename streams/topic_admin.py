@@ -18,6 +18,8 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAlreadyExistsError, for_code
 
+from streams import kafka_security
+from streams.kafka_security import PLAINTEXT, KafkaSecurity
 from streams.topics import TopicSpec
 
 
@@ -63,6 +65,7 @@ async def create_topics(
     timeout: float = 30,
     verify_existing: bool = True,
     client_id: str = "opel-create-topics",
+    security: KafkaSecurity = PLAINTEXT,
 ) -> TopicsOutcome:
     """Create the topics in ``specs`` that do not exist; check the ones that do.
 
@@ -75,8 +78,8 @@ async def create_topics(
     if not spec_list:
         return TopicsOutcome((), (), (), ())
     timeout_ms = max(int(timeout * 1000), 100)
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=bootstrap, client_id=client_id, request_timeout_ms=timeout_ms
+    admin = kafka_security.admin(
+        bootstrap, security=security, client_id=client_id, request_timeout_ms=timeout_ms
     )
     await asyncio.wait_for(admin.start(), timeout)
     try:
@@ -154,6 +157,7 @@ async def check_topics(
     *,
     timeout: float = 30,
     client_id: str = "opel-check-topics",
+    security: KafkaSecurity = PLAINTEXT,
 ) -> TopicsCheck:
     """Which of ``specs`` the cluster lacks, and which exist with another partition count or policy.
 
@@ -161,8 +165,8 @@ async def check_topics(
     """
     spec_list = list(specs)
     timeout_ms = max(int(timeout * 1000), 100)
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=bootstrap, client_id=client_id, request_timeout_ms=timeout_ms
+    admin = kafka_security.admin(
+        bootstrap, security=security, client_id=client_id, request_timeout_ms=timeout_ms
     )
     await asyncio.wait_for(admin.start(), timeout)
     try:
@@ -175,11 +179,17 @@ async def check_topics(
         await admin.close()
 
 
-async def broker_count(bootstrap: str, *, timeout: float = 30, client_id: str = "opel-check-topics") -> int:
+async def broker_count(
+    bootstrap: str,
+    *,
+    timeout: float = 30,
+    client_id: str = "opel-check-topics",
+    security: KafkaSecurity = PLAINTEXT,
+) -> int:
     """How many brokers the cluster at ``bootstrap`` reports."""
     timeout_ms = max(int(timeout * 1000), 100)
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=bootstrap, client_id=client_id, request_timeout_ms=timeout_ms
+    admin = kafka_security.admin(
+        bootstrap, security=security, client_id=client_id, request_timeout_ms=timeout_ms
     )
     await asyncio.wait_for(admin.start(), timeout)
     try:

@@ -9,6 +9,9 @@ alone, so the script can run before every start of the worker. The work is done 
 every topic exists as specified, 1 when creation failed or an existing topic differs, 2 for bad
 arguments.
 Run it with opel installed (``pip install .``), so ``streams`` is importable.
+
+On a secured cluster it connects as the worker does, with the ``OPEL_KAFKA_*`` settings from the
+environment, the env file and the secrets file (docs/configuration.md, docs/kafka.md).
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ import asyncio
 import sys
 from collections.abc import Sequence
 
+from streams.kafka_security import PLAINTEXT, KafkaAccessError, KafkaSecurity, check_access, for_settings
+from streams.settings import Settings, SettingsError
 from streams.topic_admin import create_topics, describe_topics
 from streams.topics import DEFAULT_PARTITIONS, TopicSpec, all_topics
 
@@ -40,11 +45,20 @@ def _parser() -> argparse.ArgumentParser:
 
 
 async def create(
-    bootstrap: str, specs: Sequence[TopicSpec], replication_factor: int, timeout: float
+    bootstrap: str,
+    specs: Sequence[TopicSpec],
+    replication_factor: int,
+    timeout: float,
+    security: KafkaSecurity = PLAINTEXT,
 ) -> list[str]:
     """Create missing topics; return problems (failed creations, mismatched existing topics)."""
+    await check_access(bootstrap, security, timeout=max(timeout, 1.0))
     outcome = await create_topics(
-        bootstrap, specs, replication_factor=replication_factor, timeout=max(timeout, 1.0)
+        bootstrap,
+        specs,
+        replication_factor=replication_factor,
+        timeout=max(timeout, 1.0),
+        security=security,
     )
     for name in outcome.created:
         print(f"created {name}")
@@ -66,7 +80,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("\n".join(describe_topics(specs, args.replication_factor)))
         return 0
     try:
-        problems = asyncio.run(create(args.bootstrap, specs, args.replication_factor, args.timeout))
+        security = for_settings(Settings.load())
+    except SettingsError as exc:
+        print(f"create_topics: {exc}", file=sys.stderr)
+        return 2
+    try:
+        problems = asyncio.run(create(args.bootstrap, specs, args.replication_factor, args.timeout, security))
+    except KafkaAccessError as exc:
+        print(f"cannot create topics on {args.bootstrap}: {exc}", file=sys.stderr)
+        return 1
     except Exception as exc:  # connection refused, timeout: say what and where, not a traceback
         print(f"cannot create topics on {args.bootstrap}: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
