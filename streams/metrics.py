@@ -91,7 +91,7 @@ ALERT_OUTCOMES: Final = ("sent", "failed", "retried")
 CATALOGUE_KINDS: Final = ("indicators", "acute", "level_map", "actions", "routing")
 ALERTING_INPUTS: Final = ("status", "escalation", "ack")
 """What the alerting service reads and can refuse (``opel_alerting_refused_total{input}``)."""
-STATUS_VIEW_INPUTS: Final = ("status", "audit", "alert")
+STATUS_VIEW_INPUTS: Final = ("status", "audit", "alert", "action_item")
 """What the status view behind the API and board reads and can refuse."""
 STAGES: Final = ("area", "county", "system")
 """The worker's stateful stages (``opel_stage_*{stage}``)."""
@@ -606,7 +606,8 @@ def record_alerting_refused(input: str) -> None:
 
 
 def record_status_view_refused(input: str) -> None:
-    """Count one value the status view refused: a ``status``, an ``audit`` record or an ``alert`` message."""
+    """Count one value the status view refused: a ``status``, an ``audit`` record, an ``alert`` message
+    or an ``action_item``."""
     METRICS.record_status_view_refused(input)
 
 

@@ -3,7 +3,8 @@
 The API and the status board read from here instead of asking the worker: ``opel.status.v1``
 is compacted (latest value per scope) and is read from the beginning on every start, so the
 view needs no state of its own. ``opel.audit.v1`` feeds a short per-scope history, and
-``opel.alerts.v1`` the alert ids alerting has told people about (what an ack may name).
+``opel.alerts.v1`` the alert ids alerting has told people about (what an ack may name), and the
+compacted ``opel.action-items.v1`` each action item as it stands.
 
 The status values also feed each area's, county's and system's *timeline*: the changes of its
 level in force over the last :data:`TIMELINE_WINDOW` (at most :data:`TIMELINE_LIMIT` changes per
@@ -36,6 +37,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from pydantic import ValidationError
 
 from opel.alerting.engine import ACK_PREFIX
+from opel.contracts.action_item import ActionItem
 from opel.contracts.alert import ALERT_MESSAGE, AlertDelivery
 from opel.contracts.audit import AuditRecord
 from opel.contracts.status import STATUS as STATUS_CONTRACT
@@ -44,7 +46,7 @@ from opel.feeds import Override
 from opel.validation_errors import field_problems, join_problems
 from streams.compacted import read_to_end, topic_partitions
 from streams.tasks import cancel_and_wait
-from streams.topics import ALERTS, AUDIT, STATUS
+from streams.topics import ACTION_ITEMS, ALERTS, AUDIT, STATUS
 
 __all__ = [
     "HISTORY_LIMIT",
@@ -186,6 +188,7 @@ class StatusState:
     _levels: dict[str, deque[LevelChange]] = field(default_factory=dict)
     _alerts: OrderedDict[str, dt.datetime] = field(default_factory=OrderedDict)
     """Alert id -> time of its latest delivery, oldest first."""
+    _items: dict[str, ActionItem] = field(default_factory=dict)
 
     def apply_status(self, scope: str, value: AnyStatus | None, now: dt.datetime | None = None) -> bool:
         """Record a status value (None is a tombstone); True if what the state holds changed.
@@ -285,6 +288,23 @@ class StatusState:
             return False
         prefix = alert_id.lower()
         return any(known.startswith(prefix) and at >= oldest for known, at in self._alerts.items())
+
+    def apply_item(self, item: ActionItem) -> None:
+        """Hold an action item as it now stands."""
+        self._items[item.id] = item
+
+    def items(self) -> list[ActionItem]:
+        """Every action item held, oldest first."""
+        return sorted(self._items.values(), key=lambda item: (item.opened_at, item.scope, item.role, item.id))
+
+    def item(self, item_id: str) -> ActionItem | None:
+        return self._items.get(item_id)
+
+    def audit_between(self, start: dt.datetime, end: dt.datetime) -> list[AuditRecord]:
+        """Every audit record held, of any scope, with ``start <= at < end``, oldest first."""
+        found = [r for entries in self._history.values() for r in entries if start <= r.at < end]
+        found.sort(key=lambda record: (record.at, record.id))
+        return found
 
     def scopes(self) -> frozenset[str]:
         """Every scope with a status or a history."""
@@ -405,6 +425,7 @@ class StatusView:
         status_topic: str = STATUS,
         audit_topic: str = AUDIT,
         alerts_topic: str | None = ALERTS,
+        items_topic: str | None = ACTION_ITEMS,
         history_limit: int = HISTORY_LIMIT,
         history_window: dt.timedelta = HISTORY_WINDOW,
         clock: Callable[[], dt.datetime] = utc_now,
@@ -415,11 +436,13 @@ class StatusView:
         """``status_hook`` sees every status value; without one, ``streams.metrics.apply_status``
         does (when that module exists and ``use_metrics`` is true). With ``use_metrics``, refused
         values are also counted in ``opel_status_view_refused_total{input}``. ``alerts_topic``
-        None: no alerts are read, so :meth:`knows_alert` knows none."""
+        None: no alerts are read, so :meth:`knows_alert` knows none; ``items_topic`` None: no
+        action items are read."""
         self.bootstrap = bootstrap
         self.status_topic = status_topic
         self.audit_topic = audit_topic
         self.alerts_topic = alerts_topic
+        self.items_topic = items_topic
         self.state = StatusState(history_limit=history_limit, history_window=history_window)
         self._clock = clock
         self._hook: StatusHook | None = status_hook or (
@@ -475,6 +498,15 @@ class StatusView:
 
     def active_overrides(self) -> list[ActiveOverride]:
         return self.state.active_overrides(self._clock())
+
+    def items(self) -> list[ActionItem]:
+        return self.state.items()
+
+    def item(self, item_id: str) -> ActionItem | None:
+        return self.state.item(item_id)
+
+    def audit_between(self, start: dt.datetime, end: dt.datetime) -> list[AuditRecord]:
+        return self.state.audit_between(start, end)
 
     def find_override(self, override_id: str) -> ActiveOverride | None:
         return self.state.find_override(override_id, self._clock())
@@ -569,10 +601,24 @@ class StatusView:
         if isinstance(message, AlertDelivery):  # a daily snapshot names no alert
             self.state.apply_alert(message, self._clock())
 
+    def apply_item_json(self, raw: bytes | None, where: str = "") -> None:
+        """Validate a raw ``opel.action-items.v1`` value and hold the item, or refuse it."""
+        topic = self.items_topic or ACTION_ITEMS
+        if raw is None:
+            self._refuse(topic, "null value (alerting never deletes an action item)", where)
+            return
+        try:
+            item = ActionItem.model_validate_json(raw)
+        except ValidationError as exc:
+            self._refuse(topic, _errors(exc, ActionItem), where)
+            return
+        self.state.apply_item(item)
+
     def _refuse(self, topic: str, why: str, where: str = "") -> None:
         self.records_refused[topic] += 1
         if self._count_refusal is not None:
-            kind = {self.status_topic: "status", self.audit_topic: "audit"}.get(topic, "alert")
+            kinds = {self.status_topic: "status", self.audit_topic: "audit", self.items_topic: "action_item"}
+            kind = kinds.get(topic, "alert")
             self._count_refusal(kind)
         log.error("status view refused a value on %s%s: %s", topic, where, why)
 
@@ -593,6 +639,8 @@ class StatusView:
             self.apply_status_json(key, record.value, where)
         elif record.topic == self.alerts_topic:
             self.apply_alert_json(record.value, where)
+        elif record.topic == self.items_topic:
+            self.apply_item_json(record.value, where)
         else:
             self.apply_audit_json(record.value, where)
 
@@ -611,8 +659,7 @@ class StatusView:
         await consumer.start()
         try:
             topics = [self.status_topic, self.audit_topic]
-            if self.alerts_topic is not None:
-                topics.append(self.alerts_topic)
+            topics += [t for t in (self.alerts_topic, self.items_topic) if t is not None]
             partitions = await self._partitions(consumer, topics)
         except BaseException:
             await consumer.stop()

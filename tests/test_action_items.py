@@ -89,7 +89,7 @@ def mark(item: ActionItem, state: str, role: str | None = None, note: str | None
     return ActionItemUpdate(
         type="action_item",
         item_id=item.id,
-        state=state,  # type: ignore[arg-type]
+        state=state,
         role=role or item.role,
         author="sp-dgs",
         at=T0 + timedelta(minutes=20),

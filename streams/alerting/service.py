@@ -3,7 +3,7 @@
 Loop of one service instance:
 
 * a consumer (group ``group_id``) reads ``opel.escalations.v1``, ``opel.commands.v1`` (acks,
-  KEaH "referrer told" confirmations, assessment-bed placements) and
+  KEaH "referrer told" confirmations, assessment-bed placements, action item marks) and
   ``opel.referral-events.v1`` (KEaH); each message's effect is written to the
   notification log before its offset is committed, so a crash replays it, and the
   deterministic alert ids make the replay a no-op;
@@ -46,7 +46,7 @@ from opel.contracts.status import STATUS, AnyStatus
 from opel.feeds import Acknowledge, ReferralEvent
 from opel.validation_errors import field_problems, first_problem, join_problems
 from streams import metrics, topics
-from streams.alerting import outbox
+from streams.alerting import item_desk, outbox
 from streams.alerting.channels import Channels, SendResult
 from streams.alerting.log_store import LogStore, State
 from streams.alerting.scheduler import PlanClock, wall_clock_jobs
@@ -86,6 +86,7 @@ class AlertingTopics:
     status: str = topics.STATUS
     alerts: str = topics.ALERTS
     audit: str = topics.AUDIT
+    action_items: str = topics.ACTION_ITEMS
 
 
 class AlertingService:
@@ -278,6 +279,7 @@ class AlertingService:
             event, self.routing, self.state.alerts, self.state.groups, now, self.action_plan
         )
         await self._save_changes(changes)
+        await item_desk.on_escalation(self, event)
         await self._on_dos(event, now)
 
     async def _on_dos(self, event: EscalationEvent, now: datetime) -> None:
@@ -310,6 +312,9 @@ class AlertingService:
             return
         if raw.get("type") == "assessment_bed":
             await self._on_placement(raw)
+            return
+        if raw.get("type") == "action_item":
+            await item_desk.on_command(self, raw)
             return
         if raw.get("type") != "ack":
             return
@@ -420,6 +425,7 @@ class AlertingService:
                 self._decide(f"flush {flush.group} to {flush.role}: {len(fresh)} deliveries; {flush.reason}")
             if self._duties:
                 await self._run_duties(now)
+                await item_desk.remind(self, now)
             due = outbox.due(self.state.outbox.values(), now, self._in_flight)
             self._in_flight.update(d.delivery_id for d in due)
         if due:

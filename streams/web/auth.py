@@ -19,6 +19,7 @@ from typing import Annotated, Final, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
+from opel.alerting.routing import PLAN_ROLES
 from opel.validation_errors import field_problems, first_problem
 
 __all__ = [
@@ -38,19 +39,35 @@ MIN_TOKEN_LENGTH: Final = 16
 DEFAULT_MAX_EVENT_STREAMS: Final = 100
 """Open ``/events`` streams allowed by default: every board screen holds one."""
 
-RoleName = Literal["escalation_group", "duty_manager", "viewer"]
+RoleName = Literal[
+    "escalation_group",
+    "duty_manager",
+    "viewer",
+    # The plan's roles (section 8): each marks its own action items.
+    "inhouse_registered_managers",
+    "keah_locality_organisers",
+    "senior_practitioner",
+    "stp_team_manager",
+    "pascc_ops_manager",
+    "community_team_managers",
+    "assistant_director",
+    "director_asc",
+]
 
 
 class Permission(enum.Enum):
     READ = "read"
     OVERRIDE = "override"
     ACK = "ack"
+    MARK_ITEMS = "mark_items"
+    """Mark the action items the principal's plan roles own (never another role's)."""
 
 
 ROLE_PERMISSIONS: Final[Mapping[str, frozenset[Permission]]] = {
     "escalation_group": frozenset({Permission.READ, Permission.OVERRIDE}),
     "duty_manager": frozenset({Permission.READ, Permission.ACK}),
     "viewer": frozenset({Permission.READ}),
+    **dict.fromkeys(PLAN_ROLES, frozenset({Permission.READ, Permission.MARK_ITEMS})),
 }
 
 

@@ -13,6 +13,7 @@ _CONTENT_TYPES: Final = {
     "board-text.js": "text/javascript",
     "board.js": "text/javascript",
     "board.css": "text/css",
+    "daily-record.css": "text/css",
 }
 
 

@@ -80,4 +80,5 @@ _WHO_MAY: Final = {
     Permission.READ: "any configured principal",
     Permission.OVERRIDE: "the escalation_group role",
     Permission.ACK: "the duty_manager role",
+    Permission.MARK_ITEMS: "the plan role that owns an action item",
 }

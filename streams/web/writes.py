@@ -15,6 +15,7 @@ from aiohttp import web
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from opel.alerting.events import AckRequest, ack_command
+from opel.contracts.action_item import ActionItemUpdate
 from opel.feeds import Acknowledge, Override, Text, Withdraw
 from streams.web.auth import Permission
 from streams.web.context import context
@@ -29,7 +30,7 @@ _TEXT: Final = TypeAdapter(Text)
 C = TypeVar("C", bound=BaseModel)
 
 
-def _checked(build: Callable[[], C], renames: dict[str, str]) -> C:
+def checked(build: Callable[[], C], renames: dict[str, str]) -> C:
     """The command ``build`` makes; its validation errors are the caller's 422."""
     try:
         return build()
@@ -37,7 +38,9 @@ def _checked(build: Callable[[], C], renames: dict[str, str]) -> C:
         raise validation_problem(exc, default_field=renames.get("", "body"), renames=renames) from None
 
 
-async def _send(request: web.Request, command: Override | Withdraw | Acknowledge) -> web.Response:
+async def send(
+    request: web.Request, command: Override | Withdraw | Acknowledge | ActionItemUpdate
+) -> web.Response:
     # The record and the answer are the command's own JSON: what the worker and alerting read.
     value = command.model_dump(mode="json", exclude_none=True)
     try:
@@ -72,7 +75,7 @@ async def post_override(request: web.Request) -> web.Response:
     body = await parse_body(request, OverrideBody)
     _check_scope(request, body.scope)
     now = context(request).view.now()
-    command = _checked(
+    command = checked(
         lambda: Override(
             type="override",
             id=f"ovr-{uuid.uuid4().hex}",
@@ -87,7 +90,7 @@ async def post_override(request: web.Request) -> web.Response:
         # The only whole-model rule is expiry after now, so a nameless error is about expires_at.
         {"": "expires_at"},
     )
-    return await _send(request, command)
+    return await send(request, command)
 
 
 async def delete_override(request: web.Request) -> web.Response:
@@ -110,7 +113,7 @@ async def delete_override(request: web.Request) -> web.Response:
             title="Unknown override",
         )
     now = ctx.view.now()
-    command = _checked(
+    command = checked(
         lambda: Withdraw(
             type="withdraw",
             id=active.id,
@@ -121,7 +124,7 @@ async def delete_override(request: web.Request) -> web.Response:
         ),
         {},
     )
-    return await _send(request, command)
+    return await send(request, command)
 
 
 async def post_ack(request: web.Request) -> web.Response:
@@ -140,8 +143,8 @@ async def post_ack(request: web.Request) -> web.Response:
         )
     now = view.now()
     # opel.alerting.events builds every ack: the API and alerting read and write one record.
-    command = _checked(
+    command = checked(
         lambda: ack_command(AckRequest(alert_id=alert_id, author=principal.name, note=body.note), now),
         {"alert_id": "id"},
     )
-    return await _send(request, command)
+    return await send(request, command)

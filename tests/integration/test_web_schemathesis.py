@@ -118,6 +118,10 @@ def test_api_conforms_to_openapi(case: Any, live_server: str) -> None:
     if case.operation.method.upper() == "POST" and case.operation.path == "/alerts/{id}/ack":
         # A well-formed id of an alert alerting never sent is rightly 404 (test_web_api.py).
         excluded.append(positive_data_acceptance)
+    if case.operation.method.upper() == "POST" and case.operation.path == "/action-items/{id}":
+        # Only the plan role owning an item may mark it, so this token is rightly refused (403),
+        # as is an id no item has (404): tests/integration/test_action_items.py marks real items.
+        excluded.append(positive_data_acceptance)
     case.call_and_validate(
         base_url=live_server,
         headers={"Authorization": f"Bearer {TOKEN}"},

@@ -46,13 +46,17 @@ def shipped_catalogues() -> list[dict[str, Any]]:
 
 
 def private_topics(prefix: str = "opel-web", partitions: int = DEFAULT_PARTITIONS) -> dict[str, TopicSpec]:
-    """Fresh status (compacted), audit, alerts and commands topics named ``<prefix>-<random>.<role>``."""
+    """Fresh status (compacted), audit, alerts, commands and action items (compacted) topics named
+    ``<prefix>-<random>.<role>``."""
     tag = f"{prefix}-{uuid.uuid4().hex[:8]}"
     return {
         "status": TopicSpec(f"{tag}.status", partitions, True, "out", "status for a local stack"),
         "audit": TopicSpec(f"{tag}.audit", partitions, False, "out", "audit for a local stack"),
         "alerts": TopicSpec(f"{tag}.alerts", partitions, False, "out", "alerts for a local stack"),
         "commands": TopicSpec(f"{tag}.commands", partitions, False, "in", "commands from a local stack"),
+        "action_items": TopicSpec(
+            f"{tag}.action-items", partitions, True, "out", "action items for a local stack"
+        ),
     }
 
 
@@ -78,6 +82,7 @@ class LocalStack:
             status_topic=self.topics["status"].name,
             audit_topic=self.topics["audit"].name,
             alerts_topic=self.topics["alerts"].name,
+            items_topic=self.topics["action_items"].name if "action_items" in self.topics else None,
         )
         self.sender = CommandSender(broker.bootstrap, topic=self.topics["commands"].name)
         # The shipped catalogues by default, listed as the worker lists them: the scopes an
