@@ -16,6 +16,9 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
+from streams import kafka_security
+from streams.kafka_security import PLAINTEXT, KafkaSecurity
+
 POLL_MS = 500
 
 
@@ -68,14 +71,19 @@ async def read_to_end(
 
 
 async def read_topic_to_end(
-    bootstrap: str, topic: str, *, poll_ms: int = POLL_MS, **consumer_options: Any
+    bootstrap: str,
+    topic: str,
+    *,
+    poll_ms: int = POLL_MS,
+    security: KafkaSecurity = PLAINTEXT,
+    **consumer_options: Any,
 ) -> AsyncIterator[ConsumerRecord[Any, Any]]:
     """Every record ``topic`` holds now, from a consumer of its own (no group, nothing committed).
 
     A topic that does not exist holds nothing. ``consumer_options`` go to :class:`AIOKafkaConsumer`.
     """
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, **consumer_options
+    consumer = kafka_security.consumer(
+        bootstrap, security=security, group_id=None, enable_auto_commit=False, **consumer_options
     )
     await consumer.start()
     try:

@@ -26,8 +26,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Final, TypeVar, get_args
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka import TopicPartition
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -42,6 +41,8 @@ from prometheus_client.registry import Collector
 from opel.contracts.deadletter import Reason
 from opel.contracts.escalation import Direction
 from opel.scopes import KINDS
+from streams import kafka_security
+from streams.kafka_security import PLAINTEXT, KafkaSecurity
 from streams.topics import ALL_TOPIC_NAMES, INPUT_TOPICS
 
 __all__ = [
@@ -500,11 +501,17 @@ class OpelMetrics:
         self.consumer_lag.labels(_one_of(topic, ALL_TOPIC_NAMES), _partition(partition)).set(max(0, lag))
 
     async def refresh_consumer_lag(
-        self, bootstrap: str, group_id: str, topics: Sequence[str], *, timeout: float = 10.0
+        self,
+        bootstrap: str,
+        group_id: str,
+        topics: Sequence[str],
+        *,
+        timeout: float = 10.0,
+        security: KafkaSecurity = PLAINTEXT,
     ) -> dict[tuple[str, int], int]:
         """Poll the group's lag and set the gauges; a failed poll is counted and re-raised."""
         try:
-            lags = await poll_consumer_lag(bootstrap, group_id, topics, timeout=timeout)
+            lags = await poll_consumer_lag(bootstrap, group_id, topics, timeout=timeout, security=security)
         except Exception:
             self.lag_polls.labels("failed").inc()
             raise
@@ -515,7 +522,12 @@ class OpelMetrics:
 
 
 async def poll_consumer_lag(
-    bootstrap: str, group_id: str, topics: Sequence[str], *, timeout: float = 10.0
+    bootstrap: str,
+    group_id: str,
+    topics: Sequence[str],
+    *,
+    timeout: float = 10.0,
+    security: KafkaSecurity = PLAINTEXT,
 ) -> dict[tuple[str, int], int]:
     """Lag of consumer group ``group_id`` per partition of ``topics``: end offset minus committed.
 
@@ -523,11 +535,12 @@ async def poll_consumer_lag(
     reads new groups from the earliest offset. Topics that do not exist are left out.
     """
     timeout_ms = max(int(timeout * 1000), 100)
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=bootstrap, client_id="opel-lag-poll", request_timeout_ms=timeout_ms
+    admin = kafka_security.admin(
+        bootstrap, security=security, client_id="opel-lag-poll", request_timeout_ms=timeout_ms
     )
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
+    consumer = kafka_security.consumer(
+        bootstrap,
+        security=security,
         client_id="opel-lag-poll",
         group_id=None,
         enable_auto_commit=False,
@@ -648,7 +661,12 @@ def set_consumer_lag(topic: str, partition: int, lag: int) -> None:
 
 
 async def refresh_consumer_lag(
-    bootstrap: str, group_id: str, topics: Sequence[str], *, timeout: float = 10.0
+    bootstrap: str,
+    group_id: str,
+    topics: Sequence[str],
+    *,
+    timeout: float = 10.0,
+    security: KafkaSecurity = PLAINTEXT,
 ) -> dict[tuple[str, int], int]:
     """Poll the worker group's lag and set the gauges (for a periodic task)."""
-    return await METRICS.refresh_consumer_lag(bootstrap, group_id, topics, timeout=timeout)
+    return await METRICS.refresh_consumer_lag(bootstrap, group_id, topics, timeout=timeout, security=security)

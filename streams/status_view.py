@@ -44,7 +44,9 @@ from opel.contracts.status import STATUS as STATUS_CONTRACT
 from opel.contracts.status import AnyStatus
 from opel.feeds import Override
 from opel.validation_errors import field_problems, join_problems
+from streams import kafka_security
 from streams.compacted import read_to_end, topic_partitions
+from streams.kafka_security import PLAINTEXT, KafkaSecurity
 from streams.tasks import cancel_and_wait
 from streams.topics import ACTION_ITEMS, ALERTS, AUDIT, STATUS
 
@@ -432,6 +434,7 @@ class StatusView:
         status_hook: StatusHook | None = None,
         use_metrics: bool = True,
         client_id: str = "opel-status-view",
+        security: KafkaSecurity = PLAINTEXT,
     ) -> None:
         """``status_hook`` sees every status value; without one, ``streams.metrics.apply_status``
         does (when that module exists and ``use_metrics`` is true). With ``use_metrics``, refused
@@ -450,6 +453,7 @@ class StatusView:
         )
         self._count_refusal = _metrics_function("record_status_view_refused") if use_metrics else None
         self._client_id = client_id
+        self._security = security
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
         self._caught_up = asyncio.Event()
@@ -649,8 +653,9 @@ class StatusView:
         """Connect and start reading both topics from the beginning. Returns once connected."""
         if self.running:
             return
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap,
+        consumer = kafka_security.consumer(
+            self.bootstrap,
+            security=self._security,
             group_id=None,
             enable_auto_commit=False,
             auto_offset_reset="earliest",

@@ -22,6 +22,7 @@ from streams.app import Outputs, aggregate_keys, create_app
 from streams.broker import EmbeddedBroker
 from streams.catalogues import CatalogueStore
 from streams.ingest import Ingest
+from streams.kafka_security import PLAINTEXT, KafkaAccessError, KafkaSecurity, check_access, for_settings
 from streams.settings import Settings
 from streams.tasks import cancel_and_wait
 
@@ -40,6 +41,7 @@ class Running:
     broker: EmbeddedBroker | None = None
     web_url: str | None = None  # set by the web extra once it listens
     stops: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    security: KafkaSecurity = PLAINTEXT  # how every Kafka client of the worker and its extras connects
 
 
 def start_embedded_broker(settings: Settings) -> tuple[EmbeddedBroker, Settings]:
@@ -56,7 +58,8 @@ def start_embedded_broker(settings: Settings) -> tuple[EmbeddedBroker, Settings]
 
 
 class TopicsNotReadyError(RuntimeError):
-    """The cluster lacks opel's topics, has them otherwise, or cannot be asked: one line says which."""
+    """The cluster lacks opel's topics, has them otherwise, or cannot be asked (unreachable, or it
+    refused the OPEL_KAFKA_* security settings): one line says which."""
 
 
 def create_topics_hint(settings: Settings) -> str:
@@ -77,14 +80,23 @@ async def ensure_topics(
     broker of a smaller cluster. Raises :class:`TopicsNotReadyError` with a one-line message.
     """
     bootstrap = settings.kafka_bootstrap()
+    security = for_settings(settings)
     specs = topics.all_topics(settings.partitions)
     try:
+        # First, so that a refused password or certificate is said in one line naming its setting
+        # rather than as the admin client's "Unable to bootstrap".
+        await check_access(bootstrap, security)
         if create:
             rf = replication_factor or topic_admin.default_replication_factor(
-                await topic_admin.broker_count(bootstrap, timeout=timeout)
+                await topic_admin.broker_count(bootstrap, timeout=timeout, security=security)
             )
             outcome = await topic_admin.create_topics(
-                bootstrap, specs, replication_factor=rf, timeout=timeout, client_id="opel-run-create-topics"
+                bootstrap,
+                specs,
+                replication_factor=rf,
+                timeout=timeout,
+                client_id="opel-run-create-topics",
+                security=security,
             )
             if outcome.problems:
                 raise TopicsNotReadyError(
@@ -100,9 +112,11 @@ async def ensure_topics(
                     ", ".join(outcome.created),
                 )
             return outcome.created
-        check = await topic_admin.check_topics(bootstrap, specs, timeout=timeout)
+        check = await topic_admin.check_topics(bootstrap, specs, timeout=timeout, security=security)
     except TopicsNotReadyError:
         raise
+    except KafkaAccessError as exc:
+        raise TopicsNotReadyError(str(exc)) from None
     except Exception as exc:  # refused, timed out, unknown host: one line, not a traceback
         detail = str(exc) or type(exc).__name__
         raise TopicsNotReadyError(
@@ -140,11 +154,18 @@ async def start(
     # start with its CatalogueError, and nothing is left to clean up.
     store = CatalogueStore(settings, clock=clock)
     (settings.data_dir / "faust").mkdir(parents=True, exist_ok=True)
+    security = for_settings(settings)
     if settings.broker_url is None:
+        if security.protocol != "PLAINTEXT":
+            raise TopicsNotReadyError(
+                f"OPEL_KAFKA_SECURITY_PROTOCOL={security.protocol} needs OPEL_BROKER_URL: the embedded "
+                "broker only speaks PLAINTEXT"
+            )
         broker, settings = await asyncio.to_thread(start_embedded_broker, settings)
     else:
         await ensure_topics(settings, create=create_topics, replication_factor=replication_factor)
-    outputs = Outputs(settings.kafka_bootstrap())
+        log.info("Kafka at %s, connecting with %s", settings.kafka_bootstrap(), security.describe())
+    outputs = Outputs(settings.kafka_bootstrap(), security=security)
     app = create_app(settings, store, outputs, clock)
     ingest = Ingest(
         bootstrap=settings.kafka_bootstrap(),
@@ -157,8 +178,9 @@ async def start(
         aggregate_keys=lambda: aggregate_keys(store),
         clock=clock,
         source_idle=settings.source_idle,
+        security=security,
     )
-    running = Running(settings, store, app, ingest, broker)
+    running = Running(settings, store, app, ingest, broker, security=security)
     try:
         await outputs.start()
         running.stops.append(outputs.stop)

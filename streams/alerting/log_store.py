@@ -29,6 +29,7 @@ from opel.alerting.records import (
 )
 from opel.contracts.action_item import ActionItem
 from streams.compacted import read_topic_to_end
+from streams.kafka_security import PLAINTEXT, KafkaSecurity
 from streams.topics import NOTIFICATIONS
 
 log = logging.getLogger(__name__)
@@ -67,9 +68,12 @@ class State:
 
 
 class LogStore:
-    def __init__(self, producer: AIOKafkaProducer, bootstrap: str, namespace: str) -> None:
+    def __init__(
+        self, producer: AIOKafkaProducer, bootstrap: str, namespace: str, security: KafkaSecurity = PLAINTEXT
+    ) -> None:
         self._producer = producer
         self._bootstrap = bootstrap
+        self._security = security
         self._prefix = f"{namespace}/"
 
     def key(self, kind: str, ident: str) -> str:
@@ -93,7 +97,7 @@ class LogStore:
     async def load(self) -> State:
         """Read the topic from the start to its current end; the latest value per key wins."""
         state = State()
-        async for message in read_topic_to_end(self._bootstrap, NOTIFICATIONS):
+        async for message in read_topic_to_end(self._bootstrap, NOTIFICATIONS, security=self._security):
             self._apply(state, message.key, message.value)
         return state
 

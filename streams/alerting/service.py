@@ -45,11 +45,12 @@ from opel.contracts.escalation import EscalationEvent
 from opel.contracts.status import STATUS, AnyStatus
 from opel.feeds import Acknowledge, ReferralEvent
 from opel.validation_errors import field_problems, first_problem, join_problems
-from streams import metrics, topics
+from streams import kafka_security, metrics, topics
 from streams.alerting import item_desk, outbox
 from streams.alerting.channels import Channels, SendResult
 from streams.alerting.log_store import LogStore, State
 from streams.alerting.scheduler import PlanClock, wall_clock_jobs
+from streams.kafka_security import PLAINTEXT, KafkaSecurity
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +108,7 @@ class AlertingService:
         session_timeout_ms: int = 6000,
         action_plan: ActionPlan | PlanSource | None = None,
         routing_loader: Callable[[str | Path], RoutingConfig] = load_routing,
+        security: KafkaSecurity = PLAINTEXT,
     ) -> None:
         """``action_plan``: where a site's or system's message takes each role's actions, and
         whose version every message names. ``opel run`` passes a function returning the plan of
@@ -114,6 +116,7 @@ class AlertingService:
         as it is, and none means the shipped plan. ``routing_loader`` reads the routing file on
         :meth:`routing_reload` (``opel run --demo`` shortens its grouping waits on every load)."""
         self.bootstrap = bootstrap
+        self.security = security
         self.routing = routing
         self._load_routing = routing_loader
         plan = action_plan if action_plan is not None else _default_action_plan()
@@ -144,9 +147,11 @@ class AlertingService:
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
-        self._producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all", linger_ms=2)
+        self._producer = kafka_security.producer(
+            self.bootstrap, security=self.security, acks="all", linger_ms=2
+        )
         await self._producer.start()
-        self._store = LogStore(self._producer, self.bootstrap, self.group_id)
+        self._store = LogStore(self._producer, self.bootstrap, self.group_id, self.security)
         self.state = await self._store.load()
         self._decide(
             f"loaded {len(self.state.alerts)} alerts, {len(self.state.outbox)} deliveries, "
@@ -156,11 +161,12 @@ class AlertingService:
         log.warning("alerting on: %s", self.routing.describe())
         self._decide(f"alerting on: {self.routing.describe()}")
         self._channels = Channels(self.routing)
-        self._consumer = AIOKafkaConsumer(
+        self._consumer = kafka_security.consumer(
+            self.bootstrap,
             self._topics.escalations,
             self._topics.commands,
             self._topics.referral_events,
-            bootstrap_servers=self.bootstrap,
+            security=self.security,
             group_id=self.group_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
@@ -169,8 +175,8 @@ class AlertingService:
             fetch_max_wait_ms=100,
         )
         await self._consumer.start()
-        self._status_consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap, enable_auto_commit=False, fetch_max_wait_ms=100
+        self._status_consumer = kafka_security.consumer(
+            self.bootstrap, security=self.security, enable_auto_commit=False, fetch_max_wait_ms=100
         )
         await self._status_consumer.start()
         await self._status_consumer.topics()

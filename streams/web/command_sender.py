@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
-
+from streams import kafka_security
+from streams.kafka_security import PLAINTEXT, KafkaSecurity
 from streams.topics import COMMANDS
 
 __all__ = ["CommandSender", "command_key"]
@@ -25,10 +25,17 @@ def command_key(command: dict[str, Any]) -> str | None:
 class CommandSender:
     """Owns a producer; ``await sender(command)`` returns once the broker has the record."""
 
-    def __init__(self, bootstrap: str, *, topic: str = COMMANDS, client_id: str = "opel-api") -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        *,
+        topic: str = COMMANDS,
+        client_id: str = "opel-api",
+        security: KafkaSecurity = PLAINTEXT,
+    ) -> None:
         self.topic = topic
-        self._producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap, client_id=client_id, acks="all", enable_idempotence=False
+        self._producer = kafka_security.producer(
+            bootstrap, security=security, client_id=client_id, acks="all", enable_idempotence=False
         )
         self._started = False
 
