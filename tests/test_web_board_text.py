@@ -18,6 +18,7 @@ from typing import Any, Final
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 from support.demo import demo_statuses, held, status_record
+from support.progress import announce
 
 from opel.contracts.status import AnyStatus
 
@@ -34,6 +35,7 @@ def browser() -> Iterator[Browser]:
             pytest.fail(f"OPEL_REQUIRE_BROWSER is set but {CHROMIUM} is missing")
         pytest.skip(f"{CHROMIUM} is missing (apt-get install -y chromium)")
     with sync_playwright() as pw:
+        announce("starting headless Chromium")
         launched = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             yield launched

@@ -13,9 +13,10 @@ __all__ = ["CommandSender", "command_key"]
 
 
 def command_key(command: dict[str, Any]) -> str | None:
-    """The record key docs/topics.md gives a command: its scope, the alert id for an ack, or the
-    item id for an action item's mark."""
-    for name in ("scope", "alert_id", "item_id"):
+    """The record key docs/topics.md gives a command: its scope, the alert id for an ack, the
+    item id for an action item's mark, the referral event id for a KEaH confirmation, or the
+    placement id for an assessment-bed placement."""
+    for name in ("scope", "alert_id", "item_id", "event_id", "placement_id"):
         value = command.get(name)
         if isinstance(value, str) and value:
             return value

@@ -245,8 +245,7 @@ def broker_factory(broker_kind: BrokerKind, tmp_path: Path) -> Iterator[BrokerFa
                 raise ValueError("broker_factory(port=...) is for the Tansu tier only")
             b: EmbeddedBroker = service.new_broker(tmp_path / f"kafka-{len(started)}", "kafka")
         else:
-            started.append(b := EmbeddedBroker(port=port, log_path=tmp_path / f"tansu-{len(started)}.log"))
-            b.start(timeout=30)
+            started.append(b := service.start_embedded(tmp_path / f"tansu-{len(started)}.log", port))
             return b
         started.append(b)
         return b

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
+from support.progress import announce
 
 from opel.contracts.deadletter import DeadLetter
 from opel.contracts.escalation import EscalationEvent
@@ -146,6 +147,7 @@ def start_worker(broker: EmbeddedBroker, data: Path, app_id: str) -> subprocess.
         OPEL_LOG_LEVEL=os.environ.get("OPEL_ORACLE_LOG_LEVEL", "warning"),
     )
     log = (data / "worker.log").open("ab")
+    announce(f"starting worker {app_id}")
     return subprocess.Popen([sys.executable, "-m", "streams.worker"], env=env, stdout=log, stderr=log)
 
 

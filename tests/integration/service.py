@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from aiokafka import AIOKafkaProducer
+from support.progress import announce
 
 from streams import topics
 from streams.apache_kafka import ApacheKafka
@@ -52,11 +53,22 @@ def new_broker(tmp_path: Path, kind: BrokerKind | None = None) -> EmbeddedBroker
     tmp_path.mkdir(parents=True, exist_ok=True)
     broker: EmbeddedBroker
     if kind == "kafka":
+        announce("starting Apache Kafka (one node; it may take minutes)")  # said before: it is slow
         broker = ApacheKafka(1, workdir=tmp_path / "kafka")
         broker.start(timeout=180)
-    else:
-        broker = EmbeddedBroker(log_path=tmp_path / "tansu.log")
+        return broker
+    return start_embedded(tmp_path / "tansu.log")
+
+
+def start_embedded(log_path: Path, port: int | None = None) -> EmbeddedBroker:
+    """A started embedded (Tansu) broker, said in pytest's output with the port it picked."""
+    broker = EmbeddedBroker(port=port, log_path=log_path)
+    try:
         broker.start(timeout=30)
+    except BaseException:
+        broker.stop()  # its log is kept (an explicit log_path always is)
+        raise
+    announce(f"started embedded broker on {broker.bootstrap} in {broker.startup_seconds or 0:.1f} s")
     return broker
 
 

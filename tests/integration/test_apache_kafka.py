@@ -23,6 +23,7 @@ import yaml
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
+from support.progress import announce
 
 import streams.apache_kafka as ak
 from streams import topic_admin, topics
@@ -51,6 +52,7 @@ def kafka_ready() -> None:
 
 @pytest.fixture
 def one_node(kafka_ready: None, tmp_path: Path) -> Iterator[ApacheKafka]:
+    announce("starting Apache Kafka (one node)")
     cluster = ApacheKafka(1, workdir=tmp_path / "kafka")
     cluster.start()
     try:
@@ -321,6 +323,7 @@ def test_an_unreachable_cluster_is_one_line(tmp_path: Path) -> None:
 def test_three_nodes_replicate_survive_a_killed_leader_and_take_it_back(
     kafka_ready: None, tmp_path: Path
 ) -> None:
+    announce("starting Apache Kafka (three nodes)")
     cluster = ApacheKafka(3, workdir=tmp_path / "kafka")
     cluster.start(timeout=240)
     try:

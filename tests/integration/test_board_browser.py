@@ -26,6 +26,7 @@ import pytest
 from playwright.async_api import Browser, ConsoleMessage, Page, ViewportSize, async_playwright
 from support.demo import demo_statuses, status_record
 from support.local_stack import LocalStack
+from support.progress import announce
 
 from streams.broker import EmbeddedBroker
 from streams.web.reads import level_label
@@ -109,6 +110,7 @@ async def axe_violations(page: Page, source: str) -> list[dict[str, Any]]:
 async def browser() -> AsyncIterator[Browser]:
     _require_browser()
     async with async_playwright() as pw:
+        announce("starting headless Chromium")
         launched = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             yield launched

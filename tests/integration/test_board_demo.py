@@ -20,6 +20,7 @@ from typing import Any, Final
 import aiohttp
 import pytest
 from playwright.async_api import Page, async_playwright
+from support.progress import announce
 
 from streams.broker import EmbeddedBroker
 from streams.demo import DAY_HOURS, SECONDS_PER_HOUR
@@ -174,6 +175,7 @@ async def test_the_demo_day_on_the_board(own_broker: EmbeddedBroker, tmp_path: P
         assert DAY_HOURS * SECONDS_PER_HOUR / SPEED < 30
         await settled(base, began)
         async with async_playwright() as pw:
+            announce("starting headless Chromium")
             browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
             try:
                 for size in ("desktop", "phone"):

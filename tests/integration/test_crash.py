@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.progress import announce
 
 from streams import topics
 from streams.broker import EmbeddedBroker
@@ -60,6 +61,7 @@ def start_worker(broker: EmbeddedBroker, data: Path, app_id: str) -> subprocess.
         OPEL_LOG_LEVEL=os.environ.get("OPEL_CRASH_LOG_LEVEL", "warning"),
     )
     log = (data / "worker.log").open("ab")
+    announce(f"starting worker {app_id}")
     return subprocess.Popen([sys.executable, "-m", "streams.worker"], env=env, stdout=log, stderr=log)
 
 

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.progress import announce
 
 from opel.backtest.generate import generate, shape_for
 from opel.backtest.history import parse_json_object
@@ -80,6 +81,7 @@ def start_worker(broker: EmbeddedBroker, data: Path, app_id: str) -> subprocess.
         OPEL_LOG_LEVEL=os.environ.get("OPEL_ORACLE_LOG_LEVEL", "warning"),
     )
     log = (data / "worker.log").open("ab")
+    announce(f"starting worker {app_id}")
     return subprocess.Popen([sys.executable, "-m", "streams.worker"], env=env, stdout=log, stderr=log)
 
 

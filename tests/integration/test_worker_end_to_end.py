@@ -17,6 +17,7 @@ import yaml
 from aiohttp import web
 from playwright.async_api import async_playwright
 from prometheus_client.parser import text_string_to_metric_families
+from support.progress import announce
 
 from streams.broker import EmbeddedBroker
 from streams.run_command import alerting_extra, web_extra
@@ -94,6 +95,7 @@ async def test_reading_to_board_metrics_and_alert(
 
         await wait_for(green)
         async with async_playwright() as pw:
+            announce("starting headless Chromium")
             browser = await pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
             page = await browser.new_page()
             errors: list[str] = []

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+from support.progress import announce
 
 from streams.worker import STOP_TIMEOUT
 
@@ -29,6 +30,7 @@ def test_sigterm_stops_a_worker_that_lost_its_broker(tmp_path: Path) -> None:
         OPEL_LOG_LEVEL="info",
     )
     log_path = tmp_path / "worker.log"
+    announce("starting worker opel-stop")
     with log_path.open("ab") as log:
         proc = subprocess.Popen([sys.executable, "-m", "streams.worker"], env=env, stdout=log, stderr=log)
     try:
