@@ -9,11 +9,10 @@ the audit topic; the daily record lists who did what and when.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import uuid
-from collections.abc import AsyncIterator, Callable
-from typing import Any, Final, TypeVar
+from collections.abc import AsyncIterator
+from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 import aiohttp
@@ -31,7 +30,8 @@ from streams.broker import EmbeddedBroker
 from streams.topics import TopicSpec
 from streams.web.auth import build_api_config
 
-DEADLINE: Final = 60.0
+from .test_web_api import bearer, until
+
 SP_TOKEN: Final = "senior-practitioner-token-0123456789"
 TM_TOKEN: Final = "team-manager-token-0123456789abcd"
 CONFIG: Final = {
@@ -42,7 +42,6 @@ CONFIG: Final = {
 }
 LONDON: Final = ZoneInfo("Europe/London")
 SHREWD_DAILY: Final = "senior_practitioner.l2.shrewd_daily"
-T = TypeVar("T")
 
 
 class Clock:
@@ -51,21 +50,6 @@ class Clock:
 
     def __call__(self) -> dt.datetime:
         return self.now
-
-
-async def until(probe: Callable[[], T | None], what: str) -> T:
-    deadline = asyncio.get_running_loop().time() + DEADLINE
-    while True:
-        value = probe()
-        if value:
-            return value
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def event(scope: str, before: int | None, after: int, at: dt.datetime) -> EscalationEvent:
