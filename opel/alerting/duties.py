@@ -349,7 +349,8 @@ def keah_notice(record: KeahRecord, vocab: Vocabulary | None = None) -> Rendered
         "no start date can be found within 24 hours.",
         f"Tell the referrer by {when(record.due_at)} (2 hours from receipt, plan 7.6),",
         "and make sure the person is followed up in the community.",
-        "Once the referrer has been told, confirm it on the board or the API: that is what is counted.",
+        "Once the referrer has been told, confirm it on the board or with",
+        f"POST /keah/{record.event_id}/referrer-told: that confirmation is what is counted.",
     ]
     return render_duty(f"KEaH: tell the referrer{ref} by {when(record.due_at)}", body)
 
@@ -362,6 +363,11 @@ class KeahReferral:
     notice: DutyNotice
 
 
+def starts_keah_clock(event: ReferralEvent) -> bool:
+    """Whether the 2-hour rule applies: a KEaH referral received with no start date within 24 hours."""
+    return event.service == "keah" and event.kind == "received" and event.start_date_within_24h is False
+
+
 def keah_referral(
     event: ReferralEvent, config: ClockConfig, known: Collection[str], vocab: Vocabulary | None = None
 ) -> KeahReferral | None:
@@ -371,7 +377,7 @@ def keah_referral(
     The deadline runs from when the referral was received (``occurred_at``), not from when
     alerting read it.
     """
-    if event.service != "keah" or event.kind != "received" or event.start_date_within_24h is not False:
+    if not starts_keah_clock(event):
         return None
     if event.event_id in known:
         return None

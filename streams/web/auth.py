@@ -52,6 +52,8 @@ RoleName = Literal[
     "community_team_managers",
     "assistant_director",
     "director_asc",
+    # Placement Co-ordinators report each assessment-bed placement (plan 6.3).
+    "placement_coordinator",
 ]
 
 
@@ -61,6 +63,10 @@ class Permission(enum.Enum):
     ACK = "ack"
     MARK_ITEMS = "mark_items"
     """Mark the action items the principal's plan roles own (never another role's)."""
+    CONFIRM_KEAH = "confirm_keah"
+    """Confirm that a KEaH referrer was told (plan 7.6): what the 2-hour rule counts."""
+    RECORD_PLACEMENTS = "record_placements"
+    """Record an assessment-bed placement starting or ending (plan 6.3)."""
 
 
 ROLE_PERMISSIONS: Final[Mapping[str, frozenset[Permission]]] = {
@@ -68,6 +74,8 @@ ROLE_PERMISSIONS: Final[Mapping[str, frozenset[Permission]]] = {
     "duty_manager": frozenset({Permission.READ, Permission.ACK}),
     "viewer": frozenset({Permission.READ}),
     **dict.fromkeys(PLAN_ROLES, frozenset({Permission.READ, Permission.MARK_ITEMS})),
+    "keah_locality_organisers": frozenset({Permission.READ, Permission.MARK_ITEMS, Permission.CONFIRM_KEAH}),
+    "placement_coordinator": frozenset({Permission.READ, Permission.RECORD_PLACEMENTS}),
 }
 
 

@@ -81,4 +81,6 @@ _WHO_MAY: Final = {
     Permission.OVERRIDE: "the escalation_group role",
     Permission.ACK: "the duty_manager role",
     Permission.MARK_ITEMS: "the plan role that owns an action item",
+    Permission.CONFIRM_KEAH: "the keah_locality_organisers role",
+    Permission.RECORD_PLACEMENTS: "the placement_coordinator role",
 }

@@ -10,15 +10,16 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from typing import Annotated, Any, Final, TypeVar
+from typing import Annotated, Any, Final, Literal, TypeVar
 
 from aiohttp import web
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
-from opel.feeds import ScopeKey, Text
+from opel.feeds import Ref, ScopeKey, Text
+from opel.models import Identifier
 from streams.web.problems import ProblemError, validation_problem
 
-__all__ = ["AckBody", "OverrideBody", "parse_body", "parse_rfc3339"]
+__all__ = ["AckBody", "KeahToldBody", "OverrideBody", "PlacementBody", "parse_body", "parse_rfc3339"]
 
 MAX_BODY_BYTES: Final = 16 * 1024
 
@@ -47,6 +48,26 @@ class AckBody(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     note: Text | None = None
+
+
+class KeahToldBody(BaseModel):
+    """``POST /keah/{event_id}/referrer-told``: an optional note; the caller is the author."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    note: Text | None = None
+
+
+class PlacementBody(BaseModel):
+    """``POST /assessment-beds/placements``: a placement started or ended (plan 6.3)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    placement_id: Ref
+    area: Identifier
+    change: Literal["started", "ended"]
+    at: AwareDatetime | None = None
+    ref: Ref | None = None
 
 
 async def parse_body(request: web.Request, model: type[M], *, optional: bool = False) -> M:

@@ -11,7 +11,7 @@ from aiohttp import web
 
 from opel.actions import ActionPlan, PlanSource, plan_source
 from streams.status_view import StatusView
-from streams.web import action_items, board, daily_record, events, reads, writes
+from streams.web import action_items, board, daily_record, duties, events, reads, writes
 from streams.web.auth import AuthConfig, BoardConfig
 from streams.web.context import CONTEXT, Catalogues, Context, SendCommand
 from streams.web.problems import problem_middleware
@@ -50,6 +50,8 @@ ROUTES: Final[tuple[Route, ...]] = (
     Route("POST", "/overrides", writes.post_override),
     Route("DELETE", "/overrides/{id}", writes.delete_override),
     Route("POST", "/alerts/{id}/ack", writes.post_ack),
+    Route("POST", "/keah/{event_id}/referrer-told", duties.post_keah_told),
+    Route("POST", "/assessment-beds/placements", duties.post_placement),
     Route("GET", "/action-items", action_items.get_action_items),
     Route("POST", "/action-items/{id}", action_items.post_action_item),
     # The page first: "{day}" alone would also match "2025-11-12.html".

@@ -14,7 +14,7 @@ from typing import Final, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from opel.alerting.events import AckRequest, ack_command
+from opel.alerting.events import AckRequest, AssessmentBedPlacement, KeahReferrerTold, ack_command
 from opel.contracts.action_item import ActionItemUpdate
 from opel.feeds import Acknowledge, Override, Text, Withdraw
 from streams.web.auth import Permission
@@ -39,7 +39,8 @@ def checked(build: Callable[[], C], renames: dict[str, str]) -> C:
 
 
 async def send(
-    request: web.Request, command: Override | Withdraw | Acknowledge | ActionItemUpdate
+    request: web.Request,
+    command: Override | Withdraw | Acknowledge | ActionItemUpdate | KeahReferrerTold | AssessmentBedPlacement,
 ) -> web.Response:
     # The record and the answer are the command's own JSON: what the worker and alerting read.
     value = command.model_dump(mode="json", exclude_none=True)
