@@ -17,6 +17,9 @@ from typing import Any
 
 import aiohttp
 import pytest
+from support.readme import exported as _exported
+from support.readme import readme_section as _readme_section
+from support.readme import shell_blocks as _shell_blocks
 
 from opel.actions_load import default_action_plan
 from opel.alerting.routing import ClockConfig
@@ -197,12 +200,6 @@ def _opel(*argv: str, cwd: Path, env: dict[str, str] | None = None) -> subproces
     )
 
 
-def _exported(line: str) -> tuple[str, str]:
-    match = re.fullmatch(r"export ([A-Z_][A-Z0-9_]*)=([A-Za-z0-9_-]+)", line)
-    assert match is not None, line
-    return match.group(1), match.group(2)
-
-
 def test_token_create_prints_a_new_token_and_the_line_that_enables_it(tmp_path: Path) -> None:
     first, second = (_opel("token", "create", "--role", "escalation_group", cwd=tmp_path) for _ in range(2))
     assert first.returncode == 0, first.stderr
@@ -258,17 +255,6 @@ def test_token_create_reads_the_configured_api_file(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- README: a change from the API
 
 
-def _readme_section(title: str) -> str:
-    text = (REPO / "README.md").read_text(encoding="utf-8")
-    start = text.index(f"\n## {title}\n")
-    end = text.find("\n## ", start + 1)
-    return text[start : end if end != -1 else len(text)]
-
-
-def _shell_blocks(section: str) -> list[str]:
-    return re.findall(r"^```sh\n(.*?)^```$", section, flags=re.MULTILINE | re.DOTALL)
-
-
 FAKE_CURL = """
 curl() {
     printf '%s\\0' "$@" > "$CURL_ARGS"
@@ -280,7 +266,10 @@ curl() {
 
 async def test_the_readme_api_example_works_as_copied(tmp_path: Path) -> None:
     """The README's three steps, run by bash as written (curl replaced by a recorder), then the
-    recorded request sent to the API with the example config and the catalogues in force."""
+    recorded request sent to the API with the example config and the catalogues in force.
+
+    Without a demo, port 8080 or a broker, so it runs in every tier and wherever 8080 is taken;
+    tests/integration/test_readme_demo.py runs the same steps against `make run ARGS=--demo`."""
     steps = _shell_blocks(_readme_section("Make a change from the API"))
     assert len(steps) == 3, steps
     make_token, _, start_demo = steps[0].partition("\n")
