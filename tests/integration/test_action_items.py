@@ -21,6 +21,7 @@ from aiokafka import AIOKafkaProducer
 from support.local_stack import LocalStack, private_topics
 from test_action_items import change
 
+from opel.alerting.action_items import on_escalation
 from opel.alerting.routing import PLAN_ROLES, build_routing
 from opel.contracts.action_item import ActionItem
 from opel.contracts.audit import AuditRecord
@@ -129,11 +130,11 @@ async def test_items_open_are_marked_reminded_and_stood_down_all_audited(
     stack, service, clock, escalations = rig
     opened = clock.now
     view = stack.view
-    await publish(broker, escalations, event("area/dgs", None, 2, opened))
-    items = await until(lambda: [i for i in view.items() if i.scope == "area/dgs"], "items opened")
-    await until(
-        lambda: len(view.items()) == sum(1 for _ in service.state.items), "every item seen by the view"
-    )
+    rise = event("area/dgs", None, 2, opened)
+    # The ids the core gives this change: the items alerting must open, no more, no fewer.
+    expected_ids = {c.item.id for c in on_escalation(rise.data, rise.id, {}, PLAN_ROLES)}
+    await publish(broker, escalations, rise)
+    await until(lambda: {i.id for i in view.items()} == expected_ids, "every item opened")
     items = view.items()
     assert {i.state for i in items} == {"open"}
     shrewd = next(i for i in items if i.action_id == SHREWD_DAILY)
