@@ -8,7 +8,8 @@ The Apache Kafka tier is a one-node KRaft cluster from Maven Central jars
 (:mod:`streams.apache_kafka`).
 
 Where Java or Maven is missing the Kafka tier is skipped with the reason, never failed, unless
-``OPEL_REQUIRE_KAFKA=1`` (set by ``.ci/run``), when every Kafka-tier test fails with the reason.
+``OPEL_REQUIRE_KAFKA=1``, when every Kafka-tier test fails with the reason (``.ci/run`` does not set
+it: there ``make kafka-jars`` fails first where Java or Maven is missing).
 A test that only makes sense on one broker is listed in :data:`ONE_TIER_ONLY` with why; a module
 can set ``BROKER_TIERS = ()`` and define its own ``broker_kind`` fixture to opt out of the tiers.
 """

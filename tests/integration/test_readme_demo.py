@@ -129,6 +129,11 @@ def checkout(tmp_path: Path) -> Checkout:
     venv = REPO / ".venv"
     if not (venv / "bin" / "opel").exists():
         pytest.skip(f"{venv}/bin/opel is missing: README's steps run after `make run` or `make test`")
+    if shutil.which("curl") is None:
+        pytest.skip("curl is missing (apt-get install -y curl): README's steps 2 and 3 use it")
+    gnu_date = subprocess.run(["date", "-u", "-d", "+4 hours"], capture_output=True, check=False)
+    if gnu_date.returncode != 0:
+        pytest.skip("README's step 2 works out the expiry with GNU date's -d; this date has none")
     port = demo_port()
     (tmp_path / "pyproject.toml").symlink_to(REPO / "pyproject.toml")
     shutil.copy(REPO / "Makefile", tmp_path / "Makefile")
