@@ -18,6 +18,7 @@ from aiokafka import AIOKafkaProducer
 from opel.actions import ActionPlan
 from opel.actions_load import default_action_plan
 from opel.catalogue_load import DEFAULT_ACUTE_CATALOGUE, DEFAULT_INDICATOR_CATALOGUE, load_catalogue
+from opel.contracts.action_item import ActionItem
 from opel.contracts.alert import AlertDelivery
 from opel.contracts.audit import AuditRecord
 from opel.contracts.status import AnyStatus
@@ -151,6 +152,11 @@ class LocalStack:
         """Write audit records keyed by their scope, as the worker does."""
         for record in records:
             await self._send(self.topics["audit"].name, record.scope or "", record.to_json())
+
+    async def publish_items(self, items: Iterable[ActionItem]) -> None:
+        """Write action items keyed by their id, as alerting does."""
+        for item in items:
+            await self._send(self.topics["action_items"].name, item.id, item.to_json())
 
     async def publish_alerts(self, deliveries: Iterable[AlertDelivery]) -> None:
         """Write alert deliveries keyed by their first alert id, as alerting does."""
