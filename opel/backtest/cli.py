@@ -9,7 +9,9 @@ stderr, naming file, line and field; nothing is written), 2 a catalogue or usage
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -68,6 +70,13 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         type=Path,
         metavar="DIR",
         help="write transitions.jsonl, report.json and report.html here (generate: a file)",
+    )
+    replay.add_argument(
+        "--engine",
+        choices=("auto", "core", "columnar"),
+        default="auto",
+        help="auto (default): the columnar path for readings and acute returns, the per-reading core "
+        "for histories with referral events or commands; core: always per reading",
     )
     generating = replay.add_argument_group(
         "opel replay generate [--scale kent] [--days N] [--seed S] [--out FILE]",
@@ -139,7 +148,7 @@ def run_replay(args: argparse.Namespace) -> int:
     from .history import HistoryError, read_history  # noqa: PLC0415
     from .output import write_all, write_events, write_json  # noqa: PLC0415
     from .report_html import write_report_html  # noqa: PLC0415
-    from .run import build_context, run_history  # noqa: PLC0415
+    from .run import build_context, run_history, run_parquet  # noqa: PLC0415
 
     if args.history[0] == "generate":
         return run_generate(args)
@@ -151,15 +160,22 @@ def run_replay(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
-    try:
-        history = read_history([Path(p) for p in args.history])
-        outcomes = run_history(
-            history, [build_context(name, acute=args.acute, dwell=args.dwell) for name in names]
-        )
-    except HistoryError as exc:
-        print(f"opel replay: {exc}", file=sys.stderr)
-        return EXIT_INVALID_INPUT
-    report = build_report(outcomes, inputs=len(history.inputs))
+    contexts = [build_context(name, acute=args.acute, dwell=args.dwell) for name in names]
+    paths = [Path(p) for p in args.history]
+    columnar = args.engine != "core"
+    with progress(f"replaying {len(paths)} file(s) under {' and '.join(names)}"):
+        outcomes = run_parquet(paths, contexts) if columnar else None
+        try:
+            if outcomes is None:
+                history = read_history(paths)
+                outcomes = run_history(history, contexts, columnar=columnar)
+                count = len(history.inputs)
+            else:
+                count = outcomes[0].inputs + sum(outcomes[0].not_taken.values())
+        except HistoryError as exc:
+            print(f"opel replay: {exc}", file=sys.stderr)
+            return EXIT_INVALID_INPUT
+    report = build_report(outcomes, inputs=count)
     if args.out is not None:
         writers = {"transitions.jsonl": partial(write_events, events=outcomes[0].events)}
         if len(outcomes) > 1:
@@ -169,6 +185,18 @@ def run_replay(args: argparse.Namespace) -> int:
         write_all(args.out, writers)
     print(text_summary(report, args.out))
     return EXIT_OK
+
+
+@contextlib.contextmanager
+def progress(what: str) -> Iterator[None]:
+    """A spinner with the elapsed time on stderr while the replay runs (a terminal only)."""
+    if not sys.stderr.isatty():
+        yield
+        return
+    from rich.console import Console  # noqa: PLC0415
+
+    with Console(stderr=True).status(f"opel replay: {what}"):
+        yield
 
 
 def build_report(outcomes: list[Outcome], *, inputs: int) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from opel.actions_load import load_action_plan
@@ -27,12 +28,15 @@ from opel.catalogue_load import DEFAULT_ACUTE_CATALOGUE, load_catalogue
 from opel.contracts.escalation import EscalationEvent
 from opel.errors import CatalogueError
 from opel.escalation import EscalationPolicy
+from opel.models import CATEGORY_PATTERN, AcuteSubmission, Reading
 from opel.replay import TransitionKey, replay, transition_key
 from opel.stages.context import Context, InputBounds
 
-from .history import History, HistoryError, check_history
+from .history import History, HistoryError, Problem, check_history
 
 DAY = timedelta(days=1)
+EPOCH_US = datetime(1970, 1, 1, tzinfo=UTC)
+MICROSECOND = timedelta(microseconds=1)
 LEVELS = (1, 2, 3, 4)
 REPLAY_BOUNDS = InputBounds(max_age=timedelta(days=100 * 366))
 """A history is old by nature: only the service's age limit is lifted (skew and override length stay)."""
@@ -87,9 +91,13 @@ def sorted_events(events: Iterable[EscalationEvent]) -> list[EscalationEvent]:
     return [unique[k] for k in sorted(unique, key=lambda t: (t.time, t.subject, t.id))]
 
 
-def run_history(history: History, contexts: Sequence[Context]) -> list[Outcome]:
+def run_history(history: History, contexts: Sequence[Context], *, columnar: bool = False) -> list[Outcome]:
     """Check the history against each context's catalogues, then replay what each takes
-    (raises HistoryError, naming every bad line, if any input is taken by none)."""
+    (raises HistoryError, naming every bad line, if any input is taken by none).
+
+    With ``columnar``, a history of readings and acute returns only is replayed by
+    :mod:`opel.backtest.columnar` (the same transitions, docs/replay.md); any other by the core.
+    """
     start, end = history.start, history.end
     if (start is None or end is None) and history.problems:
         raise HistoryError(history.problems)
@@ -98,10 +106,97 @@ def run_history(history: History, contexts: Sequence[Context]) -> list[Outcome]:
         return [Outcome(ctx.catalogue.meta.id, [], never, never, 0, {}) for ctx in contexts]
     out = []
     for ctx, accepted in zip(contexts, check_history(history, contexts, end), strict=True):
-        replayed = replay(accepted.inputs, ctx, seen=end)
-        events = sorted_events(replayed.escalations)
+        if columnar and all(isinstance(x, Reading | AcuteSubmission) for x in accepted.inputs):
+            events = sorted_events(_columnar(accepted.inputs, ctx, end))
+        else:
+            events = sorted_events(replay(accepted.inputs, ctx, seen=end).escalations)
         taken = len(accepted.inputs)
         out.append(Outcome(ctx.catalogue.meta.id, events, start, end, taken, accepted.not_taken))
+    return out
+
+
+def _columnar(inputs: Sequence[Any], ctx: Context, end: datetime) -> list[EscalationEvent]:
+    from .columnar import UnsupportedHistoryError, from_readings, replay_columns  # noqa: PLC0415
+
+    readings = [x for x in inputs if isinstance(x, Reading)]
+    acute = [x for x in inputs if isinstance(x, AcuteSubmission)]
+    try:
+        return replay_columns(from_readings(readings), acute, ctx, seen=end)
+    except UnsupportedHistoryError:
+        return replay(inputs, ctx, seen=end).escalations
+
+
+def run_parquet(paths: Sequence[Path], contexts: Sequence[Context]) -> list[Outcome] | None:
+    """The columnar path straight from Parquet, with no object per reading: readings files are
+    read as columns, acute returns files row by row. None when it cannot be used (another kind
+    of file, or an input no catalogue takes: the per-row reader then names each bad row)."""
+    import numpy as np  # noqa: PLC0415
+    import polars as pl  # noqa: PLC0415
+
+    from .columnar import UnsupportedHistoryError, from_frame, levels, replay_columns  # noqa: PLC0415
+    from .parquet import SchemaError, layout, read_parquet  # noqa: PLC0415
+
+    if not paths or any(p.suffix.lower() != ".parquet" for p in paths):
+        return None
+    frames: list[pl.DataFrame] = []
+    acute: list[AcuteSubmission] = []
+    for path in paths:
+        try:
+            frame = pl.read_parquet(path)
+            kind = layout(frame.schema)
+        except (SchemaError, OSError, pl.exceptions.PolarsError):
+            return None
+        if kind == "acute":
+            problems: list[Problem] = []
+            acute += [x.value for x in read_parquet(path, problems) if isinstance(x.value, AcuteSubmission)]
+            if problems:
+                return None
+            continue
+        frames.append(
+            frame.select(
+                *(c for c in ("observed_at", "area", "indicator", "value", "category") if c in frame.columns)
+            )
+        )
+    if not frames:
+        return None
+    try:
+        columns = from_frame(pl.concat(frames, how="diagonal_relaxed"))
+    except pl.exceptions.PolarsError:
+        return None
+    number, category = columns.number, columns.category
+    is_category = np.array([c is not None for c in category], dtype=bool)
+    valid_number = np.isfinite(number) & (number >= 0)
+    if not bool(np.all(valid_number | is_category)) or any(
+        c is not None and not CATEGORY_PATTERN.fullmatch(c) for c in set(category.tolist())
+    ):
+        return None
+    times = [columns.time.min(), columns.time.max()] if len(columns) else []
+    instants = [EPOCH_US + int(t) * MICROSECOND for t in times] + [
+        x.observed_at.astimezone(UTC) for x in acute
+    ]
+    if not instants:
+        return None
+    start, end = min(instants), max(instants)
+    per_ctx = [levels(columns, ctx) for ctx in contexts]
+    if not bool(np.all(np.any([lv.taken for lv in per_ctx], axis=0))):
+        return None
+    out = []
+    for ctx, lv in zip(contexts, per_ctx, strict=True):
+        try:
+            events = replay_columns(columns, acute, ctx, seen=end, lv=lv)
+        except UnsupportedHistoryError:
+            return None
+        taken = int(lv.taken.sum()) + len(acute)
+        out.append(
+            Outcome(
+                ctx.catalogue.meta.id,
+                sorted_events(events),
+                start,
+                end,
+                taken,
+                dict(sorted(lv.refused.items())),
+            )
+        )
     return out
 
 
