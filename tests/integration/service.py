@@ -98,6 +98,7 @@ def worker_settings(broker: EmbeddedBroker, tmp_path: Path, **overrides: Any) ->
 
 @asynccontextmanager
 async def worker(settings: Settings) -> AsyncIterator[Running]:
+    announce(f"starting worker {settings.app_id} (in this process)")
     running = await start(settings)
     try:
         yield running
