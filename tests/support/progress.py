@@ -50,15 +50,18 @@ def tier(item: pytest.Item) -> str:
 
 
 class Progress:
+    """The plugin of one pytest run: headers at each change of file or tier, and announcements."""
+
     def __init__(self, config: pytest.Config) -> None:
         self._config = config
         self._headers: dict[str, str] = {}
         """nodeid -> the header of its file and tier."""
         self._shown = ""
         self._nodeid: str | None = None
+        """The test being run (between its logstart and logfinish)."""
         self._path_width: int | None = None
-        self._started = False
         """Width of the reporter's line when it held only the file's path (no result letter yet)."""
+        self._started = False
 
     # ------------------------------------------------------------------ hooks
     @pytest.hookimpl(trylast=True)
