@@ -1,10 +1,12 @@
-"""The daily record page in real headless Chromium, fed through a real broker.
+"""The daily record page, and the board's open action items, in real headless Chromium over a
+real broker.
 
 Yesterday in Kent, as the topics hold it: Dartford, Gravesham and Swanley went from OPEL 2
 (since the day before) to OPEL 3 at 08:00; the escalation group declared the county at OPEL 3 at
 11:00; the Senior Practitioner marked the SHREWD action done and another not applicable; the
 rest were stood down at 18:00. The page must say all of it in words, with who and when, pass
-axe-core, and print (Chromium's own PDF).
+axe-core, and print (Chromium's own PDF). On the board, the Senior Practitioner signs in with the
+role's token and marks an item from its list.
 """
 
 from __future__ import annotations
@@ -27,8 +29,10 @@ from opel.alerting.routing import PLAN_ROLES
 from opel.contracts.action_item import ActionItem, ActionItemUpdate
 from opel.contracts.audit import AuditRecord
 from streams.broker import EmbeddedBroker
+from streams.web.auth import build_api_config
 
 from .test_board_browser import TIMEOUT_MS, Console, axe_source, axe_violations, browser  # noqa: F401
+from .test_web_api import read_commands
 
 LONDON: Final = ZoneInfo("Europe/London")
 SHREWD: Final = "senior_practitioner.l2.shrewd_daily"
@@ -173,3 +177,52 @@ async def test_the_daily_record_page_says_who_did_what_and_when_and_prints(
     assert pdf.startswith(b"%PDF")
     assert len(pdf) > 10_000
     assert console.errors == []
+
+
+SP_TOKEN: Final = "senior-practitioner-token-0123456789"
+
+
+async def test_the_board_lists_open_items_per_role_and_marks_one_with_the_role_token(
+    browser: Browser,  # noqa: F811
+    broker: EmbeddedBroker,
+) -> None:
+    config = build_api_config(
+        {"principals": {"sp-dgs": {"roles": ["senior_practitioner"], "token_env": "T_SP"}}},
+        {"T_SP": SP_TOKEN},
+    )
+    opened = on_escalation(change("area/dgs", None, 2, dt.datetime.now(dt.UTC)), "esc-board", {}, PLAN_ROLES)
+    items = [c.item for c in opened]
+    shrewd = next(i for i in items if i.action_id == SHREWD)
+    async with LocalStack(broker, auth=config.auth) as running:
+        await running.publish_items(items)
+        page = await browser.new_page(viewport={"width": 1400, "height": 900})
+        console = Console(page)
+        await page.goto(running.url + "/", timeout=TIMEOUT_MS)
+        row = page.locator(f"#items li[data-item='{shrewd.id}']")
+        await row.wait_for(timeout=TIMEOUT_MS)
+        roles = await page.locator("#items details").evaluate_all("nodes => nodes.map(n => n.dataset.role)")
+        assert sorted(roles) == sorted({i.role for i in items})
+        assert "Dartford" in await row.inner_text()
+
+        # Not applicable needs a note; without a token the board asks for the role's.
+        await row.get_by_role("button", name="Done").click()
+        await page.wait_for_selector("#token-dialog:not([hidden])", timeout=TIMEOUT_MS)
+        assert "token of the role that owns it" in await page.locator("#token-why").inner_text()
+        await page.fill("#token-input", SP_TOKEN)
+        await page.click("#token-form button[type=submit]")
+        await row.get_by_label("Note (needed for not applicable)").fill("SHREWD down; phoned the hub")
+        await row.get_by_role("button", name="Not applicable").click()
+        await page.wait_for_selector("#items-status:has-text('Marked not applicable')", timeout=TIMEOUT_MS)
+
+        queued = await read_commands(broker, running.topics["commands"].name, 1)
+        assert queued[0][0] == shrewd.id
+        assert {k: queued[0][1][k] for k in ("type", "item_id", "state", "role", "author", "note")} == {
+            "type": "action_item",
+            "item_id": shrewd.id,
+            "state": "not_applicable",
+            "role": "senior_practitioner",
+            "author": "sp-dgs",
+            "note": "SHREWD down; phoned the hub",
+        }
+        assert await axe_violations(page, axe_source()) == []
+        assert [e for e in console.errors if "401" not in e] == []

@@ -40,6 +40,7 @@
     timelineHours: 24,
     timelineNow: null, // the server's time of the last /timeline read; strips are drawn once it is known
     actions: null,
+    items: null, // open action items (GET /action-items?state=open)
     staleAfterMs: 26 * 3600 * 1000,
     clockOffsetMs: 0, // server clock minus this browser's clock
     lastEventAt: null,
@@ -447,6 +448,80 @@
     container.replaceChildren(...roles);
   }
 
+  // Open action items, one group per role, each with the controls to mark it.
+  function itemControls(item) {
+    const noteId = `note-${item.id}`;
+    return el(
+      "form",
+      { class: "item-mark", "data-item": item.id },
+      el("label", { for: noteId }, "Note (needed for not applicable)"),
+      el("input", { id: noteId, name: "note", type: "text", maxlength: "500", autocomplete: "off" }),
+      el("button", { type: "submit", name: "state", value: "done" }, "Done"),
+      el("button", { type: "submit", name: "state", value: "not_applicable" }, "Not applicable"),
+    );
+  }
+
+  function renderItems() {
+    const container = $("items");
+    const summary = $("items-summary");
+    const items = state.items;
+    if (!items) return;
+    const link = $("daily-record-link");
+    // en-CA writes dates as YYYY-MM-DD; the day is Kent's, whatever the browser's zone.
+    const today = new Intl.DateTimeFormat("en-CA", { timeZone: "Europe/London" }).format(new Date(now()));
+    link.setAttribute("href", `/daily-record/${today}.html`);
+    summary.textContent = items.length
+      ? `${items.length} open action item${items.length === 1 ? "" : "s"}.`
+      : "No action item is open.";
+    const byRole = new Map();
+    for (const item of items) {
+      if (!byRole.has(item.role)) byRole.set(item.role, []);
+      byRole.get(item.role).push(item);
+    }
+    const groups = [...byRole.entries()].map(([role, list]) => el(
+      "details",
+      { "data-role": role, open: true },
+      el("summary", {}, `${list[0].role_name}: ${list.length} open`),
+      el("ul", { class: "items" }, ...list.map((item) => {
+        const overdue = Date.parse(item.due_at) <= now();
+        return el(
+          "li",
+          { "data-item": item.id },
+          el("span", { class: `badge ${levelClass(item.level)}` }, `L${item.level}`), " ",
+          item.text, " ",
+          el("span", { class: "plan-ref" }, `(plan ${item.plan_ref})`), " ",
+          el("span", { class: "item-where" }, `${scopeName(item.scope)}; due `), clockEl(item.due_at),
+          overdue ? el("strong", { class: "overdue" }, " overdue") : null,
+          itemControls(item),
+        );
+      })),
+    ));
+    container.replaceChildren(...groups);
+  }
+
+  async function markItem(form, stateName) {
+    const id = form.dataset.item;
+    const note = form.elements.note.value.trim();
+    const status = $("items-status");
+    const response = await fetch(`/action-items/${encodeURIComponent(id)}`, {
+      method: "POST",
+      headers: { ...headers(), "Content-Type": "application/json" },
+      body: JSON.stringify(note ? { state: stateName, note } : { state: stateName }),
+    });
+    if (response.status === 202) {
+      const how = stateName === "done" ? "done" : "not applicable";
+      status.textContent = `Marked ${how}; the list updates once it is recorded.`;
+      for (const delay of [500, 1500, 4000]) setTimeout(loadItems, delay);
+      return;
+    }
+    const problem = await response.json().catch(() => ({}));
+    if (response.status === 401 || response.status === 403) {
+      $("token-why").textContent = "Marking an action item needs the token of the role that owns it. It is kept for this browser tab only.";
+      askForToken();
+    }
+    status.textContent = `Not marked: ${problem.detail || `HTTP ${response.status}`}`;
+  }
+
   function render() {
     renderBanner();
     renderTimelines();
@@ -454,6 +529,7 @@
     renderOverrides();
     renderSites();
     renderActions();
+    renderItems();
     const when = state.lastEventAt ? `Last update received ${T.ago(state.lastEventAt, now())}.` : "";
     const staleHours = `${Math.round(state.staleAfterMs / 3600000)} h`;
     $("stale-limit").textContent = staleHours;
@@ -495,6 +571,15 @@
     }
   }
 
+  async function loadItems() {
+    try {
+      state.items = (await getJSON("/action-items?state=open")).items;
+      scheduleRender();
+    } catch (error) {
+      if (!(error instanceof Unauthorised)) $("items-summary").textContent = `Could not load action items: ${error.message}`;
+    }
+  }
+
   let timelinesTimer = null;
   function scheduleTimelines() {
     clearTimeout(timelinesTimer);
@@ -508,7 +593,7 @@
     state.statuses = new Map(data.statuses.map((s) => [s.scope, s]));
     state.lastEventAt = data.now;
     scheduleRender();
-    await Promise.all([loadTimelines(), loadActions()]);
+    await Promise.all([loadTimelines(), loadActions(), loadItems()]);
   }
 
   function announce(before, after) {
@@ -525,7 +610,10 @@
     state.lastEventAt = new Date(now()).toISOString();
     announce(before, change.status);
     scheduleRender();
-    if (change.scope.startsWith("area/") || change.scope.startsWith("county/")) scheduleActions();
+    if (change.scope.startsWith("area/") || change.scope.startsWith("county/")) {
+      scheduleActions();
+      setTimeout(loadItems, 1000); // alerting opens or stands items down right after a level change
+    }
     const levelChanged = (before ? before.level : null) !== (change.status ? change.status.level : null);
     if (levelChanged && /^(area|county|system)\//.test(change.scope)) scheduleTimelines();
   }
@@ -580,7 +668,14 @@
     }
   }
 
+  let running = false;
   async function run() {
+    if (running) return; // one event stream, also when a token is entered again
+    running = true;
+    try { await followLoop(); } finally { running = false; }
+  }
+
+  async function followLoop() {
     let failures = 0;
     for (;;) {
       try {
@@ -606,7 +701,13 @@
       $("token-dialog").hidden = true;
       run();
     });
+    $("items").addEventListener("submit", (event) => {
+      event.preventDefault();
+      const button = event.submitter;
+      markItem(event.target, button && button.value ? button.value : "done");
+    });
     setInterval(scheduleRender, 30000); // keeps "x min ago" and stale marks current
+    setInterval(loadItems, 60000); // marks and reminders arrive without a status event
     render();
     run();
   }
