@@ -42,6 +42,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from opel.alerting.clock import next_daily
 from opel.alerting.routing import build_routing
+from opel.contracts.action_item import ActionItem
 from opel.contracts.alert import ALERT_MESSAGE, AlertDelivery, DailySnapshot
 from opel.contracts.audit import AuditRecord
 from opel.contracts.deadletter import DeadLetter
@@ -62,13 +63,21 @@ from .service import PARTITIONS, fresh_broker, produce, wait_for, worker_setting
 pytestmark = pytest.mark.slow
 
 TRIGGERS = Path(__file__).resolve().parents[2] / "triggers"
-OUTPUTS = (topics.STATUS, topics.ESCALATIONS, topics.ALERTS, topics.AUDIT, topics.DEADLETTER)
+OUTPUTS = (
+    topics.STATUS,
+    topics.ESCALATIONS,
+    topics.ALERTS,
+    topics.AUDIT,
+    topics.DEADLETTER,
+    topics.ACTION_ITEMS,
+)
 READERS: dict[str, TypeAdapter[Any]] = {
     topics.STATUS: STATUS,
     topics.ESCALATIONS: TypeAdapter(EscalationEvent),
     topics.ALERTS: ALERT_MESSAGE,
     topics.AUDIT: TypeAdapter(AuditRecord),
     topics.DEADLETTER: TypeAdapter(DeadLetter),
+    topics.ACTION_ITEMS: TypeAdapter(ActionItem),
 }
 SHOWN = 8
 """How many refusals the failure message lists in full."""
@@ -519,8 +528,10 @@ def check_kinds(models: dict[str, list[Any]], bad: list[tuple[Message, str]], fi
             "catalogue_loaded",
             "catalogue_refused",
             "ack",
+            "action_item",
         },
     )
+    expect(findings, "action item states", {m.state for m in models[topics.ACTION_ITEMS]}, {"open"})
     expect(
         findings, "dead-letter reasons", {m.reason for m in models[topics.DEADLETTER]}, {r for _, r in bad}
     )
