@@ -751,7 +751,11 @@ def register(commands: SubParsers) -> None:
         ),
     )
     create.add_argument(
-        "--role", required=True, metavar="ROLE", help="escalation_group, duty_manager or viewer"
+        "--role",
+        required=True,
+        metavar="ROLE",
+        help="escalation_group, duty_manager, viewer, placement_coordinator or a role of the action plan "
+        "(senior_practitioner, stp_team_manager, ...), which marks its own action items",
     )
     create.add_argument("--principal", metavar="NAME", help="which principal, when several hold the role")
     create.set_defaults(handler=_guard(_token_create))
