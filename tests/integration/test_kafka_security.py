@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from streams.apache_kafka import ApacheKafka, SecureListener
 from streams.broker import LOOPBACK, free_port
@@ -260,13 +261,20 @@ def test_worker_and_commands_run_through_sasl_ssl(
         assert json.loads(line)["topic"] == "opel.status.v1"
 
         # Lag metrics: the worker's lag poll (every 15 s) reads the ingest group's offsets.
-        def lag_polled() -> bool:
+        def lag_polls() -> dict[str, float] | None:
             _, text = _get(f"{base}/metrics")
-            return 'opel_consumer_lag_polls_total{outcome="ok"}' in text and not text.count(
-                'opel_consumer_lag_polls_total{outcome="failed"} 1'
-            )
+            polls = {
+                sample.labels["outcome"]: sample.value
+                for family in text_string_to_metric_families(text)
+                if family.name == "opel_consumer_lag_polls"
+                for sample in family.samples
+                if sample.name.endswith("_total")
+            }
+            return polls if polls.get("ok", 0) + polls.get("failed", 0) > 0 else None
 
-        _wait(lag_polled, 60, "a successful consumer lag poll")
+        polls = _wait(lag_polls, 60, "a consumer lag poll")
+        assert polls.get("ok", 0) >= 1, polls
+        assert polls.get("failed", 0) == 0, polls
     finally:
         worker.send_signal(signal.SIGTERM)
         status = worker.wait(90)
