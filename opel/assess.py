@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 from pydantic_core import to_json
 
@@ -14,16 +15,31 @@ from opel.levels import Level
 from opel.models import Reading
 
 
-class Assessment(NamedTuple):
-    """A reading's outcome with everything needed to explain it.
+class Assessment(tuple[float | str, datetime, Verdict]):
+    """A reading's outcome with everything needed to explain it: ``(value, observed_at, verdict)``.
 
-    A NamedTuple rather than a frozen dataclass: it is built once per reading on the hot path,
-    and tuple construction costs a fraction of a frozen dataclass's per-field setattr.
+    Built as ``Assessment((value, observed_at, verdict))``. A plain tuple subclass rather than a
+    NamedTuple or dataclass: it is built once per reading on the hot path, and tuple's own C
+    constructor costs less than half of a NamedTuple's Python ``__new__`` (the result was most
+    of ``assess()``'s time; docs/benchmarks.md, issue 11).
     """
 
-    value: float | str
-    observed_at: datetime
-    verdict: Verdict
+    __slots__ = ()
+
+    @property
+    def value(self) -> float | str:
+        return self[0]
+
+    @property
+    def observed_at(self) -> datetime:
+        return self[1]
+
+    @property
+    def verdict(self) -> Verdict:
+        return self[2]
+
+    def __repr__(self) -> str:
+        return f"Assessment(value={self[0]!r}, observed_at={self[1]!r}, verdict={self[2]!r})"
 
     @property
     def placement(self) -> Placement:
@@ -122,11 +138,17 @@ def verdict_for(rule: IndicatorRule, value: float | str) -> Verdict:
 def assess(catalogue: IndicatorCatalogue, reading: Reading) -> Assessment:
     """Assess one reading. Raises InputError naming the field for anything it cannot decide."""
     rule = catalogue.rules.get((reading.indicator, reading.area))
-    if rule is None:
-        rule = rule_for(catalogue, reading.indicator, reading.area)  # raises, naming the field
-    value = reading.value
-    table = rule.table
-    if table is not None and not isinstance(value, str):
+    if rule is not None:
+        value = reading.value
+        table = rule.table
         # The hot path, inlined: one dictionary lookup and one bisect per reading.
-        return Assessment(value, reading.observed_at, rule.band_verdicts[table.index_of(value)])
-    return Assessment(value, reading.observed_at, verdict_for(rule, value))
+        if table is not None:
+            bounds = table.bounds
+            if bounds is not None and not isinstance(value, str):
+                verdict = rule.band_verdicts[bisect_right(bounds, value)]
+                return Assessment((value, reading.observed_at, verdict))
+        elif rule.not_assessed is not None:
+            return Assessment((value, reading.observed_at, rule.not_assessed))
+    else:
+        rule = rule_for(catalogue, reading.indicator, reading.area)  # raises, naming the field
+    return Assessment((reading.value, reading.observed_at, verdict_for(rule, reading.value)))

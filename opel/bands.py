@@ -170,7 +170,7 @@ class BandTable:
     a value past the published extremes takes the extreme band (``beyond_published`` says so).
     """
 
-    __slots__ = ("_bounds", "_right", "bands", "direction", "index_of", "minimum")
+    __slots__ = ("_bounds", "_right", "bands", "bounds", "direction", "index_of", "minimum")
 
     def __init__(self, specs: list[BandSpec], direction: Direction, minimum: float = 0.0) -> None:
         if not specs:
@@ -191,13 +191,12 @@ class BandTable:
         self._bounds: tuple[float, ...] = tuple(band.exact.high for band in bands[:-1])
         # At a boundary value the band on the right wins when its low end is closed.
         self._right: tuple[bool, ...] = tuple(band.exact.low_closed for band in bands[1:])
-        # Pick the lookup once: when every boundary leans the same way a single C-level bisect
-        # answers it, which keeps the per-reading cost down to one call.
+        # The boundaries for bisect_right alone: its result is the band's index (see _right_leaning).
+        self.bounds: tuple[float, ...] | None = _right_leaning(self._bounds, self._right)
+        # Pick the lookup once: a single C-level bisect keeps the per-reading cost to one call.
         self.index_of: Callable[[float], int]
-        if all(self._right):
-            self.index_of = partial(bisect_right, self._bounds)
-        elif not any(self._right):
-            self.index_of = partial(bisect_left, self._bounds)
+        if self.bounds is not None:
+            self.index_of = partial(bisect_right, self.bounds)
         else:
             self.index_of = self._index_mixed
 
@@ -222,6 +221,36 @@ class BandTable:
             return Placement.BEYOND
         return Placement.BETWEEN
 
+    def segments(self) -> tuple[tuple[float, ...], tuple[tuple[Band, Placement], ...]] | None:
+        """Points and cells: ``cells[bisect_right(points, value)]`` is ``value``'s band and placement.
+
+        One bisect then answers what ``band_for`` and ``placement`` answer in two steps (the
+        batch assessor's hot path). Every number either function compares a value with (each
+        boundary, each published end) becomes a cell of its own, ``[c, next float after c)``,
+        so both functions are constant on every cell and are evaluated once per cell here.
+        None when a number is too large for that (see ``_right_leaning``).
+        """
+        constants = {*self._bounds}
+        for band in self.bands:
+            constants.update((band.stated.low, band.stated.high))
+        constants = {c for c in constants if not math.isinf(c)}
+        if any(abs(c) >= _EXACT_BELOW for c in constants):
+            return None
+        points = sorted({p for c in constants for p in (c, math.nextafter(c, math.inf))})
+        probes = [math.nextafter(points[0], -math.inf), *points] if points else [self.minimum]
+        merged_points: list[float] = []
+        cells: list[tuple[Band, Placement]] = []
+        for index, probe in enumerate(probes):
+            # Decided from the bands' exact intervals, not through the lookup this replaces.
+            band = next((band for band in self.bands if probe in band.exact), self.bands[0])
+            cell = (band, self.placement(band, probe))
+            if cells and cells[-1] == cell:
+                continue  # same answer as the cell to its left: no boundary needed
+            if index > 0:
+                merged_points.append(points[index - 1])
+            cells.append(cell)
+        return tuple(merged_points), tuple(cells)
+
     @property
     def outcomes(self) -> tuple[int, ...]:
         return tuple(band.outcome for band in self.bands)
@@ -229,6 +258,26 @@ class BandTable:
     @property
     def worst_outcome(self) -> int:
         return max(self.outcomes)
+
+
+# Below 2**53 every whole number is a float, so no int lies between a float and the next one up.
+_EXACT_BELOW = 2.0**53
+
+
+def _right_leaning(bounds: tuple[float, ...], right: tuple[bool, ...]) -> tuple[float, ...] | None:
+    """``bounds`` rewritten so that ``bisect_right(result, value)`` alone is the band index.
+
+    A boundary whose value belongs to the band on its left moves up to the next float: nothing
+    compares differently with it except the boundary value itself, which now falls to the left.
+    That holds for ints as well as floats only below 2**53; larger boundaries get None (and the
+    two-step lookup).
+    """
+    if any(abs(bound) >= _EXACT_BELOW for bound in bounds):
+        return None
+    return tuple(
+        bound if leans_right else math.nextafter(bound, math.inf)
+        for bound, leans_right in zip(bounds, right, strict=True)
+    )
 
 
 def _check_partition(ordered: list[BandSpec]) -> None:

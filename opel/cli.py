@@ -7,8 +7,10 @@ Service commands (`opel run`, ...) live in other packages and join through the
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
+from functools import partial
 from importlib.metadata import entry_points
 from typing import TypeVar
 
@@ -31,7 +33,7 @@ from opel.sources import shipped_names
 T = TypeVar("T")
 
 EXIT_OK, EXIT_INVALID_INPUT, EXIT_USAGE = 0, 1, 2
-FLUSH_EVERY = 512
+READ_BYTES = 1 << 20
 
 
 def _assess(args: argparse.Namespace) -> int:
@@ -52,14 +54,9 @@ def _assess(args: argparse.Namespace) -> int:
         acute = _as(load_catalogue(DEFAULT_ACUTE_CATALOGUE), AcuteCatalogue)
     assessor = LineAssessor(indicators, acute)
     out = sys.stdout.buffer
-    pending: list[bytes] = []
-    for answer in assessor.run(sys.stdin.buffer):
-        pending.append(answer)
-        if len(pending) >= FLUSH_EVERY:
-            out.write(b"\n".join(pending) + b"\n")
-            pending.clear()
-    if pending:
-        out.write(b"\n".join(pending) + b"\n")
+    # os.read returns what a pipe holds as soon as it holds anything, so answers keep pace.
+    for block in assessor.run(iter(partial(os.read, sys.stdin.fileno(), READ_BYTES), b"")):
+        out.write(block)
     out.flush()
     return EXIT_INVALID_INPUT if assessor.invalid else EXIT_OK
 

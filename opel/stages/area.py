@@ -161,7 +161,7 @@ def _reading(
     }
     facts = {
         "value": value,
-        "explanation": Assessment(value, observed_at, verdict).explanation(),
+        "explanation": Assessment((value, observed_at, verdict)).explanation(),
         "band": verdict.fixed["band"],
         "catalogue": verdict.catalogue.id,
         "catalogue_version": verdict.catalogue.version,
