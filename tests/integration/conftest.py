@@ -94,6 +94,10 @@ KNOWN_ON_KAFKA: dict[str, tuple[str, str]] = {
     "test_web_api.py::test_withdraw_finds_the_scope_of_an_active_override": ("xfail", _READ_COMMANDS),
     "test_web_api.py::test_ack_is_queued_by_alert_id": ("xfail", _READ_COMMANDS),
     "test_web_api.py::test_ack_of_an_alert_alerting_never_sent_is_404": ("xfail", _READ_COMMANDS),
+    "test_daily_record_browser.py::test_the_board_marks_an_open_item_with_its_role_token": (
+        "xfail",
+        _READ_COMMANDS,
+    ),
 }
 """Tests known to fail (``xfail``, not strict: a pass shows as XPASS) or hang (``skip``) on the Apache
 Kafka tier, with the cause as far as it is known. They run unchanged on Tansu. Remove an entry when

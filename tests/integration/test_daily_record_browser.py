@@ -182,7 +182,7 @@ async def test_the_daily_record_page_says_who_did_what_and_when_and_prints(
 SP_TOKEN: Final = "senior-practitioner-token-0123456789"
 
 
-async def test_the_board_lists_open_items_per_role_and_marks_one_with_the_role_token(
+async def test_the_board_marks_an_open_item_with_its_role_token(
     browser: Browser,  # noqa: F811
     broker: EmbeddedBroker,
 ) -> None:
