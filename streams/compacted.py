@@ -4,9 +4,8 @@ The notification log, the status board and the tests each rebuild what a compact
 (the latest value per key) by reading every partition from the beginning up to the end offsets
 taken when the read starts; records written later are left for whoever tails the topic.
 
-Tansu (the embedded broker) can answer ListOffsets with an end a batch short of the real one,
-while the high-water mark in its fetch responses is right. A partition therefore counts as read
-only once a fetch has reported its high-water mark, and up to the larger of the two ends.
+The ends are checked by a fetch (:mod:`streams.end_offsets`): the embedded broker's ListOffsets
+can answer a batch short.
 """
 
 from __future__ import annotations
@@ -17,6 +16,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from streams import kafka_security
+from streams.end_offsets import confirmed_end_offsets
 from streams.kafka_security import PLAINTEXT, KafkaSecurity
 
 POLL_MS = 500
@@ -50,22 +50,15 @@ async def read_to_end(
     consumer.assign(list(partitions))
     if not partitions:
         return
+    ends = await confirmed_end_offsets(consumer, partitions)
     await consumer.seek_to_beginning(*partitions)
-    ends: dict[TopicPartition, int] = dict(await consumer.end_offsets(list(partitions)))
     pending = set(partitions)
-    confirmed: set[TopicPartition] = set()  # partitions whose end a fetch's high-water mark has checked
     while pending:
         batch = await consumer.getmany(*pending, timeout_ms=poll_ms, max_records=max_records)
         for records in batch.values():
             for record in records:
                 yield record
         for tp in list(pending):
-            if tp not in confirmed:
-                highwater = consumer.highwater(tp)
-                if highwater is None:
-                    continue  # not fetched yet: ListOffsets alone may be short (see the module doc)
-                ends[tp] = max(ends[tp], highwater)
-                confirmed.add(tp)
             if await consumer.position(tp) >= ends[tp]:
                 pending.discard(tp)
 

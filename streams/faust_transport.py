@@ -6,14 +6,25 @@ hop through a Faust stage cost up to 1.5 s and throughput was bounded by round t
 CPU (measured: docs/benchmarks.md). On Apache Kafka the setting only matters when a topic is
 idle. :class:`OpelApp` keeps everything else of Faust's consumer and changes that one number,
 set by ``OPEL_FETCH_MAX_WAIT_MS`` (default 100).
+
+It also changes where table recovery reads a changelog's end. Faust takes it from ListOffsets,
+which on the embedded broker can stop a record batch short (:mod:`streams.end_offsets`): a
+worker restarted after kill -9 then restored a table from almost nothing and emitted
+escalations from scratch. The end is checked by a fetch instead, from a consumer built the way
+Faust builds its own clients (same servers, same credentials).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, cast
 
 import faust
+from aiokafka import TopicPartition
 from faust.transport.drivers import aiokafka as driver
+from faust.types import TP
+
+from streams.end_offsets import confirmed_ends_with_new_consumer
 
 
 def _thread_class(wait_ms: int) -> type[Any]:
@@ -23,6 +34,20 @@ def _thread_class(wait_ms: int) -> type[Any]:
             # aiokafka reads this when it builds its fetcher in start(), after construction.
             consumer._fetch_max_wait_ms = wait_ms
             return consumer
+
+        async def _highwaters(self, partitions: list[TP]) -> Mapping[TP, int]:
+            if self.consumer.in_transaction:
+                return await super()._highwaters(partitions)
+            conf = self.app.conf
+            transport = cast(driver.Transport, self.transport)
+            ends = await confirmed_ends_with_new_consumer(
+                [TopicPartition(tp.topic, tp.partition) for tp in partitions],
+                bootstrap_servers=driver.server_list(transport.url, transport.default_port),
+                client_id=conf.broker_client_id,
+                request_timeout_ms=int(conf.broker_request_timeout * 1000.0),
+                **driver.credentials_to_aiokafka_auth(conf.broker_credentials, conf.ssl_context),
+            )
+            return {tp: ends[TopicPartition(tp.topic, tp.partition)] for tp in partitions}
 
     return ConsumerThread
 
