@@ -169,8 +169,12 @@ async def test_all_opel_topics_exist_and_status_is_compacted(broker: EmbeddedBro
 
 def test_topic_specs() -> None:
     specs = all_topics(PARTITIONS)
-    assert len({s.name for s in specs}) == len(specs) == 14
-    assert [s.name for s in specs if s.compacted] == [topics.STATUS, topics.NOTIFICATIONS]
+    assert len({s.name for s in specs}) == len(specs) == 15
+    assert [s.name for s in specs if s.compacted] == [
+        topics.STATUS,
+        topics.ACTION_ITEMS,
+        topics.NOTIFICATIONS,
+    ]
     assert {s.name for s in specs if s.role == "in"} == set(topics.INPUT_TOPICS)
     assert {s.name for s in specs if s.role == "out"} == set(topics.OUTPUT_TOPICS)
     assert {s.name for s in specs if s.role == "internal"} == set(topics.INTERNAL_TOPICS)
