@@ -384,6 +384,7 @@ async def tail(
     from aiokafka import TopicPartition  # noqa: PLC0415  (see the module docstring)
 
     from streams import kafka_security  # noqa: PLC0415
+    from streams.end_offsets import confirmed_end_offsets  # noqa: PLC0415
 
     security = security or kafka_security.PLAINTEXT
     await kafka_security.check_access(bootstrap, security)
@@ -406,8 +407,9 @@ async def tail(
         if on_start is not None:
             partitions = [TopicPartition(topic, p) for p in sorted(cluster.partitions_for_topic(topic) or ())]
             first = await consumer.beginning_offsets(partitions)
-            end = await consumer.end_offsets(partitions)
+            end = await confirmed_end_offsets(consumer, partitions)
             on_start(sum(max(0, end[tp] - first[tp]) for tp in partitions))
+            consumer.unsubscribe()  # the count assigned the partitions; reading subscribes instead
         consumer.subscribe([topic])
         printed = 0
         last = time.monotonic()

@@ -42,6 +42,7 @@ from opel.contracts.deadletter import Reason
 from opel.contracts.escalation import Direction
 from opel.scopes import KINDS
 from streams import kafka_security
+from streams.end_offsets import confirmed_end_offsets
 from streams.kafka_security import PLAINTEXT, KafkaSecurity
 from streams.topics import ALL_TOPIC_NAMES, INPUT_TOPICS
 
@@ -566,7 +567,7 @@ async def poll_consumer_lag(
             if not partitions:
                 return {}
             committed = await admin.list_consumer_group_offsets(group_id, partitions=partitions)
-            ends = await consumer.end_offsets(partitions)
+            ends = await confirmed_end_offsets(consumer, partitions, timeout=timeout)
             starts = await consumer.beginning_offsets(partitions)
     finally:
         with contextlib.suppress(Exception):
