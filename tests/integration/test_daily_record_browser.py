@@ -226,3 +226,7 @@ async def test_the_board_marks_an_open_item_with_its_role_token(
         }
         assert await axe_violations(page, axe_source()) == []
         assert [e for e in console.errors if "401" not in e] == []
+        phone = await browser.new_page(viewport={"width": 390, "height": 844})
+        await phone.goto(running.url + "/", timeout=TIMEOUT_MS)
+        await phone.locator(f"#items li[data-item='{shrewd.id}']").wait_for(timeout=TIMEOUT_MS)
+        assert await axe_violations(phone, axe_source()) == []
