@@ -258,7 +258,8 @@ def test_an_open_item_past_its_deadline_is_reminded_once() -> None:
     first = reminders_due(items.values(), item.due_at)
     assert item.id in {c.item.id for c in first}
     after = apply(items, first)
-    assert after[item.id].reminded_at == item.due_at and after[item.id].state == "open"
+    assert after[item.id].reminded_at == item.due_at
+    assert after[item.id].state == "open"
     assert item.id not in {c.item.id for c in reminders_due(after.values(), item.due_at + timedelta(days=1))}
 
 
@@ -275,8 +276,9 @@ def test_the_reminder_goes_to_the_owner_and_says_what_is_open() -> None:
     item = the(opened(to=2), SHREWD_DAILY)
     notice = reminder_notice(item)
     assert (notice.role, notice.area, notice.job) == ("senior_practitioner", "dgs", "action-item")
-    assert "Action overdue: Dartford, Gravesham and Swanley" == notice.rendered.subject
-    assert item.text in notice.rendered.text and item.id in notice.rendered.text
+    assert notice.rendered.subject == "Action overdue: Dartford, Gravesham and Swanley"
+    assert item.text in notice.rendered.text
+    assert item.id in notice.rendered.text
     assert reminder_notice(item).id == notice.id  # the same reminder twice is one delivery
 
 
@@ -306,7 +308,8 @@ def test_every_change_has_its_audit_record() -> None:
             "role": c.item.role,
             "action_id": c.item.action_id,
         }
-        assert audit.input is not None and audit.input["item_id"] == c.item.id
+        assert audit.input is not None
+        assert audit.input["item_id"] == c.item.id
     assert (marked.audit.author, marked.audit.reason, marked.audit.at) == (
         "sp-dgs",
         "SHREWD down; phoned the hub",
