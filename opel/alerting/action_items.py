@@ -129,17 +129,6 @@ def _open_item(
     )
 
 
-def _open_for(items: Iterable[ActionItem], scope: str, role: str, action_id: str) -> ActionItem | None:
-    return next(
-        (
-            i
-            for i in items
-            if i.state == "open" and (i.scope, i.role, i.action_id) == (scope, role, action_id)
-        ),
-        None,
-    )
-
-
 def on_escalation(
     data: EscalationData,
     escalation_id: str,
@@ -156,13 +145,16 @@ def on_escalation(
     if data.kind not in ITEM_KINDS or data.exercise:
         return []
     owners = frozenset(roles)
-    staged = dict(items)
+    # Open items of this scope by (role, action): one pass over the items, however many there are.
+    open_now = {
+        (i.role, i.action_id): i for i in items.values() if i.state == "open" and i.scope == data.scope
+    }
     changes: list[ItemChange] = []
     for entry in data.actions:
         if entry.role not in owners:
             continue
         for action in entry.stand_down:
-            found = _open_for(staged.values(), data.scope, entry.role, action.id)
+            found = open_now.pop((entry.role, action.id), None)
             if found is None:
                 continue
             closed = found.model_copy(
@@ -188,14 +180,13 @@ def on_escalation(
                     reason,
                 )
             )
-            staged[closed.id] = closed
         for action in entry.start:
             ident = item_id(escalation_id, data.scope, entry.role, action.id)
-            if ident in staged or _open_for(staged.values(), data.scope, entry.role, action.id) is not None:
+            if ident in items or (entry.role, action.id) in open_now:
                 continue  # a replay, or still open from before
             change = _open_item(data, escalation_id, entry, action, tz)
             changes.append(change)
-            staged[ident] = change.item
+            open_now[(entry.role, action.id)] = change.item
     return changes
 
 
