@@ -50,6 +50,7 @@ from streams.alerting import item_desk, outbox
 from streams.alerting.channels import Channels, SendResult
 from streams.alerting.log_store import LogStore, State
 from streams.alerting.scheduler import PlanClock, wall_clock_jobs
+from streams.compacted import topic_partitions
 from streams.kafka_security import PLAINTEXT, KafkaSecurity
 
 log = logging.getLogger(__name__)
@@ -179,9 +180,13 @@ class AlertingService:
             self.bootstrap, security=self.security, enable_auto_commit=False, fetch_max_wait_ms=100
         )
         await self._status_consumer.start()
-        await self._status_consumer.topics()
-        parts = self._status_consumer.partitions_for_topic(self._topics.status) or {0}
-        tps = [TopicPartition(self._topics.status, p) for p in sorted(parts)]
+        # Every partition of the status topic: consumer.topics() fills a copy of the metadata
+        # that partitions_for_topic() never sees on Apache Kafka, which read partition 0 alone
+        # (a quarter of the scopes' deadlines went unwatched). A topic not there yet is read
+        # from partition 0, as before, once it appears.
+        tps = await topic_partitions(self._status_consumer, self._topics.status) or [
+            TopicPartition(self._topics.status, 0)
+        ]
         self._status_consumer.assign(tps)
         await self._status_consumer.seek_to_beginning(*tps)
         self._tasks = [

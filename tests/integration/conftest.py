@@ -59,11 +59,6 @@ ONE_TIER_ONLY: dict[str, tuple[BrokerKind, str]] = {
 }
 """``module::test`` -> (the one tier it runs on, why). The other tier's id is skipped with the reason."""
 
-_READ_COMMANDS = (
-    "the test's read_commands looks a new topic up with consumer.topics(), which on Apache Kafka "
-    "refreshes a copy of the metadata, so it finds no partitions (streams.compacted.topic_partitions "
-    "does it right)"
-)
 KNOWN_ON_KAFKA: dict[str, tuple[str, str]] = {
     "test_stage_faults.py::test_a_broker_pause_longer_than_the_request_timeout_skips_nothing": (
         "skip",
@@ -74,29 +69,6 @@ KNOWN_ON_KAFKA: dict[str, tuple[str, str]] = {
         "xfail",
         "on Apache Kafka a 60 s broker pause loses transitions (hundreds of differences from the "
         "oracle): the failure tests of issue 12, point 3",
-    ),
-    "test_alerting_service.py::test_keah_referral_and_refused_reload": (
-        "xfail",
-        "on Apache Kafka alerting's status reader refuses status records 'not among the statuses it "
-        "holds' (issue 12, not yet explained)",
-    ),
-    "test_alerting_service.py::test_daily_assessment_runs_once_across_a_restart": (
-        "xfail",
-        "on Apache Kafka alerting's status reader refuses status records 'not among the statuses it "
-        "holds' (issue 12, not yet explained)",
-    ),
-    "test_contracts.py::test_every_message_written_passes_its_schema_and_every_reader": (
-        "xfail",
-        "on Apache Kafka not every topic the test expects receives messages in time (issue 12, not "
-        "yet explained)",
-    ),
-    "test_web_api.py::test_override_is_queued_as_a_valid_command": ("xfail", _READ_COMMANDS),
-    "test_web_api.py::test_withdraw_finds_the_scope_of_an_active_override": ("xfail", _READ_COMMANDS),
-    "test_web_api.py::test_ack_is_queued_by_alert_id": ("xfail", _READ_COMMANDS),
-    "test_web_api.py::test_ack_of_an_alert_alerting_never_sent_is_404": ("xfail", _READ_COMMANDS),
-    "test_daily_record_browser.py::test_the_board_marks_an_open_item_with_its_role_token": (
-        "xfail",
-        _READ_COMMANDS,
     ),
 }
 """Tests known to fail (``xfail``, not strict: a pass shows as XPASS) or hang (``skip``) on the Apache

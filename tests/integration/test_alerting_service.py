@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 import yaml
 from aiohttp import web
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from test_alerting_fixtures import escalation, stp_actions
@@ -35,6 +35,7 @@ from opel.contracts.audit import AuditRecord
 from opel.contracts.status import AreaStatus
 from streams.alerting.service import AlertingService, AlertingTopics
 from streams.broker import EmbeddedBroker, free_port
+from streams.compacted import topic_partitions
 from streams.metrics import REGISTRY
 from streams.topics import ALERTS, AUDIT, COMMANDS, ESCALATIONS, REFERRAL_EVENTS, TopicSpec
 
@@ -541,8 +542,8 @@ async def wait_for_message(broker: EmbeddedBroker, topic: str, key: str) -> byte
     consumer = AIOKafkaConsumer(bootstrap_servers=broker.bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
-        await consumer.topics()
-        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or {0})]
+        tps = await topic_partitions(consumer, topic)
+        assert tps, f"no topic {topic} on the broker"
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         loop = asyncio.get_running_loop()

@@ -11,7 +11,7 @@ from typing import Any, Final, TypeVar
 
 import aiohttp
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from support.demo import audit_entry, override, status_record
 from support.local_stack import LocalStack, shipped_catalogues
 
@@ -22,6 +22,7 @@ from opel.contracts.status import AnyStatus
 from opel.feeds import Acknowledge, Override, Withdraw
 from opel.levels import Level
 from streams.broker import EmbeddedBroker
+from streams.compacted import topic_partitions
 from streams.status_view import StatusView
 from streams.topics import STATUS
 from streams.web.auth import build_api_config
@@ -105,12 +106,8 @@ async def read_commands(broker: EmbeddedBroker, topic: str, count: int) -> list[
     consumer = AIOKafkaConsumer(bootstrap_servers=broker.bootstrap, group_id=None, enable_auto_commit=False)
     await consumer.start()
     try:
-        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
-        if not partitions:
-            await consumer.topics()
-            partitions = [
-                TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])
-            ]
+        partitions = await topic_partitions(consumer, topic)
+        assert partitions, f"no topic {topic} on the broker"
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         found: list[tuple[str | None, Any]] = []
