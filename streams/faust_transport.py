@@ -12,6 +12,12 @@ which on the embedded broker can stop a record batch short (:mod:`streams.end_of
 worker restarted after kill -9 then restored a table from almost nothing and emitted
 escalations from scratch. The end is checked by a fetch instead, from a consumer built the way
 Faust builds its own clients (same servers, same credentials).
+
+And it never commits offsets once one of its services has crashed. A crash of Faust's
+producer buffer (a changelog record over the request limit, say) drops a table write of an
+event that was already acknowledged; committing past that event would lose the write for
+good. :meth:`OpelApp.fatal` says why it crashed, and the worker exits with status 1 on it
+(:mod:`streams.worker`), so the events are read again by the restarted worker.
 """
 
 from __future__ import annotations
@@ -59,6 +65,12 @@ def _transport_class(wait_ms: int) -> type[Any]:
         def _new_consumer_thread(self) -> Any:
             return thread(self, loop=self.loop, beacon=self.beacon)
 
+        async def _commit_offsets(self, offsets: Any, start_new_transaction: bool = True) -> bool:
+            if self.app.crashed:
+                return False  # a crashed service may have dropped a write of these events
+            result: bool = await super()._commit_offsets(offsets, start_new_transaction)
+            return result
+
     class Transport(driver.Transport):
         pass
 
@@ -75,3 +87,12 @@ class OpelApp(faust.App):
 
     def _new_transport(self) -> Any:
         return self._opel_transport(self.conf.broker_consumer, self)
+
+    def fatal(self) -> BaseException | None:
+        """Why one of the app's services crashed (it cannot recover by itself), or None.
+
+        Faust marks the whole app crashed when a service without a supervisor fails (its
+        producer buffer, its consumer) but keeps its tasks running, so nothing else notices.
+        """
+        reason: BaseException | None = self.crash_reason if self.crashed else None
+        return reason

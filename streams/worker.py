@@ -21,6 +21,7 @@ from streams import topic_admin, topics
 from streams.app import Outputs, aggregate_keys, create_app
 from streams.broker import EmbeddedBroker
 from streams.catalogues import CatalogueStore
+from streams.fatal import Check, arm_stop_deadline, exit_fatal, stop_or_fatal
 from streams.ingest import Ingest
 from streams.kafka_security import PLAINTEXT, KafkaAccessError, KafkaSecurity, check_access, for_settings
 from streams.settings import Settings
@@ -279,9 +280,12 @@ async def serve(
         if ready is not None:
             ready(running)
         log.info("opel worker running (pid %s); Ctrl-C stops it", os.getpid())
-        await stopping.wait()
+        fatal = await stop_or_fatal(stopping, fatal_checks(running))
+        if fatal is not None:
+            exit_fatal(fatal)
         log.info("stopping")
     finally:
+        arm_stop_deadline()
         clean = await stop(running)
     if clean and not await _others_finish(LEFTOVER_TIMEOUT):
         # asyncio.run would wait for ever on a task that swallows its cancellation (seen after a
@@ -299,6 +303,18 @@ async def serve(
 
 
 LEFTOVER_TIMEOUT = 10.0
+
+
+def fatal_checks(running: Running) -> list[Check]:
+    """What makes the worker exit with status 1 rather than carry on (streams.fatal)."""
+
+    def faust_crashed() -> str | None:
+        reason = running.app.fatal()
+        if reason is None:
+            return None
+        return f"the Faust app crashed ({type(reason).__name__}: {reason})"
+
+    return [faust_crashed]
 
 
 async def _others_finish(timeout: float) -> bool:
