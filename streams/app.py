@@ -321,10 +321,14 @@ def create_app(
     store: CatalogueStore,
     outputs: Outputs,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    *,
+    replication_factor: int = 1,
 ) -> faust.App:
     """A Faust app for these settings; every call builds a fresh one (tests start several).
 
     ``clock`` is the wall clock of ticks and dead letters: the stages themselves never read one.
+    ``replication_factor``: replicas of the topics Faust creates itself (table changelogs, the
+    leader topic), the same as opel's own topics, so that losing one broker loses no table.
     """
     app = OpelApp(
         settings.app_id,
@@ -338,6 +342,7 @@ def create_app(
         web_enabled=False,
         web_host="127.0.0.1",
         table_standby_replicas=0,
+        topic_replication_factor=replication_factor,
         key_serializer="raw",
         value_serializer="raw",
         producer_linger_ms=5,

@@ -11,7 +11,8 @@ is pointed at a cluster without its topics (unless ``--create-topics``).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -179,6 +180,21 @@ async def check_topics(
         await admin.close()
 
 
+@asynccontextmanager
+async def _admin(
+    bootstrap: str, timeout: float, client_id: str, security: KafkaSecurity
+) -> AsyncIterator[AIOKafkaAdminClient]:
+    """A started admin client whose requests time out after ``timeout`` s; closed on leaving."""
+    admin = kafka_security.admin(
+        bootstrap, security=security, client_id=client_id, request_timeout_ms=max(int(timeout * 1000), 100)
+    )
+    await asyncio.wait_for(admin.start(), timeout)
+    try:
+        yield admin
+    finally:
+        await admin.close()
+
+
 async def broker_count(
     bootstrap: str,
     *,
@@ -187,16 +203,24 @@ async def broker_count(
     security: KafkaSecurity = PLAINTEXT,
 ) -> int:
     """How many brokers the cluster at ``bootstrap`` reports."""
-    timeout_ms = max(int(timeout * 1000), 100)
-    admin = kafka_security.admin(
-        bootstrap, security=security, client_id=client_id, request_timeout_ms=timeout_ms
-    )
-    await asyncio.wait_for(admin.start(), timeout)
-    try:
+    async with _admin(bootstrap, timeout, client_id, security) as admin:
         info = await asyncio.wait_for(admin.describe_cluster(), timeout)
-    finally:
-        await admin.close()
     return len(info.get("brokers") or [])
+
+
+async def replication_factor(
+    bootstrap: str,
+    topic: str,
+    *,
+    timeout: float = 30,
+    client_id: str = "opel-check-topics",
+    security: KafkaSecurity = PLAINTEXT,
+) -> int:
+    """How many replicas the partitions of ``topic`` have (the most of any partition; 1 if none)."""
+    async with _admin(bootstrap, timeout, client_id, security) as admin:
+        described = await asyncio.wait_for(admin.describe_topics([topic]), timeout)
+    counts = [len(p.get("replicas") or []) for t in described for p in t.get("partitions") or []]
+    return max(counts, default=1) or 1
 
 
 def default_replication_factor(brokers: int) -> int:

@@ -156,6 +156,7 @@ async def start(
     store = CatalogueStore(settings, clock=clock)
     (settings.data_dir / "faust").mkdir(parents=True, exist_ok=True)
     security = for_settings(settings)
+    replicas = 1  # the embedded broker keeps one copy of everything
     if settings.broker_url is None:
         if security.protocol != "PLAINTEXT":
             raise TopicsNotReadyError(
@@ -166,8 +167,20 @@ async def start(
     else:
         await ensure_topics(settings, create=create_topics, replication_factor=replication_factor)
         log.info("Kafka at %s, connecting with %s", settings.kafka_bootstrap(), security.describe())
+        # Faust creates its table changelogs itself, with 1 replica unless told: on a cluster of
+        # three a killed broker then took part of every table with it (tests/integration/
+        # test_kafka_failover.py). They get as many replicas as opel's own topics have.
+        try:
+            replicas = await topic_admin.replication_factor(
+                settings.kafka_bootstrap(), topics.STATUS, security=security
+            )
+        except Exception as exc:
+            raise TopicsNotReadyError(
+                f"cannot reach Kafka at {settings.kafka_bootstrap()} to check opel's topics: "
+                f"{str(exc) or type(exc).__name__}"
+            ) from exc
     outputs = Outputs(settings.kafka_bootstrap(), security=security)
-    app = create_app(settings, store, outputs, clock)
+    app = create_app(settings, store, outputs, clock, replication_factor=replicas)
     ingest = Ingest(
         bootstrap=settings.kafka_bootstrap(),
         group_id=f"{settings.app_id}-ingest",
