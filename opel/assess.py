@@ -143,9 +143,8 @@ def assess(catalogue: IndicatorCatalogue, reading: Reading) -> Assessment:
         table = rule.table
         # The hot path, inlined: one dictionary lookup and one bisect per reading.
         if table is not None:
-            bounds = table.bounds
-            if bounds is not None and not isinstance(value, str):
-                verdict = rule.band_verdicts[bisect_right(bounds, value)]
+            if not isinstance(value, str):
+                verdict = rule.band_verdicts[bisect_right(table.bounds, value)]
                 return Assessment((value, reading.observed_at, verdict))
         elif rule.not_assessed is not None:
             return Assessment((value, reading.observed_at, rule.not_assessed))

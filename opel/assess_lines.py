@@ -131,28 +131,27 @@ class LineAssessor:
         return self._answer_line(number, line) + b"\n"
 
     def _join(self, first: int, lines: list[bytes], readings: list[dict[str, Any]]) -> bytes:
-        # Each reading's fields as JSON, as Assessment.to_json writes them, in one call: the
-        # readings' strings cannot hold "}" (their patterns), so "}," only ends a reading.
-        fields = to_json(readings)[1:-2].split(b"},")
         values = list(map(_VALUE, readings))
-        texts = _explained(values)
+        as_json, as_python = _value_texts(values)
+        times = _time_texts(readings)
         numeric, fixed, categories = self.table.numeric, self.table.fixed, self.table.categories
         parts: list[bytes] = []
         add = parts.append
         for index, key in enumerate(map(_KEY, readings)):
             value = values[index]
-            cells = numeric.get(key)
-            if cells is not None:
+            banded = numeric.get(key)
+            if banded is not None:
                 if not isinstance(value, str):
-                    before, after = cells[1][bisect_right(cells[0], value)]
-                    parts += (fields[index], before, texts[index], after)
+                    head, points, cells = banded
+                    before, after = cells[bisect_right(points, value)]
+                    parts += (head, as_json[index], times[index], before, as_python[index], after)
                     continue
             else:
-                tail = fixed.get(key)
-                if tail is None and isinstance(value, str):
-                    tail = categories.get((*key, value))
-                if tail is not None:
-                    parts += (fields[index], tail)
+                whole = fixed.get(key)
+                if whole is None and isinstance(value, str):
+                    whole = categories.get((*key, value))
+                if whole is not None:
+                    parts += (whole[0], as_json[index], times[index], whole[1])
                     continue
             add(self._answer_line(first + index, lines[index]))
             add(b"\n")
@@ -168,19 +167,40 @@ class LineAssessor:
 
 _KEY = itemgetter("indicator", "area")
 _VALUE = itemgetter("value")
+_TIME = itemgetter("observed_at")
+_TIME_TEXT = itemgetter("observed_at_text")
 # A number whose JSON text has an exponent, or is below 1e-4 (JSON writes 0.00001 where Python
 # writes 1e-05): its JSON text may differ from the explanation's. Strings start with a quote.
 _NOT_AS_PYTHON = re.compile(rb"[\[,]-?[0-9.]+e|[\[,]-?0\.0000")
+# Times that pydantic writes back exactly as given: no fraction, a capital T, and Z or an offset
+# other than zero (it writes a zero offset as Z).
+_TIME_AS_WRITTEN = (
+    rb'"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:Z|[+-](?!00:00)[0-9]{2}:[0-9]{2})"'
+)
+_TIMES_AS_WRITTEN = re.compile(rb"\[(?:%s,)*%s\]" % (_TIME_AS_WRITTEN, _TIME_AS_WRITTEN))
 
 
-def _explained(values: list[Any]) -> list[bytes]:
-    """Each value as the explanation writes it (``f"{value}"``), bytes for the output."""
+def _value_texts(values: list[Any]) -> tuple[list[bytes], list[bytes]]:
+    """Each value as JSON (as Assessment.to_json writes it) and as the explanation writes it.
+
+    One call writes the whole batch's JSON; a number's JSON is Python's repr of it (the
+    explanation's text; ints are digits either way) unless _NOT_AS_PYTHON finds otherwise
+    (tests/test_reading_batch.py checks both).
+    """
     text = to_json(values)
+    as_json = text[1:-1].split(b",")  # neither numbers nor category names hold a comma
     if _NOT_AS_PYTHON.search(text):
-        return [f"{value}".encode() for value in values]
-    # Otherwise pydantic's JSON of a number is Python's repr of it (and ints are digits either
-    # way), so one call writes the whole batch's; tests/test_reading_batch.py checks that.
-    return text[1:-1].split(b",")
+        return as_json, [f"{value}".encode() for value in values]
+    return as_json, as_json
+
+
+def _time_texts(readings: list[dict[str, Any]]) -> list[bytes]:
+    """Each reading's ``,"observed_at":"..."`` as Assessment.to_json writes it."""
+    text = to_json(list(map(_TIME_TEXT, readings)))
+    if not _TIMES_AS_WRITTEN.fullmatch(text):
+        text = to_json(list(map(_TIME, readings)))  # written out again from the datetimes
+    # Times hold no comma: "," separates them, and each gains the field's name in front.
+    return (b',"observed_at":' + text[1:-1].replace(b",", b'\n,"observed_at":')).split(b"\n")
 
 
 def _split_lines(chunks: Iterable[bytes]) -> Iterator[list[bytes]]:

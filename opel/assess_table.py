@@ -17,41 +17,40 @@ from opel.bands import Placement
 from opel.catalogue import IndicatorCatalogue, Verdict
 
 Key = tuple[str, str]
-Cells = tuple[tuple[float, ...], tuple[tuple[bytes, bytes], ...]]
+Banded = tuple[bytes, tuple[float, ...], tuple[tuple[bytes, bytes], ...]]
 
 
 @dataclass(frozen=True, slots=True)
 class AnswerTable:
-    """The text after a reading's fields in its answer line, by rule (each piece ends the line).
+    """The text of answer lines around a reading's value and time, by rule.
 
-    ``numeric``: points and cells; ``cells[bisect_right(points, value)]`` is the text before and
-    after the value's digits in the explanation. ``fixed``: rules that are not assessed, one
-    text for any value. ``categories``: by (indicator, area, category).
+    Each entry starts with the head, the answer's text up to its value. ``numeric``: head,
+    points and cells; ``cells[bisect_right(points, value)]`` is the text from after the time up
+    to the value's digits in the explanation, and from there to the end of the line.
+    ``fixed``: rules that are not assessed, head and one tail for any value. ``categories``:
+    head and tail by (indicator, area, category).
     """
 
-    numeric: dict[Key, Cells]
-    fixed: dict[Key, bytes]
-    categories: dict[tuple[str, str, str], bytes]
+    numeric: dict[Key, Banded]
+    fixed: dict[Key, tuple[bytes, bytes]]
+    categories: dict[tuple[str, str, str], tuple[bytes, bytes]]
 
 
 def answer_table(catalogue: IndicatorCatalogue) -> AnswerTable:
-    numeric: dict[Key, Cells] = {}
-    fixed: dict[Key, bytes] = {}
-    categories: dict[tuple[str, str, str], bytes] = {}
+    numeric: dict[Key, Banded] = {}
+    fixed: dict[Key, tuple[bytes, bytes]] = {}
+    categories: dict[tuple[str, str, str], tuple[bytes, bytes]] = {}
     for key, rule in catalogue.rules.items():
         if rule.table is not None:
-            segments = rule.table.segments()
-            if segments is not None:  # else the one-by-one path decides (a boundary past 2**53)
-                points, cells = segments
-                numeric[key] = (
-                    points,
-                    tuple(_around_value(rule.band_verdicts[b.index], p) for b, p in cells),
-                )
+            points, cells = rule.table.segments()
+            verdicts = rule.band_verdicts
+            answers = tuple(_around_value(verdicts[band.index], place) for band, place in cells)
+            numeric[key] = (verdicts[0].json_parts[0], points, answers)
         elif rule.categories:
             for name, verdict in rule.categories.items():
-                categories[(*key, name)] = _whole(verdict)
+                categories[(*key, name)] = (verdict.json_parts[0], _whole(verdict))
         elif rule.not_assessed is not None:
-            fixed[key] = _whole(rule.not_assessed)
+            fixed[key] = (rule.not_assessed.json_parts[0], _whole(rule.not_assessed))
     return AnswerTable(numeric, fixed, categories)
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import itertools
 import math
 import re
-from bisect import bisect_left, bisect_right
+from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -170,7 +170,7 @@ class BandTable:
     a value past the published extremes takes the extreme band (``beyond_published`` says so).
     """
 
-    __slots__ = ("_bounds", "_right", "bands", "bounds", "direction", "index_of", "minimum")
+    __slots__ = ("_bounds", "bands", "bounds", "direction", "index_of", "minimum")
 
     def __init__(self, specs: list[BandSpec], direction: Direction, minimum: float = 0.0) -> None:
         if not specs:
@@ -190,22 +190,10 @@ class BandTable:
         self.bands: tuple[Band, ...] = tuple(bands)
         self._bounds: tuple[float, ...] = tuple(band.exact.high for band in bands[:-1])
         # At a boundary value the band on the right wins when its low end is closed.
-        self._right: tuple[bool, ...] = tuple(band.exact.low_closed for band in bands[1:])
+        right = tuple(band.exact.low_closed for band in bands[1:])
         # The boundaries for bisect_right alone: its result is the band's index (see _right_leaning).
-        self.bounds: tuple[float, ...] | None = _right_leaning(self._bounds, self._right)
-        # Pick the lookup once: a single C-level bisect keeps the per-reading cost to one call.
-        self.index_of: Callable[[float], int]
-        if self.bounds is not None:
-            self.index_of = partial(bisect_right, self.bounds)
-        else:
-            self.index_of = self._index_mixed
-
-    def _index_mixed(self, value: float) -> int:
-        bounds = self._bounds
-        index = bisect_left(bounds, value)
-        if index < len(bounds) and bounds[index] == value and self._right[index]:
-            index += 1
-        return index
+        self.bounds: tuple[float, ...] = _right_leaning(self._bounds, right)
+        self.index_of: Callable[[float], int] = partial(bisect_right, self.bounds)
 
     def band_for(self, value: float) -> Band:
         """The band holding ``value``; the caller has already checked the value's domain."""
@@ -221,22 +209,19 @@ class BandTable:
             return Placement.BEYOND
         return Placement.BETWEEN
 
-    def segments(self) -> tuple[tuple[float, ...], tuple[tuple[Band, Placement], ...]] | None:
+    def segments(self) -> tuple[tuple[float, ...], tuple[tuple[Band, Placement], ...]]:
         """Points and cells: ``cells[bisect_right(points, value)]`` is ``value``'s band and placement.
 
         One bisect then answers what ``band_for`` and ``placement`` answer in two steps (the
         batch assessor's hot path). Every number either function compares a value with (each
-        boundary, each published end) becomes a cell of its own, ``[c, next float after c)``,
-        so both functions are constant on every cell and are evaluated once per cell here.
-        None when a number is too large for that (see ``_right_leaning``).
+        boundary, each published end) becomes a cell of its own, ``[c, just_above(c))``, so
+        both functions are constant on every cell and are evaluated once per cell here.
         """
         constants = {*self._bounds}
         for band in self.bands:
             constants.update((band.stated.low, band.stated.high))
-        constants = {c for c in constants if not math.isinf(c)}
-        if any(abs(c) >= _EXACT_BELOW for c in constants):
-            return None
-        points = sorted({p for c in constants for p in (c, math.nextafter(c, math.inf))})
+        finite = {c for c in constants if not math.isinf(c)}
+        points = sorted({p for c in finite for p in (c, _just_above(c))})
         probes = [math.nextafter(points[0], -math.inf), *points] if points else [self.minimum]
         merged_points: list[float] = []
         cells: list[tuple[Band, Placement]] = []
@@ -260,24 +245,26 @@ class BandTable:
         return max(self.outcomes)
 
 
-# Below 2**53 every whole number is a float, so no int lies between a float and the next one up.
-_EXACT_BELOW = 2.0**53
-
-
-def _right_leaning(bounds: tuple[float, ...], right: tuple[bool, ...]) -> tuple[float, ...] | None:
+def _right_leaning(bounds: tuple[float, ...], right: tuple[bool, ...]) -> tuple[float, ...]:
     """``bounds`` rewritten so that ``bisect_right(result, value)`` alone is the band index.
 
-    A boundary whose value belongs to the band on its left moves up to the next float: nothing
+    A boundary whose value belongs to the band on its left moves just above itself: nothing
     compares differently with it except the boundary value itself, which now falls to the left.
-    That holds for ints as well as floats only below 2**53; larger boundaries get None (and the
-    two-step lookup).
     """
-    if any(abs(bound) >= _EXACT_BELOW for bound in bounds):
-        return None
     return tuple(
-        bound if leans_right else math.nextafter(bound, math.inf)
-        for bound, leans_right in zip(bounds, right, strict=True)
+        bound if leans_right else _just_above(bound) for bound, leans_right in zip(bounds, right, strict=True)
     )
+
+
+def _just_above(value: float) -> float:
+    """The next number up from ``value`` with no int or float between them.
+
+    Below 2**53 that is the next float (every whole number there is a float too); from 2**53 on
+    every float is a whole number at least 2 from the next, so it is the int one above.
+    """
+    if abs(value) < 2.0**53:
+        return math.nextafter(value, math.inf)
+    return int(value) + 1
 
 
 def _check_partition(ordered: list[BandSpec]) -> None:

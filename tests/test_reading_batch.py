@@ -23,7 +23,7 @@ from pydantic import ValidationError
 from pydantic_core import to_json
 
 from opel.assess_lines import BATCH_LINES, MAX_LINE_BYTES, LineAssessor
-from opel.bands import BandTable
+from opel.bands import BandSpec, BandTable, Direction, parse_interval
 from opel.catalogue import IndicatorCatalogue, LevelMap
 from opel.catalogue_load import load_acute_catalogue, load_catalogue, load_indicator_catalogue
 from opel.models import AREA_IDS, INDICATOR_IDS, READING_BATCH, READING_FIELDS, Reading
@@ -148,6 +148,7 @@ def test_the_batch_schema_refuses_what_reading_refuses_and_gives_the_same_values
     except ValidationError:
         return  # refused: the reference path answers the line
     reading = Reading.model_validate_json(line)
+    assert fields.pop("observed_at_text") == data["observed_at"]
     assert fields == reading.model_dump()
     assert type(fields["value"]) is type(reading.value)
     assert to_json(fields) == to_json(reading.model_dump())
@@ -196,37 +197,50 @@ def test_numbers_as_written_are_read_and_answered_as_reading_reads_them(number: 
             fields = READING_FIELDS.validate_json(line)
         except ValidationError:
             continue
+        assert fields.pop("observed_at_text") == "2025-11-12T09:30:00Z"
         assert fields == Reading.model_validate_json(line).model_dump()
     for catalogue in INDICATORS.values():
         assert_same(catalogue, ("\n".join(lines * 3) + "\n").encode())
 
 
-def realistic_lines(count: int, seed: int) -> list[str]:
+CANONICAL_ZONES = ("Z", "+01:00", "-05:30", "+23:59")  # written back by pydantic as they are
+OTHER_ZONES = ("+00:00", "-00:00", "z", ".5Z", ".000000Z", ".123456789+01:00")
+
+
+def realistic_lines(count: int, seed: int, *, odd: bool = False) -> list[str]:
+    """Readings as feeds write them; ``odd`` adds times and numbers pydantic writes otherwise."""
     rng = random.Random(seed)
+    zones = CANONICAL_ZONES + OTHER_ZONES if odd else CANONICAL_ZONES
     lines = []
     for second in range(count):
         indicator, area = rng.choice(INDICATOR_IDS), rng.choice(AREA_IDS)
         choices: list[float | str] = [
             rng.randint(0, 120),
             round(rng.uniform(0, 120), rng.randint(0, 4)),
-            rng.uniform(0, 1e-3),
             rng.choice(["good", "limited", "very_limited", "none"]),
         ]
+        if odd:
+            choices += [rng.uniform(0, 1e-3), rng.uniform(1e15, 1e17)]
         value = rng.choice(choices)
-        at = f"2025-11-12T{second // 3600 % 24:02d}:{second // 60 % 60:02d}:{second % 60:02d}Z"
+        year = rng.choice([2025, 2025, 2026, 1, 999, 9999])
+        clock = f"{second // 3600 % 24:02d}:{second // 60 % 60:02d}:{second % 60:02d}"
+        at = f"{year:04d}-11-12T{clock}{rng.choice(zones)}"
         lines.append(dumps({"indicator": indicator, "area": area, "value": value, "observed_at": at}))
     return lines
 
 
 def test_the_batch_schema_takes_good_readings_as_reading_does() -> None:
-    lines = realistic_lines(500, seed=1)
+    lines = realistic_lines(500, seed=1, odd=True)
     taken = READING_BATCH.validate_json("[" + ",".join(lines) + "]")
+    texts = [fields.pop("observed_at_text") for fields in taken]
     assert taken == [Reading.model_validate_json(line).model_dump() for line in lines]
+    assert texts == [json.loads(line)["observed_at"] for line in lines]
 
 
+@pytest.mark.parametrize("odd", [False, True], ids=["as-written", "odd"])
 @pytest.mark.parametrize("catalogue", sorted(INDICATORS))
-def test_whole_batches_of_good_lines_answer_as_the_reference_path(catalogue: str) -> None:
-    lines = realistic_lines(3 * BATCH_LINES + 17, seed=len(catalogue))
+def test_whole_batches_of_good_lines_answer_as_the_reference_path(catalogue: str, odd: bool) -> None:
+    lines = realistic_lines(3 * BATCH_LINES + 17, seed=len(catalogue), odd=odd)
     assert_same(INDICATORS[catalogue], ("\n".join(lines) + "\n").encode(), [4096, 70_000, 200_001])
 
 
@@ -255,7 +269,7 @@ ODD_LINES = [
 
 @pytest.mark.parametrize("catalogue", sorted(INDICATORS))
 def test_odd_lines_among_good_ones_answer_as_the_reference_path(catalogue: str) -> None:
-    good = realistic_lines(300, seed=3)
+    good = realistic_lines(300, seed=3, odd=True)
     rng = random.Random(5)
     lines = good + ODD_LINES * 3
     rng.shuffle(lines)
@@ -292,7 +306,17 @@ def band_tables() -> list[tuple[str, BandTable]]:
     return tables
 
 
-TABLES = band_tables()
+def huge_table() -> BandTable:
+    """Boundaries at and past 2**53, where whole numbers lie between adjacent floats."""
+    ends = ["[0, 9007199254740992]", "(9007199254740992, 1152921504606846976]", "(1152921504606846976, inf)"]
+    specs = [
+        BandSpec(outcome, parse_interval(text), parse_interval(text), text, f"bands[{outcome}]")
+        for outcome, text in enumerate(ends, start=1)
+    ]
+    return BandTable(specs, Direction.HIGHER_IS_WORSE)
+
+
+TABLES = [*band_tables(), ("past 2**53", huge_table())]
 
 
 def probes(table: BandTable, rng: random.Random) -> list[float]:
@@ -306,6 +330,8 @@ def probes(table: BandTable, rng: random.Random) -> list[float]:
         found += [point + 0.5, point - 0.5, math.floor(point), math.ceil(point) + 1]
     found += [rng.uniform(table.minimum, 200) for _ in range(200)]
     found += [10**30, 2**53 + 1]
+    for power in (53, 60):
+        found += [2**power + step for step in range(-3, 4)]  # ints the floats around them skip
     return [value for value in found if value >= table.minimum]
 
 
@@ -313,7 +339,6 @@ def probes(table: BandTable, rng: random.Random) -> list[float]:
 def test_one_bisect_over_the_bounds_finds_the_band_whose_exact_interval_holds_the_value(
     name: str, table: BandTable
 ) -> None:
-    assert table.bounds is not None
     for value in probes(table, random.Random(name)):
         for typed in {value, int(value)} if float(value).is_integer() else {value}:
             if typed < table.minimum:
@@ -324,9 +349,7 @@ def test_one_bisect_over_the_bounds_finds_the_band_whose_exact_interval_holds_th
 
 @pytest.mark.parametrize(("name", "table"), TABLES, ids=[name for name, _ in TABLES])
 def test_segments_give_the_band_and_placement_of_every_value(name: str, table: BandTable) -> None:
-    segments = table.segments()
-    assert segments is not None
-    points, cells = segments
+    points, cells = table.segments()
     assert len(cells) == len(points) + 1
     for value in probes(table, random.Random(name)):
         for typed in {value, int(value)} if float(value).is_integer() else {value}:
