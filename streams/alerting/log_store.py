@@ -4,12 +4,18 @@ One topic (``opel.notifications.v1``) holds every durable record, latest value p
 are ``<namespace>/<kind>/<id>``; the namespace is the service's consumer group id, so two
 alerting deployments (or two test runs) on one cluster never read each other's state.
 Writes wait for the broker's acknowledgement: a record the service acts on is on the log.
+
+A record that is done with (a closed alert) is deleted by a tombstone, a null value under its
+key: reading the log drops the key, and Kafka's compaction removes the record and, after the
+topic's ``delete.retention.ms``, the tombstone, so the state read on start stays the size of
+what is open rather than of all history.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from pydantic import ValidationError
@@ -66,6 +72,22 @@ class State:
         else:
             self.keah[ident] = record
 
+    def drop(self, kind: str, ident: str) -> None:
+        """Forget the record of ``kind`` under ``ident`` (its tombstone was read)."""
+        self._by_kind()[kind].pop(ident, None)
+
+    def _by_kind(self) -> dict[str, dict[str, Any]]:
+        return {
+            "alert": self.alerts,
+            "group": self.groups,
+            "outbox": self.outbox,
+            "run": self.runs,
+            "keah": self.keah,
+            "dos": self.dos,
+            "bed": self.beds,
+            "item": self.items,
+        }
+
 
 class LogStore:
     def __init__(
@@ -94,6 +116,17 @@ class LogStore:
         for future in futures:
             await future
 
+    async def delete(self, kind: str, idents: Iterable[str]) -> None:
+        """Write a tombstone for each of ``kind``'s ``idents`` and wait until the broker has them all."""
+        if kind not in LOG_KINDS:
+            raise ValueError(f"no {kind} records on the notification log")
+        futures = [
+            await self._producer.send(NOTIFICATIONS, key=self.key(kind, ident).encode(), value=None)
+            for ident in idents
+        ]
+        for future in futures:
+            await future
+
     async def load(self) -> State:
         """Read the topic from the start to its current end; the latest value per key wins."""
         state = State()
@@ -102,13 +135,17 @@ class LogStore:
         return state
 
     def _apply(self, state: State, key: bytes | None, value: bytes | None) -> None:
-        if key is None or value is None:
+        if key is None:
             return
         text = key.decode("utf-8", "replace")
         if not text.startswith(self._prefix):
             return
         kind, _, ident = text[len(self._prefix) :].partition("/")
         if kind not in LOG_KINDS:
+            return
+        if value is None:
+            # A tombstone: until compaction removes the record before it, both are read.
+            state.drop(kind, ident)
             return
         try:
             entry = LOG_ENTRY.validate_json(value)

@@ -38,7 +38,7 @@ from opel.alerting import duties as plan_duties
 from opel.alerting import engine, outputs
 from opel.alerting.events import AssessmentBedPlacement, KeahReferrerTold
 from opel.alerting.message import Vocabulary
-from opel.alerting.records import AnyRecord, Delivery, RunRecord
+from opel.alerting.records import AlertRecord, AnyRecord, Delivery, RunRecord
 from opel.alerting.routing import RoutingConfig, RoutingError, load_routing
 from opel.contracts.base import Contract
 from opel.contracts.escalation import EscalationEvent
@@ -426,12 +426,10 @@ class AlertingService:
             for flush in engine.plan_flushes(self.routing, self.state.alerts, now, vocab):
                 fresh = engine.fresh_deliveries(flush, self.state.outbox)
                 await self._write(("outbox", d.delivery_id, d) for d in fresh)
-                await self._write(("alert", r.key, r) for r in flush.records)
+                await self._save_alerts(flush.records)
                 await self._write([("group", flush.group, flush.group_record)])
                 for d in fresh:
                     self.state.outbox[d.delivery_id] = d
-                for r in flush.records:
-                    self.state.alerts[r.key] = r
                 self.state.groups[flush.group] = flush.group_record
                 self._decide(f"flush {flush.group} to {flush.role}: {len(fresh)} deliveries; {flush.reason}")
             if self._duties:
@@ -512,10 +510,30 @@ class AlertingService:
 
     # ------------------------------------------------------------------ output
     async def _save_changes(self, changes: list[engine.Change]) -> None:
-        await self._write(("alert", c.record.key, c.record) for c in changes)
+        await self._save_alerts([c.record for c in changes])
         for change in changes:
-            self.state.alerts[change.record.key] = change.record
             self._decide(f"{change.record.key}: {change.reason}")
+
+    async def _save_alerts(self, records: Iterable[AlertRecord]) -> None:
+        """Write alert records; a closed one is deleted instead (a tombstone), here and on the log.
+
+        A closed alert owes nobody anything, and kept it would be read on every start for ever.
+        The engine treats no record like a closed one, bar two things it no longer has: the
+        recipients of the closed alert (a new alert of the scope tells whoever is on duty then)
+        and its event time, which kept a replayed older escalation from opening the alert again.
+        Such a replay re-creates the alert with the same deterministic ids, and the outbox, which
+        keeps every delivery, sends none of its notices twice.
+        """
+        latest = {r.key: r for r in records}  # one batch may change a record more than once
+        kept = [r for r in latest.values() if r.status != "closed"]
+        closed = [key for key, r in latest.items() if r.status == "closed"]
+        await self._write(("alert", r.key, r) for r in kept)
+        assert self._store is not None
+        await self._store.delete("alert", closed)
+        for record in kept:
+            self.state.alerts[record.key] = record
+        for key in closed:
+            self.state.alerts.pop(key, None)
 
     async def _write(self, items: Iterable[tuple[str, str, AnyRecord]]) -> None:
         assert self._store is not None

@@ -439,6 +439,16 @@ async def test_retry_dedup_and_resolved_notice_across_restarts(
     assert resolved[1]["Subject"] == f"RESOLVED {area}: now OPEL 1 green"
     assert webhook.subjects()[1].startswith("RESOLVED")
 
+    # Resolved and told: the alerts are closed, so deleted (tombstones on the log). The next
+    # instance reads none of them back, and still every delivery, so nothing is sent again.
+    await wait_for(lambda: not third.state.alerts, "closed alerts deleted")
+    await third.stop()
+    fourth = await services(config, clock, group)
+    assert fourth.state.alerts == {}
+    assert fourth.state.outbox == third.state.outbox
+    await settle(fourth, 1.0)
+    assert (len(box.to("tm@kent.example")), len(webhook.posts)) == (2, 2)
+
 
 async def test_keah_referral_and_refused_reload(  # noqa: PLR0917  (pytest fixtures)
     services: Factory,
