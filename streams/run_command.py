@@ -57,6 +57,7 @@ async def web_extra(running: Running) -> Callable[[], Awaitable[None]]:
         action_plan=lambda: store.action_plan,
         board=config.board,
         county_scope=f"county/{running.store.context.county}",
+        keah_within=_keah_within(settings.routing_file),
     )
     await view.start()
     await sender.start()
@@ -72,6 +73,21 @@ async def web_extra(running: Running) -> Callable[[], Awaitable[None]]:
         await view.stop()
 
     return stop
+
+
+def _keah_within(routing_file: Path | None) -> timedelta:
+    """The routing file's KEaH deadline (plan 7.6), so that the due times the board shows are the
+    ones alerting keeps; the plan's 2 hours without a usable file (alerting reports why)."""
+    from opel.alerting.routing import RoutingError, load_routing  # noqa: PLC0415
+    from streams.web.duties import KEAH_WITHIN  # noqa: PLC0415
+
+    if routing_file is None:
+        return KEAH_WITHIN
+    try:
+        return load_routing(routing_file).clock.keah_within
+    except RoutingError:
+        log.warning("KEaH due times on the board use the plan's 2 hours: %s cannot be read", routing_file)
+        return KEAH_WITHIN
 
 
 async def _poll_lag(settings: Settings, security: KafkaSecurity, every: float = 15.0) -> None:

@@ -2,7 +2,8 @@
 
 The API and the status board read from here instead of asking the worker: ``opel.status.v1``
 is compacted (latest value per scope) and is read from the beginning on every start, so the
-view needs no state of its own. ``opel.audit.v1`` feeds a short per-scope history, and
+view needs no state of its own. ``opel.audit.v1`` feeds a short per-scope history (and the KEaH
+referrals alerting has audited a "referrer told" for, which have no scope), and
 ``opel.alerts.v1`` the alert ids alerting has told people about (what an ack may name), and the
 compacted ``opel.action-items.v1`` each action item as it stands.
 
@@ -53,6 +54,7 @@ from streams.topics import ACTION_ITEMS, ALERTS, AUDIT, STATUS
 __all__ = [
     "HISTORY_LIMIT",
     "HISTORY_WINDOW",
+    "KEAH_TOLD_RULE",
     "TIMELINE_KINDS",
     "TIMELINE_LIMIT",
     "TIMELINE_WINDOW",
@@ -73,6 +75,8 @@ HISTORY_WINDOW: Final = dt.timedelta(days=7)
 TIMELINE_WINDOW: Final = dt.timedelta(hours=24)
 TIMELINE_LIMIT: Final = 500
 """Level changes kept per scope: a change every three minutes for a whole day."""
+KEAH_TOLD_RULE: Final = "keah_referrer_told"
+"""The rule of alerting's audit record of an organiser's KEaH "referrer told" (plan 7.6)."""
 TIMELINE_KINDS: Final = frozenset({"area", "county", "system"})
 """The kinds of scope whose level changes the view keeps (a handful of scopes, not every indicator)."""
 SUBSCRIBER_QUEUE: Final = 1_000
@@ -191,6 +195,8 @@ class StatusState:
     _alerts: OrderedDict[str, dt.datetime] = field(default_factory=OrderedDict)
     """Alert id -> time of its latest delivery, oldest first."""
     _items: dict[str, ActionItem] = field(default_factory=dict)
+    _keah_told: dict[str, dt.datetime] = field(default_factory=dict)
+    """KEaH referral event id -> when an organiser's "referrer told" was first audited."""
 
     def apply_status(self, scope: str, value: AnyStatus | None, now: dt.datetime | None = None) -> bool:
         """Record a status value (None is a tombstone); True if what the state holds changed.
@@ -249,6 +255,7 @@ class StatusState:
 
     def apply_audit(self, record: AuditRecord, now: dt.datetime) -> str | None:
         """Add an audit record to its scope's history; returns the scope, or None if it has none."""
+        self._note_keah_told(record, now)
         scope = record.scope
         if not scope:
             return None
@@ -258,6 +265,25 @@ class StatusState:
         entries.append(record)
         self._prune(entries, now)
         return scope
+
+    def _note_keah_told(self, record: AuditRecord, now: dt.datetime) -> None:
+        # Alerting audits a KEaH confirmation with no scope (the command names only the event),
+        # so it is kept here rather than in a history. Any audited confirmation counts, also one
+        # alerting had no clock for or had already recorded: the organiser has told the referrer.
+        if record.decision != "ack" or record.rule != KEAH_TOLD_RULE or record.input is None:
+            return
+        event_id = record.input.get("event_id")
+        if isinstance(event_id, str):
+            first = self._keah_told.get(event_id)
+            self._keah_told[event_id] = record.at if first is None else min(first, record.at)
+        oldest = now - self.history_window
+        for known, at in list(self._keah_told.items()):
+            if at < oldest:
+                del self._keah_told[known]
+
+    def keah_told(self, event_id: str) -> bool:
+        """Whether alerting has audited an organiser's "referrer told" for KEaH referral ``event_id``."""
+        return event_id in self._keah_told
 
     def _prune(self, entries: deque[AuditRecord], now: dt.datetime) -> None:
         oldest = now - self.history_window
@@ -514,6 +540,9 @@ class StatusView:
 
     def find_override(self, override_id: str) -> ActiveOverride | None:
         return self.state.find_override(override_id, self._clock())
+
+    def keah_told(self, event_id: str) -> bool:
+        return self.state.keah_told(event_id)
 
     # ------------------------------------------------------------------ subscribers
     def subscribe(self, maxsize: int = SUBSCRIBER_QUEUE) -> Subscription:

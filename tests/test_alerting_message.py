@@ -76,3 +76,5 @@ def test_keah_notice_in_london_time() -> None:
     out = keah_notice(record)
     assert out.subject == "KEaH: tell the referrer KEAH-1 by 11:30 Wed 12 Nov"
     assert "(East Kent) received 09:30 Wed 12 Nov" in out.text
+    # The board's "Referrer told" button and the API route both record the confirmation.
+    assert "confirm it on the board or in the API\n(POST /keah/e1/referrer-told)" in out.text

@@ -12,11 +12,14 @@ import jsonschema
 import pytest
 import yaml
 from pydantic import BaseModel
-from support.demo import audit_entry, demo_statuses
+from support.demo import audit_entry, demo_statuses, referral_counted
 
 from opel.actions_load import default_action_plan
+from opel.alerting.events import keah_told_command
+from opel.alerting.outputs import keah_told_audit
 from opel.contracts.audit import AuditRecord
 from opel.contracts.status import AreaStatus, CountyStatus, IndicatorStatus, SiteStatus, SystemStatus
+from opel.feeds import ReferralEvent
 from streams.status_view import StatusView
 from streams.web.auth import AuthConfig
 from streams.web.server import WebServer
@@ -30,16 +33,21 @@ async def _no_commands(command: dict[str, Any]) -> None:
     raise AssertionError("not called")
 
 
-def server_routes() -> set[tuple[str, str]]:
-    server = WebServer(
+def _server(view: StatusView) -> WebServer:
+    """A server over ``view`` that takes no commands: for what the read routes answer."""
+    return WebServer(
         host="127.0.0.1",
         port=0,
-        view=StatusView("127.0.0.1:9", use_metrics=False),
+        view=view,
         send_command=_no_commands,
         auth=AuthConfig(),
         catalogues=list,
         action_plan=default_action_plan(),
     )
+
+
+def server_routes() -> set[tuple[str, str]]:
+    server = _server(StatusView("127.0.0.1:9", use_metrics=False))
     found = set()
     for route in server.app.router.routes():
         # "/status/{scope:.+}" is "/status/{scope}" in OpenAPI terms.
@@ -106,6 +114,12 @@ def _json_schema(node: Any) -> Any:
     return converted
 
 
+def _validate(schema: dict[str, Any], body: Any) -> None:
+    """Validate a response body with a route's response schema (which may refer to components)."""
+    root = {"components": {"schemas": _json_schema(SPEC["components"]["schemas"])}}
+    jsonschema.Draft202012Validator({**root, **_json_schema(schema)}).validate(body)
+
+
 def openapi_validator(schema_name: str) -> jsonschema.Draft202012Validator:
     root = {"components": {"schemas": _json_schema(SPEC["components"]["schemas"])}}
     return jsonschema.Draft202012Validator({**root, "$ref": f"#/components/schemas/{schema_name}"})
@@ -151,23 +165,58 @@ async def test_the_timeline_route_answers_as_the_spec_says() -> None:
     view = StatusView("127.0.0.1:9", use_metrics=False)
     for status in demo_statuses(now):
         view.apply_status_record(status.scope, status)
-    server = WebServer(
-        host="127.0.0.1",
-        port=0,
-        view=view,
-        send_command=_no_commands,
-        auth=AuthConfig(),
-        catalogues=list,
-        action_plan=default_action_plan(),
-    )
+    server = _server(view)
     async with TestClient(TestServer(server.app)) as client:
         response = await client.get("/timeline")
         assert response.status == 200
         body = await response.json()
     schema = SPEC["paths"]["/timeline"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
-    root = {"components": {"schemas": _json_schema(SPEC["components"]["schemas"])}}
-    jsonschema.Draft202012Validator({**root, **_json_schema(schema)}).validate(body)
+    _validate(schema, body)
     scopes = [entry["scope"] for entry in body["scopes"]]
     assert scopes[0] == "county/kent"
     assert scopes[1:5] == ["area/dgs", "area/east_kent", "area/swale", "area/west_kent"]
     assert all(entry["changes"] for entry in body["scopes"])
+
+
+async def test_the_open_keah_route_lists_the_referrals_awaiting_referrer_told() -> None:
+    from aiohttp.test_utils import TestClient, TestServer  # noqa: PLC0415
+
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+    def keah(event_id: str, minutes_ago: int, *, starts: bool = True, service: str = "keah") -> ReferralEvent:
+        return ReferralEvent(
+            event_id=event_id,
+            area="swale",
+            kind="received",
+            service=service,
+            occurred_at=now - dt.timedelta(minutes=minutes_ago),
+            ref=f"CASE-{event_id}",
+            start_date_within_24h=not starts,
+        )
+
+    view = StatusView("127.0.0.1:9", use_metrics=False)
+    for event in (
+        keah("late", 150),
+        keah("waiting", 30),
+        keah("told", 20),
+        keah("has-a-start", 10, starts=False),
+        keah("stp", 10, service="stp"),
+    ):
+        view.apply_audit_record(referral_counted(event))
+    told = keah_told_command({"event_id": "told", "author": "keah-organiser"}, now)
+    view.apply_audit_record(keah_told_audit(told, "referrer told", recorded=True).value)
+    server = _server(view)
+    async with TestClient(TestServer(server.app)) as client:
+        response = await client.get("/keah/open")
+        assert response.status == 200
+        text = await response.text()
+    body = json.loads(text)
+    schema = SPEC["paths"]["/keah/open"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    _validate(schema, body)
+    assert body["within_seconds"] == 7200
+    # Oldest first; the confirmed one, one with a start date and an STP referral are not waiting.
+    assert [(r["event_id"], r["overdue"]) for r in body["referrals"]] == [("late", True), ("waiting", False)]
+    late = body["referrals"][0]
+    assert dt.datetime.fromisoformat(late["due_at"]) == now - dt.timedelta(minutes=30)
+    assert late["area"] == "swale"
+    assert "CASE-" not in text  # a referral's ref names a case in the source system

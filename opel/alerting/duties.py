@@ -349,8 +349,8 @@ def keah_notice(record: KeahRecord, vocab: Vocabulary | None = None) -> Rendered
         "no start date can be found within 24 hours.",
         f"Tell the referrer by {when(record.due_at)} (2 hours from receipt, plan 7.6),",
         "and make sure the person is followed up in the community.",
-        "Once the referrer has been told, confirm it in the OPEL API with",
-        f"POST /keah/{record.event_id}/referrer-told: that confirmation is what is counted.",
+        "Once the referrer has been told, confirm it on the board or in the API",
+        f"(POST /keah/{record.event_id}/referrer-told): that confirmation is what is counted.",
     ]
     return render_duty(f"KEaH: tell the referrer{ref} by {when(record.due_at)}", body)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -28,6 +29,8 @@ class Context:
     county_scope: str
     sse_heartbeat: float
     scopes: ScopeCatalogue
+    keah_within: dt.timedelta
+    """How long after receipt a KEaH referrer must be told (plan 7.6): the due time shown."""
     streams: set[Subscription] = field(default_factory=set)
 
     @property

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Final
 
 from aiohttp import web
@@ -50,6 +51,7 @@ ROUTES: Final[tuple[Route, ...]] = (
     Route("POST", "/overrides", writes.post_override),
     Route("DELETE", "/overrides/{id}", writes.delete_override),
     Route("POST", "/alerts/{id}/ack", writes.post_ack),
+    Route("GET", "/keah/open", duties.get_keah_open),
     Route("POST", "/keah/{event_id}/referrer-told", duties.post_keah_told),
     Route("POST", "/assessment-beds/placements", duties.post_placement),
     Route("GET", "/action-items", action_items.get_action_items),
@@ -91,6 +93,8 @@ class WebServer:
 
     ``action_plan`` is best a function returning the plan of the catalogue in force
     (``lambda: store.action_plan``), so that a catalogue reload changes the actions shown.
+    ``keah_within`` is the routing file's ``clock.keah_within``, so that the KEaH due times shown
+    are those alerting keeps.
 
     It can be stopped and started again; a restart binds the port it had before.
     """
@@ -108,6 +112,7 @@ class WebServer:
         board: BoardConfig | None = None,
         county_scope: str = DEFAULT_COUNTY_SCOPE,
         sse_heartbeat: float = 15.0,
+        keah_within: timedelta = duties.KEAH_WITHIN,
     ) -> None:
         self.host = host
         self._requested_port = port
@@ -121,6 +126,7 @@ class WebServer:
             county_scope=county_scope,
             sse_heartbeat=sse_heartbeat,
             scopes=ScopeCatalogue(catalogues, county_scope),
+            keah_within=keah_within,
         )
         self.app = build_app(self._ctx)
         self._runner: web.AppRunner | None = None

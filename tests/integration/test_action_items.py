@@ -18,17 +18,16 @@ from zoneinfo import ZoneInfo
 import aiohttp
 import pytest
 from aiokafka import AIOKafkaProducer
-from support.local_stack import LocalStack, private_topics
+from support.local_stack import LocalStack, alerting_topics, log_routing
 from test_action_items import change
 
 from opel.alerting.action_items import on_escalation
-from opel.alerting.routing import PLAN_ROLES, build_routing
+from opel.alerting.routing import PLAN_ROLES
 from opel.contracts.action_item import ActionItem
 from opel.contracts.audit import AuditRecord
 from opel.contracts.escalation import EscalationEvent
-from streams.alerting.service import AlertingService, AlertingTopics
+from streams.alerting.service import AlertingService
 from streams.broker import EmbeddedBroker
-from streams.topics import TopicSpec
 from streams.web.auth import build_api_config
 
 from .test_web_api import bearer, until
@@ -68,48 +67,25 @@ def event(scope: str, before: int | None, after: int, at: dt.datetime) -> Escala
 
 @pytest.fixture
 async def rig(broker: EmbeddedBroker) -> AsyncIterator[tuple[LocalStack, AlertingService, Clock, str]]:
-    topics = private_topics("opel-items")
-    tag = topics["status"].name.rsplit(".", 1)[0]
-    extra = {
-        "escalations": TopicSpec(f"{tag}.escalations", 4, False, "out", "escalations"),
-        "referrals": TopicSpec(f"{tag}.referral-events", 4, False, "in", "referral events"),
-    }
+    topics, names = alerting_topics("opel-items")
     config = build_api_config(CONFIG, {"T_SP": SP_TOKEN, "T_TM": TM_TOKEN})
-    stack = LocalStack(broker, auth=config.auth, topics={**topics, **extra})
+    stack = LocalStack(broker, auth=config.auth, topics=topics)
     await stack.start()
     # Opened an hour ago, in real time: the API stamps marks with the real clock.
     opened = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(hours=1)
     clock = Clock(opened)
-    routing = build_routing(
-        {
-            "roles": {
-                role: {"contacts": [{"id": f"{role}-log", "name": role, "channel": "log"}]}
-                for role in (*PLAN_ROLES, "duty")
-            }
-        },
-        "<test routing>",
-        env={},
-    )
     service = AlertingService(
         bootstrap=broker.bootstrap,
-        routing=routing,
+        routing=log_routing((*PLAN_ROLES, "duty")),
         clock=clock,
         group_id=f"items-{uuid.uuid4().hex[:8]}",
         tick_seconds=0.2,
         not_before=opened,
-        topic_names=AlertingTopics(
-            escalations=extra["escalations"].name,
-            commands=topics["commands"].name,
-            referral_events=extra["referrals"].name,
-            status=topics["status"].name,
-            alerts=topics["alerts"].name,
-            audit=topics["audit"].name,
-            action_items=topics["action_items"].name,
-        ),
+        topic_names=names,
     )
     await service.start()
     try:
-        yield stack, service, clock, extra["escalations"].name
+        yield stack, service, clock, names.escalations
     finally:
         await service.stop()
         await stack.stop()

@@ -28,7 +28,7 @@ from opel.contracts.status import (
     SystemStatus,
     Value,
 )
-from opel.feeds import Override
+from opel.feeds import Override, ReferralEvent
 from opel.levels import Level
 from opel.models import AREA_IDS
 
@@ -39,6 +39,7 @@ __all__ = [
     "held",
     "normalised",
     "override",
+    "referral_counted",
     "status_record",
 ]
 
@@ -216,6 +217,18 @@ def audit_entry(
         catalogue_version=CATALOGUE_VERSION,
     )
     return AuditRecord.model_validate(built.model_dump())
+
+
+def referral_counted(event: ReferralEvent) -> AuditRecord:
+    """The worker's audit record of a referral event it counted (opel/stages/area.py): the event
+    as it came, ``ref`` included, in its area's history. The API finds KEaH 2-hour clocks by it."""
+    return audit_entry(
+        f"area/{event.area}",
+        "referral_counted",
+        event.occurred_at,
+        input=event.model_dump(exclude_none=True),
+        outcome={"pending": 1, "health": 0, "social": 0, "clamped": False},
+    )
 
 
 # Per area: (indicator, value, band, level). Values sit in the 2025-26 catalogue's bands.

@@ -17,11 +17,13 @@ from aiokafka import AIOKafkaProducer
 
 from opel.actions import ActionPlan
 from opel.actions_load import default_action_plan
+from opel.alerting.routing import RoutingConfig, build_routing
 from opel.catalogue_load import DEFAULT_ACUTE_CATALOGUE, DEFAULT_INDICATOR_CATALOGUE, load_catalogue
 from opel.contracts.action_item import ActionItem
 from opel.contracts.alert import AlertDelivery
 from opel.contracts.audit import AuditRecord
 from opel.contracts.status import AnyStatus
+from streams.alerting.service import AlertingTopics
 from streams.broker import LOOPBACK, EmbeddedBroker
 from streams.status_view import StatusView
 from streams.topics import DEFAULT_PARTITIONS, TopicSpec
@@ -29,7 +31,7 @@ from streams.web.auth import AuthConfig, BoardConfig
 from streams.web.command_sender import CommandSender
 from streams.web.server import WebServer
 
-__all__ = ["LocalStack", "private_topics", "shipped_catalogues"]
+__all__ = ["LocalStack", "alerting_topics", "log_routing", "private_topics", "shipped_catalogues"]
 
 CAUGHT_UP_SECONDS: Final = 60.0
 
@@ -59,6 +61,33 @@ def private_topics(prefix: str = "opel-web", partitions: int = DEFAULT_PARTITION
             f"{tag}.action-items", partitions, True, "out", "action items for a local stack"
         ),
     }
+
+
+def alerting_topics(prefix: str) -> tuple[dict[str, TopicSpec], AlertingTopics]:
+    """:func:`private_topics` with private escalations and referral-events topics beside them, and
+    the names among them an :class:`AlertingService` reads and writes: alerting beside a stack's
+    API without touching the shared topics."""
+    topics = private_topics(prefix)
+    tag = topics["status"].name.rsplit(".", 1)[0]
+    escalations = TopicSpec(f"{tag}.escalations", DEFAULT_PARTITIONS, False, "out", "escalations")
+    referrals = TopicSpec(f"{tag}.referral-events", DEFAULT_PARTITIONS, False, "in", "referral events")
+    topics |= {"escalations": escalations, "referrals": referrals}
+    names = AlertingTopics(
+        escalations=topics["escalations"].name,
+        commands=topics["commands"].name,
+        referral_events=topics["referrals"].name,
+        status=topics["status"].name,
+        alerts=topics["alerts"].name,
+        audit=topics["audit"].name,
+        action_items=topics["action_items"].name,
+    )
+    return topics, names
+
+
+def log_routing(roles: Iterable[str]) -> RoutingConfig:
+    """Routing that tells each of ``roles`` on the log channel only: no address, no secret."""
+    contacts = {role: {"contacts": [{"id": f"{role}-log", "name": role, "channel": "log"}]} for role in roles}
+    return build_routing({"roles": contacts}, "<test routing>", env={})
 
 
 class LocalStack:

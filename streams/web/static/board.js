@@ -1,4 +1,5 @@
-// OPEL status board: reads /status, /timeline and /actions, then follows /events (Server-Sent Events).
+// OPEL status board: reads /status, /timeline, /actions, /action-items and /keah/open, then follows
+// /events (Server-Sent Events).
 // Plain script, no build step. Every piece of server data goes into the page as text
 // (textContent), never as markup. The words for levels, times and scores come from
 // board-text.js (window.OpelText), loaded first.
@@ -41,6 +42,7 @@
     timelineNow: null, // the server's time of the last /timeline read; strips are drawn once it is known
     actions: null,
     items: null, // open action items (GET /action-items?state=open)
+    keah: null, // KEaH referrals awaiting "referrer told" (GET /keah/open)
     staleAfterMs: 26 * 3600 * 1000,
     clockOffsetMs: 0, // server clock minus this browser's clock
     lastEventAt: null,
@@ -499,27 +501,76 @@
     container.replaceChildren(...groups);
   }
 
-  async function markItem(form, stateName) {
-    const id = form.dataset.item;
-    const note = form.elements.note.value.trim();
-    const status = $("items-status");
-    const response = await fetch(`/action-items/${encodeURIComponent(id)}`, {
+  // POSTs a command with the tab's token. On 202 it says `queued` and re-reads with `reload` while
+  // alerting records it; on 401 or 403 it asks for the token `tokenWhy` names.
+  async function postCommand(path, body, { status, queued, reload, tokenWhy, refused }) {
+    const response = await fetch(path, {
       method: "POST",
       headers: { ...headers(), "Content-Type": "application/json" },
-      body: JSON.stringify(note ? { state: stateName, note } : { state: stateName }),
+      body: JSON.stringify(body),
     });
     if (response.status === 202) {
-      const how = stateName === "done" ? "done" : "not applicable";
-      status.textContent = `Marked ${how}; the list updates once it is recorded.`;
-      for (const delay of [500, 1500, 4000]) setTimeout(loadItems, delay);
+      status.textContent = queued;
+      for (const delay of [500, 1500, 4000]) setTimeout(reload, delay);
       return;
     }
     const problem = await response.json().catch(() => ({}));
     if (response.status === 401 || response.status === 403) {
-      $("token-why").textContent = "Marking an action item needs the token of the role that owns it. It is kept for this browser tab only.";
+      $("token-why").textContent = `${tokenWhy} It is kept for this browser tab only.`;
       askForToken();
     }
-    status.textContent = `Not marked: ${problem.detail || `HTTP ${response.status}`}`;
+    status.textContent = `${refused}: ${problem.detail || `HTTP ${response.status}`}`;
+  }
+
+  async function markItem(form, stateName) {
+    const note = form.elements.note.value.trim();
+    await postCommand(`/action-items/${encodeURIComponent(form.dataset.item)}`,
+      note ? { state: stateName, note } : { state: stateName }, {
+        status: $("items-status"),
+        queued: `Marked ${stateName === "done" ? "done" : "not applicable"}; the list updates once it is recorded.`,
+        reload: loadItems,
+        tokenWhy: "Marking an action item needs the token of the role that owns it.",
+        refused: "Not marked",
+      });
+  }
+
+  // KEaH referrals awaiting "referrer told" (plan 7.6), each with the button that confirms it.
+  // The server sends no referral's ref, and none is shown.
+  function renderKeah() {
+    const list = state.keah;
+    if (!list) return;
+    $("keah-summary").textContent = list.length
+      ? `${list.length} referral${list.length === 1 ? "" : "s"} waiting for the referrer to be told.`
+      : "No KEaH referral is waiting for \u201creferrer told\u201d.";
+    const container = $("keah");
+    container.hidden = list.length === 0;
+    container.replaceChildren(...list.map((referral) => {
+      const overdue = Date.parse(referral.due_at) <= now();
+      const describedBy = `keah-${referral.event_id}`;
+      return el(
+        "li",
+        { "data-event": referral.event_id, class: overdue ? "keah-overdue" : null },
+        el("span", { id: describedBy },
+          `Referral ${referral.event_id}, ${areaName(referral.area)}: received `,
+          el("time", { datetime: referral.received_at, title: T.fullTime(referral.received_at), "data-when": "past" },
+            T.clock(referral.received_at, now())),
+          "; tell the referrer by ", clockEl(referral.due_at)),
+        overdue ? el("strong", { class: "overdue" }, " overdue") : null,
+        el("form", { class: "keah-told", "data-event": referral.event_id },
+          el("button", { type: "submit", "aria-describedby": describedBy }, "Referrer told")),
+      );
+    }));
+  }
+
+  async function confirmKeah(form) {
+    const id = form.dataset.event;
+    await postCommand(`/keah/${encodeURIComponent(id)}/referrer-told`, {}, {
+      status: $("keah-status"),
+      queued: `Referrer told for ${id}: recorded; it leaves the list once alerting has counted it.`,
+      reload: loadKeah,
+      tokenWhy: "Confirming \u201creferrer told\u201d needs a KEaH organiser's token.",
+      refused: "Not confirmed",
+    });
   }
 
   function render() {
@@ -530,6 +581,7 @@
     renderSites();
     renderActions();
     renderItems();
+    renderKeah();
     const when = state.lastEventAt ? `Last update received ${T.ago(state.lastEventAt, now())}.` : "";
     const staleHours = `${Math.round(state.staleAfterMs / 3600000)} h`;
     $("stale-limit").textContent = staleHours;
@@ -580,6 +632,21 @@
     }
   }
 
+  async function loadKeah() {
+    try {
+      const data = await getJSON("/keah/open");
+      state.keah = data.referrals;
+      // The routing file sets the time allowed (plan 7.6 says 2 hours; 7.7 reads as 4).
+      const minutes = Math.round(data.within_seconds / 60);
+      $("keah-within").textContent = minutes % 60 === 0
+        ? `${minutes / 60} hour${minutes === 60 ? "" : "s"}`
+        : `${minutes} minutes`;
+      scheduleRender();
+    } catch (error) {
+      if (!(error instanceof Unauthorised)) $("keah-summary").textContent = `Could not load KEaH referrals: ${error.message}`;
+    }
+  }
+
   let timelinesTimer = null;
   function scheduleTimelines() {
     clearTimeout(timelinesTimer);
@@ -593,7 +660,7 @@
     state.statuses = new Map(data.statuses.map((s) => [s.scope, s]));
     state.lastEventAt = data.now;
     scheduleRender();
-    await Promise.all([loadTimelines(), loadActions(), loadItems()]);
+    await Promise.all([loadTimelines(), loadActions(), loadItems(), loadKeah()]);
   }
 
   function announce(before, after) {
@@ -707,7 +774,12 @@
       markItem(event.target, button && button.value ? button.value : "done");
     });
     setInterval(scheduleRender, 30000); // keeps "x min ago" and stale marks current
+    $("keah").addEventListener("submit", (event) => {
+      event.preventDefault();
+      confirmKeah(event.target);
+    });
     setInterval(loadItems, 60000); // marks and reminders arrive without a status event
+    setInterval(loadKeah, 60000); // so do KEaH referrals and their confirmations
     render();
     run();
   }
