@@ -85,6 +85,9 @@ async def _photograph(
         await page.wait_for_selector("#connection[data-state='live']", timeout=30_000)
         await page.wait_for_selector(".strip[data-scope='area/west_kent'] svg", timeout=30_000)
         await page.wait_for_selector("#actions details", timeout=30_000)
+        # The action items and KEaH referrals are read after the status: never photograph "Loading".
+        for summary in ("#items-summary", "#keah-summary"):
+            await page.wait_for_selector(f"{summary}:not(:has-text('Loading'))", timeout=30_000)
         out.parent.mkdir(parents=True, exist_ok=True)
         await page.screenshot(path=str(out), full_page=full_page)
     finally:
