@@ -79,9 +79,10 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "for histories with referral events or commands; core: always per reading",
     )
     generating = replay.add_argument_group(
-        "opel replay generate [--scale kent] [--days N] [--seed S] [--out FILE]",
+        "opel replay generate [--scale kent|national] [--days N] [--seed S] [--out FILE|DIR]",
         "write a synthetic history (JSON lines; stdout without --out): winter pressure, weekday "
-        "effects, noise, missing readings and late arrivals",
+        "effects, noise, missing readings and late arrivals; --scale national writes a generated "
+        "national catalogue, acute catalogue and Parquet histories into the folder --out",
     )
     generating.add_argument("--scale", choices=("kent", "national"), default="kent")
     generating.add_argument("--days", type=int, default=120)
@@ -108,6 +109,8 @@ def run_generate(args: argparse.Namespace) -> int:
     if args.end is not None and args.end.tzinfo is None:
         print("opel replay generate: --end needs a timezone offset", file=sys.stderr)
         return EXIT_USAGE
+    if args.scale == "national":
+        return run_generate_national(args)
     try:
         shape = shape_for(args.scale, args.days, end=args.end, every=args.every, keah=args.keah)
     except ValueError as exc:
@@ -141,6 +144,40 @@ def run_generate(args: argparse.Namespace) -> int:
     finally:
         partial_file.unlink(missing_ok=True)
     print(f"{count} inputs written to {target}", file=sys.stderr)
+    return EXIT_OK
+
+
+def run_generate_national(args: argparse.Namespace) -> int:
+    """The national winter: both catalogues and both Parquet histories into the folder --out."""
+    from .generate import default_start  # noqa: PLC0415
+    from .national import (  # noqa: PLC0415  # noqa: PLC0415
+        ACUTE_CATALOGUE_FILE,
+        ACUTE_FILE,
+        CATALOGUE_FILE,
+        READINGS_FILE,
+        NationalShape,
+        write_national,
+    )
+    from .output import staged  # noqa: PLC0415
+
+    if args.out is None or args.days < 1:
+        print(
+            "opel replay generate --scale national: needs --out DIR (catalogues and Parquet "
+            "histories are written there) and --days of 1 or more",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    every = args.every or timedelta(minutes=15)
+    shape = NationalShape(default_start(args.days, args.end), args.days, every)
+    with staged(args.out) as folder:
+        readings, returns = write_national(folder, shape, args.seed)
+    out = args.out
+    print(
+        f"{readings} readings and {returns} acute returns written to {out}; replay with:\n"
+        f"  opel replay {out / READINGS_FILE} {out / ACUTE_FILE} --catalogue {out / CATALOGUE_FILE} "
+        f"--acute {out / ACUTE_CATALOGUE_FILE} --out {out.name}-replay",
+        file=sys.stderr,
+    )
     return EXIT_OK
 
 

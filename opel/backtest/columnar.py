@@ -25,8 +25,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -34,29 +34,21 @@ import numpy.typing as npt
 from opel.assess import Assessment, verdict_for
 from opel.catalogue import IndicatorRule
 from opel.contracts.escalation import EscalationEvent
-from opel.contracts.stage import AreaChange, AreaReport, TickItem
 from opel.escalation import transition_id
 from opel.levels import Level
 from opel.models import AcuteSubmission, Reading
-from opel.replay import CoreRun, area_takes_idle, replay
-from opel.rollup import area_level
+from opel.replay import replay
+from opel.rollup import area_level, county_level
 from opel.scopes import Scope
 from opel.stages.context import Context
 from opel.stages.outputs import direction_of, escalation_event
 
+from .acute_columns import AcuteColumns, from_submissions, replay_acute
+from .arrays import EPOCH, MICRO, Floats, Ints, UnsupportedHistoryError
 from .window import Moves, transitions
 
 if TYPE_CHECKING:
     import polars as pl
-
-Ints = npt.NDArray[np.int64]
-Floats = npt.NDArray[np.float64]
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-MICRO = timedelta(microseconds=1)
-
-
-class UnsupportedHistoryError(Exception):
-    """A history the columnar path does not replay (the per-reading replay does)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,17 +251,9 @@ def area_run(columns: Columns, lv: Levels) -> AreaRun:
     return AreaRun(rows, area, indicator, time, level, computed, first_of_area.astype(np.int64))
 
 
-def replay_columns(
-    columns: Columns,
-    acute: Sequence[AcuteSubmission],
-    ctx: Context,
-    *,
-    seen: datetime,
-    lv: Levels | None = None,
-) -> list[EscalationEvent]:
-    """Every escalation event the replay gives for these readings and acute returns."""
-    lv = levels(columns, ctx) if lv is None else lv
-    run = area_run(columns, lv)
+def replay_areas(columns: Columns, run: AreaRun, ctx: Context) -> list[EscalationEvent]:
+    """The indicator and area events of these readings (areas share nothing below the county,
+    so a history can be replayed here a block of areas at a time)."""
     dwell = ctx.policy.step_down_dwell // MICRO
     n_ind = len(columns.indicators)
     last = np.full(len(columns.areas), -1, dtype=np.int64)  # each area's clock at the end
@@ -302,10 +286,59 @@ def replay_columns(
         row = int(area_moves.row[n])
         events.append(builder.area_event(area_moves, n, int(observed[row]) if row >= 0 else -1))
 
-    events += _county(run, columns, ctx, seen)
-    if acute:
-        events += replay(list(acute), ctx, seen=seen).escalations
     return events
+
+
+@dataclass(frozen=True, slots=True)
+class AreaChanges:
+    """Each change of an area's worst held level: what the area stage reports to the county."""
+
+    area: list[str]
+    time: Ints
+    level: Ints
+
+
+def area_changes(run: AreaRun, columns: Columns) -> AreaChanges:
+    previous = np.zeros(len(run.rows), dtype=np.int64)
+    previous[1:] = run.computed[:-1]
+    starts = run.first_of_area[:-1][run.first_of_area[:-1] < run.first_of_area[1:]]
+    previous[starts] = 0
+    where = np.flatnonzero(run.computed != previous)
+    names = [columns.areas[int(a)] for a in run.area[where]]
+    return AreaChanges(names, run.time[where], run.computed[where])
+
+
+def replay_columns(
+    columns: Columns,
+    acute: Sequence[AcuteSubmission] | AcuteColumns,
+    ctx: Context,
+    *,
+    seen: datetime,
+    lv: Levels | None = None,
+) -> list[EscalationEvent]:
+    """Every escalation event the replay gives for these readings and acute returns."""
+    lv = levels(columns, ctx) if lv is None else lv
+    run = area_run(columns, lv)
+    events = replay_areas(columns, run, ctx)
+    events += county_events([area_changes(run, columns)], ctx, seen)
+    return events + acute_events(acute, ctx, seen)
+
+
+def acute_events(
+    acute: Sequence[AcuteSubmission] | AcuteColumns, ctx: Context, seen: datetime
+) -> list[EscalationEvent]:
+    """Sites and systems share no book with areas: their events in columns, or from the core
+    when :mod:`.acute_columns` does not take them."""
+    if len(acute) == 0:
+        return []
+    try:
+        columns = acute if isinstance(acute, AcuteColumns) else from_submissions(acute)
+        return replay_acute(columns, ctx, seen=seen)
+    except UnsupportedHistoryError:
+        submissions = (
+            [acute.submission(row) for row in range(len(acute))] if isinstance(acute, AcuteColumns) else acute
+        )
+        return replay(list(submissions), ctx, seen=seen).escalations
 
 
 class Evidence:
@@ -359,7 +392,7 @@ class Evidence:
             "catalogue_version": verdict.catalogue.version,
             "observed_at": observed_at.isoformat(),
         }
-        return _event(ctx, Scope("indicator", area_name, name), moves, n, facts)
+        return event_for(ctx, Scope("indicator", area_name, name), moves, n, facts)
 
     def area_event(self, moves: Moves, n: int, position: int) -> EscalationEvent:
         area = int(moves.series[n])
@@ -383,10 +416,10 @@ class Evidence:
             "catalogue_version": self.ctx.catalogue.meta.version,
             "observed_at": self.columns.when(int(self.run.rows[position])).isoformat(),
         }
-        return _event(self.ctx, Scope("area", name), moves, n, facts)
+        return event_for(self.ctx, Scope("area", name), moves, n, facts)
 
 
-def _event(ctx: Context, scope: Scope, moves: Moves, n: int, evidence: dict[str, Any]) -> EscalationEvent:
+def event_for(ctx: Context, scope: Scope, moves: Moves, n: int, evidence: dict[str, Any]) -> EscalationEvent:
     before, after = int(moves.from_level[n]), int(moves.to_level[n])
     from_level = None if before == 0 else before
     at = EPOCH + int(moves.time[n]) * MICRO
@@ -405,39 +438,85 @@ def _event(ctx: Context, scope: Scope, moves: Moves, n: int, evidence: dict[str,
     )
 
 
-def _county(run: AreaRun, columns: Columns, ctx: Context, seen: datetime) -> list[EscalationEvent]:
-    """The county stage itself, given each area's changes of level as reports, in time order."""
-    change = np.zeros(len(run.rows), dtype=bool)
-    previous = np.zeros(len(run.rows), dtype=np.int64)
-    previous[1:] = run.computed[:-1]
-    starts = run.first_of_area[:-1][run.first_of_area[:-1] < run.first_of_area[1:]]
-    previous[starts] = 0
-    change = run.computed != previous
-    where = np.flatnonzero(change)
-    where = where[np.lexsort((run.area[where], run.time[where]))]
-    core = CoreRun(ctx, seen)
-    seq: dict[int, int] = {}
-    for position in where:
-        area = int(run.area[position])
-        seq[area] = seq.get(area, 0) + 1
-        at = EPOCH + int(run.time[position]) * MICRO
-        level = int(run.computed[position])
-        report = AreaReport(
-            area=columns.areas[area],
-            changes=(AreaChange(at=at, level=level or None, seq=seq[area]),),
-            watermark=at,
-            seen=seen,
-        )
-        core.county([report])
-    # The end of the history, as opel.replay.CoreRun.finish: every area falls silent.
-    if area_takes_idle():
-        for area in sorted(range(len(columns.areas)), key=lambda a: columns.areas[a]):
-            lo, hi = int(run.first_of_area[area]), int(run.first_of_area[area + 1])
-            if hi > lo:
-                wm = EPOCH + int(run.time[hi - 1]) * MICRO
-                core.county(
-                    [AreaReport(area=columns.areas[area], changes=(), watermark=wm, seen=seen, idle=True)]
-                )
-    if core.out.county_book is not None:
-        core.county([TickItem(now=seen + ctx.idle_grace + timedelta(seconds=1))])
-    return core.out.escalations
+def county_events(parts: Sequence[AreaChanges], ctx: Context, seen: datetime) -> list[EscalationEvent]:
+    """The county's events from its areas' changes of level (one or more blocks of areas).
+
+    The county stage merges the areas' reports in event time and computes its level at every
+    instant at which an area changed (:func:`opel.rollup.county_level`, from running counts of
+    areas at or above each level here); its dwell is the windowed form, its clock at the end
+    just past the last change (the end of the history releases everything). Evidence is
+    ``county_level`` on the areas' levels at the instant that publishes a transition; for a
+    step-down by dwell, the last instant before it (docs/replay.md: the one difference).
+    """
+    del seen  # the county's merge compares wall time with nothing in a replay: no ticks come
+    names = [name for part in parts for name in part.area]
+    vocabulary = sorted(set(names))
+    code = {name: n for n, name in enumerate(vocabulary)}
+    area = np.fromiter((code[n] for n in names), dtype=np.int64, count=len(names))
+    empty = np.empty(0, dtype=np.int64)
+    time = np.concatenate([empty, *(part.time for part in parts)])
+    level = np.concatenate([empty, *(part.level for part in parts)])
+    if len(time) == 0:
+        return []
+    order = np.lexsort((area, time))
+    area, time, level = area[order], time[order], level[order]
+    previous = _previous_of_member(area, level)
+    assessed = np.cumsum((level > 0).astype(np.int64) - (previous > 0).astype(np.int64))
+    at_least = {
+        k: np.cumsum((level >= k).astype(np.int64) - (previous >= k).astype(np.int64)) for k in (2, 3, 4)
+    }
+    instant = np.flatnonzero(np.append(time[1:] != time[:-1], True))
+    rule = ctx.catalogue.county
+    total = assessed[instant]
+    needed = np.maximum(1, np.ceil(rule.county_wide_min_share * total - 1e-9)).astype(np.int64)
+    county = np.where(at_least[2][instant] >= rule.some_areas_min, 2, 1)
+    county = np.where(at_least[3][instant] >= needed, 3, county)
+    county = np.where(at_least[4][instant] >= needed, 4, county)
+    observed = instant[total > 0]  # no area assessed: no level to observe
+    county = county[total > 0]
+    until = int(time[-1]) + 1
+    dwell = ctx.policy.step_down_dwell // MICRO
+    moves = transitions(
+        np.zeros(len(observed), dtype=np.int64), time[observed], county, dwell, np.full(len(observed), until)
+    )
+    events = []
+    for n in range(len(moves.time)):
+        row = int(moves.row[n])
+        if row < 0:  # a step-down by dwell: the facts of the last instant before it
+            row = int(np.searchsorted(time[observed], int(moves.time[n]), side="left")) - 1
+        position = int(observed[row])
+        held = _previous_of_member(area[: position + 1], level[: position + 1], latest=True)
+        levels = {vocabulary[a]: None if lv == 0 else Level(lv) for a, lv in held.items()}
+        result = county_level(rule, levels)
+        facts = {
+            "computed_level": None if result.level is None else int(result.level),
+            "explanation": result.reason,
+            "areas_assessed": result.areas_assessed,
+            "catalogue": ctx.catalogue.meta.id,
+            "catalogue_version": ctx.catalogue.meta.version,
+            "observed_at": (EPOCH + int(time[position]) * MICRO).isoformat(),
+            "late": None,
+        }
+        events.append(event_for(ctx, Scope("county", ctx.county), moves, n, facts))
+    return events
+
+
+@overload
+def _previous_of_member(member: Ints, value: Ints) -> Ints: ...
+@overload
+def _previous_of_member(member: Ints, value: Ints, *, latest: Literal[True]) -> dict[int, int]: ...
+def _previous_of_member(member: Ints, value: Ints, *, latest: bool = False) -> Ints | dict[int, int]:
+    """Each row's member's value before it (0 at its first row); with ``latest``, each member's
+    last value instead."""
+    by_member = np.lexsort((np.arange(len(member)), member))
+    sorted_member = member[by_member]
+    if latest:
+        last = np.append(sorted_member[1:] != sorted_member[:-1], True)
+        return {int(m): int(v) for m, v in zip(sorted_member[last], value[by_member][last], strict=True)}
+    follows = np.zeros(len(member), dtype=bool)
+    follows[1:] = sorted_member[1:] == sorted_member[:-1]
+    before = np.zeros(len(member), dtype=np.int64)
+    before[1:] = value[by_member][:-1]
+    out = np.zeros(len(member), dtype=np.int64)
+    out[by_member] = np.where(follows, before, 0)
+    return out

@@ -217,9 +217,4 @@ def shape_for(
         options["every"] = every
     if scale == "kent":
         return kent(start, days, **options)
-    if scale == "national":
-        raise ValueError(
-            "--scale national is not built yet: it needs a generated national catalogue "
-            "(153 councils) beside the history; use --scale kent"
-        )
     raise ValueError(f"unknown scale {scale!r} (kent or national)")

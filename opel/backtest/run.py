@@ -16,7 +16,7 @@ from __future__ import annotations
 import bisect
 import itertools
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -28,11 +28,11 @@ from opel.catalogue_load import DEFAULT_ACUTE_CATALOGUE, load_catalogue
 from opel.contracts.escalation import EscalationEvent
 from opel.errors import CatalogueError
 from opel.escalation import EscalationPolicy
-from opel.models import CATEGORY_PATTERN, AcuteSubmission, Reading
+from opel.models import AcuteSubmission, Reading
 from opel.replay import TransitionKey, replay, transition_key
 from opel.stages.context import Context, InputBounds
 
-from .history import History, HistoryError, Problem, check_history
+from .history import History, HistoryError, check_history
 
 DAY = timedelta(days=1)
 EPOCH_US = datetime(1970, 1, 1, tzinfo=UTC)
@@ -116,7 +116,8 @@ def run_history(history: History, contexts: Sequence[Context], *, columnar: bool
 
 
 def _columnar(inputs: Sequence[Any], ctx: Context, end: datetime) -> list[EscalationEvent]:
-    from .columnar import UnsupportedHistoryError, from_readings, replay_columns  # noqa: PLC0415
+    from .arrays import UnsupportedHistoryError  # noqa: PLC0415
+    from .columnar import from_readings, replay_columns  # noqa: PLC0415
 
     readings = [x for x in inputs if isinstance(x, Reading)]
     acute = [x for x in inputs if isinstance(x, AcuteSubmission)]
@@ -126,78 +127,17 @@ def _columnar(inputs: Sequence[Any], ctx: Context, end: datetime) -> list[Escala
         return replay(inputs, ctx, seen=end).escalations
 
 
-def run_parquet(paths: Sequence[Path], contexts: Sequence[Context]) -> list[Outcome] | None:
-    """The columnar path straight from Parquet, with no object per reading: readings files are
-    read as columns, acute returns files row by row. None when it cannot be used (another kind
-    of file, or an input no catalogue takes: the per-row reader then names each bad row)."""
-    import numpy as np  # noqa: PLC0415
-    import polars as pl  # noqa: PLC0415
+def run_parquet(
+    paths: Sequence[Path], contexts: Sequence[Context], progress: Callable[[int], None] | None = None
+) -> list[Outcome] | None:
+    """The columnar path straight from Parquet, with no object per reading, a block of areas at
+    a time (:mod:`opel.backtest.by_area`). None when it cannot be used (another kind of file, or
+    an input no catalogue takes: the per-row reader then names each bad row)."""
+    from .by_area import run_by_area  # noqa: PLC0415
 
-    from .columnar import UnsupportedHistoryError, from_frame, levels, replay_columns  # noqa: PLC0415
-    from .parquet import SchemaError, layout, read_parquet  # noqa: PLC0415
-
-    if not paths or any(p.suffix.lower() != ".parquet" for p in paths):
+    if not paths:
         return None
-    frames: list[pl.DataFrame] = []
-    acute: list[AcuteSubmission] = []
-    for path in paths:
-        try:
-            frame = pl.read_parquet(path)
-            kind = layout(frame.schema)
-        except (SchemaError, OSError, pl.exceptions.PolarsError):
-            return None
-        if kind == "acute":
-            problems: list[Problem] = []
-            acute += [x.value for x in read_parquet(path, problems) if isinstance(x.value, AcuteSubmission)]
-            if problems:
-                return None
-            continue
-        frames.append(
-            frame.select(
-                *(c for c in ("observed_at", "area", "indicator", "value", "category") if c in frame.columns)
-            )
-        )
-    if not frames:
-        return None
-    try:
-        columns = from_frame(pl.concat(frames, how="diagonal_relaxed"))
-    except pl.exceptions.PolarsError:
-        return None
-    number, category = columns.number, columns.category
-    is_category = np.array([c is not None for c in category], dtype=bool)
-    valid_number = np.isfinite(number) & (number >= 0)
-    if not bool(np.all(valid_number | is_category)) or any(
-        c is not None and not CATEGORY_PATTERN.fullmatch(c) for c in set(category.tolist())
-    ):
-        return None
-    times = [columns.time.min(), columns.time.max()] if len(columns) else []
-    instants = [EPOCH_US + int(t) * MICROSECOND for t in times] + [
-        x.observed_at.astimezone(UTC) for x in acute
-    ]
-    if not instants:
-        return None
-    start, end = min(instants), max(instants)
-    per_ctx = [levels(columns, ctx) for ctx in contexts]
-    if not bool(np.all(np.any([lv.taken for lv in per_ctx], axis=0))):
-        return None
-    out = []
-    for ctx, lv in zip(contexts, per_ctx, strict=True):
-        try:
-            events = replay_columns(columns, acute, ctx, seen=end, lv=lv)
-        except UnsupportedHistoryError:
-            return None
-        taken = int(lv.taken.sum()) + len(acute)
-        out.append(
-            Outcome(
-                ctx.catalogue.meta.id,
-                sorted_events(events),
-                start,
-                end,
-                taken,
-                dict(sorted(lv.refused.items())),
-            )
-        )
-    return out
+    return run_by_area(paths, contexts, progress)
 
 
 # --- time at level ---------------------------------------------------------------------------
