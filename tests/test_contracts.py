@@ -492,3 +492,24 @@ def test_contracts_are_frozen_and_strict() -> None:
     for model in models:
         assert model.model_config.get("extra") == "forbid", model.__name__
         assert model.model_config.get("frozen") is True, model.__name__
+
+
+def test_an_audit_id_is_the_same_for_the_same_decision_and_differs_for_another_outcome() -> None:
+    # Seen on opel.audit.v1 (tests/integration/test_exactly_once.py): an indicator stepped down
+    # after its dwell and back up on a reading at the same instant, two transitions that shared
+    # one id while the id left the outcome out.
+    at = datetime(2026, 12, 1, 10, 6, 5, tzinfo=UTC)
+
+    def transition(transition_id: str, from_level: int, to_level: int, rule: str) -> AuditRecord:
+        outcome = {
+            "id": transition_id,
+            "from_level": from_level,
+            "to_level": to_level,
+            "hidden_by_override": False,
+        }
+        return audit_record("transition", "indicator/social_caseload/dgs", at, rule=rule, outcome=outcome)
+
+    down = transition("235fc37b-f0a7-5646-b2fd-479371ef8b97", 4, 3, "escalation state (dwell)")
+    up = transition("d52032fc-43d8-5185-bf9b-ae507ad51500", 3, 4, "escalation state (observation)")
+    assert down.id != up.id
+    assert transition("235fc37b-f0a7-5646-b2fd-479371ef8b97", 4, 3, "escalation state (dwell)").id == down.id

@@ -68,7 +68,10 @@ def audit_record(
 ) -> AuditRecord:
     """One decision for the audit trail (``at`` must be timezone-aware)."""
     inputs = None if input is None else dict(input)
-    basis = f"{decision}|{scope}|{at.isoformat()}|{sorted((inputs or {}).items())!r}|{author}"
+    # The outcome is part of the decision: a scope can step down after its dwell and back up on a
+    # reading at the same instant, two transitions with the same decision, scope, time and input.
+    result = sorted(outcome.items()) if outcome else None
+    basis = f"{decision}|{scope}|{at.isoformat()}|{sorted((inputs or {}).items())!r}|{author}|{result!r}"
     # blake2b is several times cheaper than uuid5's SHA-1 route, and this runs for every reading.
     digest = hashlib.blake2b(basis.encode(), digest_size=16, key=NAMESPACE.bytes).hexdigest()
     # The arguments are typed above and the contract tests validate what is written; validating
