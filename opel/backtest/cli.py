@@ -9,9 +9,7 @@ stderr, naming file, line and field; nothing is written), 2 a catalogue or usage
 from __future__ import annotations
 
 import argparse
-import contextlib
 import sys
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -22,6 +20,8 @@ from pydantic import TypeAdapter, ValidationError
 from opel.catalogue_load import DEFAULT_ACUTE_CATALOGUE
 
 if TYPE_CHECKING:
+    from opel.stages.context import Context
+
     from .run import Outcome
 
 EXIT_OK, EXIT_INVALID_INPUT, EXIT_USAGE = 0, 1, 2
@@ -182,10 +182,7 @@ def run_generate_national(args: argparse.Namespace) -> int:
 
 
 def run_replay(args: argparse.Namespace) -> int:
-    from .history import HistoryError, read_history  # noqa: PLC0415
-    from .output import write_all, write_events, write_json  # noqa: PLC0415
-    from .report_html import write_report_html  # noqa: PLC0415
-    from .run import build_context, run_history, run_parquet  # noqa: PLC0415
+    from .run import build_context  # noqa: PLC0415
 
     if args.history[0] == "generate":
         return run_generate(args)
@@ -200,8 +197,29 @@ def run_replay(args: argparse.Namespace) -> int:
     contexts = [build_context(name, acute=args.acute, dwell=args.dwell) for name in names]
     paths = [Path(p) for p in args.history]
     columnar = args.engine != "core"
-    with progress(f"replaying {len(paths)} file(s) under {' and '.join(names)}"):
-        outcomes = run_parquet(paths, contexts) if columnar else None
+    try:
+        return _replay(args, names, contexts, paths, columnar=columnar)
+    except KeyboardInterrupt:
+        # Nothing of --out exists yet, or the old DIR is as it was (output.staged); opel's main
+        # turns this into exit status 130 as for opel assess.
+        print("opel replay: interrupted; nothing written", file=sys.stderr)
+        raise
+
+
+def _replay(
+    args: argparse.Namespace, names: list[str], contexts: list[Context], paths: list[Path], *, columnar: bool
+) -> int:
+    from .by_area import total_readings  # noqa: PLC0415
+    from .history import HistoryError, read_history  # noqa: PLC0415
+    from .output import write_all, write_events, write_json  # noqa: PLC0415
+    from .progress import progress  # noqa: PLC0415
+    from .report_html import write_report_html  # noqa: PLC0415
+    from .run import run_history, run_parquet  # noqa: PLC0415
+
+    parquet = columnar and all(p.suffix.lower() == ".parquet" for p in paths)
+    total = total_readings(paths) if parquet and sys.stderr.isatty() else None
+    with progress(f"{len(paths)} file(s) under {' and '.join(names)}", total) as advance:
+        outcomes = run_parquet(paths, contexts, advance) if parquet else None
         try:
             if outcomes is None:
                 history = read_history(paths)
@@ -219,21 +237,10 @@ def run_replay(args: argparse.Namespace) -> int:
             writers["transitions-compare.jsonl"] = partial(write_events, events=outcomes[1].events)
         writers["report.json"] = partial(write_json, value=report)
         writers["report.html"] = partial(write_report_html, report=report, outcomes=outcomes)
-        write_all(args.out, writers)
+        with progress(f"writing {args.out}"):
+            write_all(args.out, writers)
     print(text_summary(report, args.out))
     return EXIT_OK
-
-
-@contextlib.contextmanager
-def progress(what: str) -> Iterator[None]:
-    """A spinner with the elapsed time on stderr while the replay runs (a terminal only)."""
-    if not sys.stderr.isatty():
-        yield
-        return
-    from rich.console import Console  # noqa: PLC0415
-
-    with Console(stderr=True).status(f"opel replay: {what}"):
-        yield
 
 
 def build_report(outcomes: list[Outcome], *, inputs: int) -> dict[str, Any]:
