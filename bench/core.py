@@ -24,6 +24,7 @@ import json
 import os
 import platform
 import random
+import resource
 import subprocess
 import sys
 import tempfile
@@ -61,20 +62,26 @@ def best_rate(work: Callable[[], int], repeat: int) -> float:
     return max(rates(work, repeat))
 
 
+# --clock: wall time, or the CPU time of the measured process (this one, or the child), which
+# other work on a shared machine disturbs far less (it still shares caches and memory).
+CLOCKS: dict[str, Callable[[], float]] = {"wall": time.perf_counter, "cpu": time.process_time}
+clock = CLOCKS["wall"]
+
+
 def rates(work: Callable[[], int], repeat: int) -> list[float]:
     found = []
     for _ in range(repeat):
-        started = time.perf_counter()
+        started = clock()
         done = work()
-        found.append(done / (time.perf_counter() - started))
+        found.append(done / (clock() - started))
     return found
 
 
-def bench_core(lines: Sequence[str], repeat: int) -> tuple[list[float], list[float]]:
-    """assess() per reading, and the bare lookup it is measured against, in turn."""
+def bench_core(lines: Sequence[str], repeat: int) -> dict[str, list[float]]:
+    """assess() per reading, and the bare lookups it is measured against, in turn (readings/s)."""
     catalogue = load_indicator_catalogue("kcc-asch-2025-26")
     readings = [Reading.model_validate_json(line) for line in lines]
-    # The reference: the rule's boundaries found by (indicator, area), then one bisect, no result.
+    # The references: the rule's boundaries found by (indicator, area), one bisect, no result.
     bounds = {
         key: () if rule.table is None else tuple(band.exact.high for band in rule.table.bands[:-1])
         for key, rule in catalogue.rules.items()
@@ -86,14 +93,23 @@ def bench_core(lines: Sequence[str], repeat: int) -> tuple[list[float], list[flo
         return len(readings)
 
     def bare() -> int:
+        # The fields read from the model's __dict__, as assess() reads them.
+        for reading in readings:
+            fields = reading.__dict__
+            bisect_right(bounds[fields["indicator"], fields["area"]], fields["value"])
+        return len(readings)
+
+    def bare_attributes() -> int:
+        # As issue 11 measured it: attribute reads, which BaseModel.__getattr__ makes slow.
         for reading in readings:
             bisect_right(bounds[reading.indicator, reading.area], reading.value)
         return len(readings)
 
-    found: tuple[list[float], list[float]] = ([], [])
+    found: dict[str, list[float]] = {"assess": [], "bare": [], "bare attributes": []}
     for _ in range(repeat):
-        found[0].extend(rates(run, 1))
-        found[1].extend(rates(bare, 1))
+        found["assess"].extend(rates(run, 1))
+        found["bare"].extend(rates(bare, 1))
+        found["bare attributes"].extend(rates(bare_attributes, 1))
     return found
 
 
@@ -145,10 +161,17 @@ for line in sys.stdin.buffer:
 
 def _timed(command: list[str], stdin_path: str) -> float:
     with open(stdin_path, "rb") as stdin, open(os.devnull, "wb") as stdout:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), _children_cpu()
         # Exit status 1 would mean an invalid line: the generated input has none.
         subprocess.run(command, stdin=stdin, stdout=stdout, check=True)
+        if clock is time.process_time:
+            return _children_cpu() - cpu
         return time.perf_counter() - started
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def main() -> int:
@@ -158,11 +181,16 @@ def main() -> int:
     parser.add_argument("--lines", type=int, default=1_000_000)
     parser.add_argument("--core-readings", type=int, default=200_000)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--clock", choices=sorted(CLOCKS), default="wall")
     args = parser.parse_args()
+    global clock  # noqa: PLW0603 (one setting for every measure of the run)
+    clock = CLOCKS[args.clock]
 
     print(f"machine: {platform.machine()}, {os.cpu_count()} cpus, Python {platform.python_version()}")
+    print(f"clock: {args.clock} time; load average {os.getloadavg()[0]:.1f}")
     lines = make_lines(max(args.lines, args.core_readings))
-    core, bare = bench_core(lines[: args.core_readings], args.repeat)
+    core_runs = bench_core(lines[: args.core_readings], args.repeat)
+    core, bare = core_runs["assess"], core_runs["bare"]
     acute = bench_acute(args.core_readings // 4, args.repeat)
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "readings.jsonl"
@@ -173,6 +201,7 @@ def main() -> int:
     for name, rate, goal, unit in [
         ("core assess()", max(core), CORE_GOAL, "readings/s"),
         ("  reference: dict lookup + bisect", max(bare), None, "readings/s"),
+        ("  the same, fields as attributes", max(core_runs["bare attributes"]), None, "readings/s"),
         ("core score_submission()", acute, None, "submissions/s"),
         (f"opel assess, {args.lines:,} lines", max(end_to_end), END_TO_END_GOAL, "lines/s"),
         ("  reference: parse the lines only", max(parse_only), None, "lines/s"),
@@ -183,20 +212,23 @@ def main() -> int:
     print(f"{'opel assess start-up (empty input)':36} {startup:>12.3f} s")
     after_startup = args.lines / (args.lines / max(end_to_end) - startup)
     print(f"{'opel assess after start-up':36} {after_startup:>12,.0f} lines/s")
-    core_ratios = [run / ref for run, ref in zip(core, bare, strict=True)]
-    cli_ratios = [run / ref for run, ref in zip(end_to_end, parse_only, strict=True)]
-    core_ok = max(core_ratios) >= CORE_RATIO_GOAL
+    # Best against best (each at its least disturbed), and the spread of the run-by-run ratios.
+    core_ratio = max(core) / max(bare)
+    core_ok = core_ratio >= CORE_RATIO_GOAL
     failed |= not core_ok
     print(
-        f"ratio core / reference: best {max(core_ratios):.2f}, runs {_span(core_ratios)}"
+        f"ratio core / reference: {core_ratio:.2f} (runs {_ratios(core, bare)}); "
+        f"against attribute reads {max(core) / max(core_runs['bare attributes']):.2f}"
         + ("  meets goal" if core_ok else f"  BELOW goal {CORE_RATIO_GOAL}")
     )
-    print(f"ratio opel assess / reference: best {max(cli_ratios):.2f}, runs {_span(cli_ratios)}")
+    cli_ratio = max(end_to_end) / max(parse_only)
+    print(f"ratio opel assess / reference: {cli_ratio:.2f} (runs {_ratios(end_to_end, parse_only)})")
     return 1 if failed else 0
 
 
-def _span(values: list[float]) -> str:
-    return f"{min(values):.2f}-{max(values):.2f}"
+def _ratios(runs: list[float], references: list[float]) -> str:
+    ratios = [run / reference for run, reference in zip(runs, references, strict=True)]
+    return f"{min(ratios):.2f}-{max(ratios):.2f}"
 
 
 if __name__ == "__main__":

@@ -137,17 +137,20 @@ def verdict_for(rule: IndicatorRule, value: float | str) -> Verdict:
 
 def assess(catalogue: IndicatorCatalogue, reading: Reading) -> Assessment:
     """Assess one reading. Raises InputError naming the field for anything it cannot decide."""
-    rule = catalogue.rules.get((reading.indicator, reading.area))
+    # The hot path, inlined: one dictionary lookup and one bisect per reading. A model's fields
+    # live in its __dict__, and reading them there skips BaseModel.__getattr__, which makes
+    # every attribute read take the slow path (about a tenth of this function's time).
+    fields = reading.__dict__
+    rule = catalogue.rules.get((fields["indicator"], fields["area"]))
     if rule is not None:
-        value = reading.value
+        value = fields["value"]
         table = rule.table
-        # The hot path, inlined: one dictionary lookup and one bisect per reading.
         if table is not None:
             if not isinstance(value, str):
                 verdict = rule.band_verdicts[bisect_right(table.bounds, value)]
-                return Assessment((value, reading.observed_at, verdict))
+                return Assessment((value, fields["observed_at"], verdict))
         elif rule.not_assessed is not None:
-            return Assessment((value, reading.observed_at, rule.not_assessed))
+            return Assessment((value, fields["observed_at"], rule.not_assessed))
     else:
         rule = rule_for(catalogue, reading.indicator, reading.area)  # raises, naming the field
     return Assessment((reading.value, reading.observed_at, verdict_for(rule, reading.value)))
