@@ -125,3 +125,19 @@ def test_blocks_of_areas_give_the_cores_transitions(
 def test_national_needs_an_out_folder(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["replay", "generate", "--scale", "national", "--days", "1"]) == 2
     assert "needs --out DIR" in capsys.readouterr().err
+
+
+def test_report_charts_the_worst_areas_when_there_are_many() -> None:
+    from opel.backtest.report_html import CHARTED_AREAS, chart_heading, chart_scopes  # noqa: PLC0415
+
+    days = {
+        f"area/council_{n:03d}": {"1": 1.0, "2": 0.0, "3": float(n % 20), "4": float(n // 20)}
+        for n in range(40)
+    }
+    days["county/england"] = {"1": 1.0, "2": 0.0, "3": 0.0, "4": 0.0}
+    scopes = chart_scopes(days)
+    assert scopes[0] == "county/england"
+    assert len(scopes) == 1 + CHARTED_AREAS
+    # OPEL 3 and 4 together: n % 20 + n // 20, so the 24 worst are 8..19 and 28..39.
+    assert scopes[1:] == [f"area/council_{n:03d}" for n in (*range(8, 20), *range(28, 40))]
+    assert "24 of 40 areas" in chart_heading(days)

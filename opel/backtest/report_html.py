@@ -58,11 +58,29 @@ def scope_label(scope: str) -> str:
     return f"{name} ({kind})" if kind in ("county", "area") else scope
 
 
+CHARTED_AREAS = 24
+"""Areas charted at most: a national replay has 153, which no chart shows readably; the table
+of every scope below the charts still has them all."""
+
+
 def chart_scopes(days: Mapping[str, Any]) -> list[str]:
-    """The county first, then the areas, by name."""
+    """The county first, then the areas by name (past CHARTED_AREAS, those with the most days
+    at OPEL 3 or 4)."""
     county = sorted(s for s in days if s.startswith("county/"))
     areas = sorted(s for s in days if s.startswith("area/"))
+    if len(areas) > CHARTED_AREAS:
+        worst = sorted(areas, key=lambda s: (-(days[s]["3"] + days[s]["4"]), s))
+        areas = sorted(worst[:CHARTED_AREAS])
     return county + areas
+
+
+def chart_heading(days: Mapping[str, Any]) -> str:
+    total = sum(1 for s in days if s.startswith("area/"))
+    if total <= CHARTED_AREAS:
+        return "Level in force, county and areas"
+    return (
+        f"Level in force, county and the {CHARTED_AREAS} of {total} areas with the most days at OPEL 3 or 4"
+    )
 
 
 def _svg(figure: Any) -> str:
@@ -240,7 +258,8 @@ def render(report: Mapping[str, Any], outcomes: Sequence[Outcome]) -> str:
     compared = "compare" in report
     names = [o.catalogue for o in outcomes]
     title = f"Replay: {' against '.join(names)}"
-    scopes = chart_scopes(a["days_at_level"] | (report["b"]["days_at_level"] if compared else {}))
+    charted = a["days_at_level"] | (report["b"]["days_at_level"] if compared else {})
+    scopes = chart_scopes(charted)
     every_scope = sorted(
         set(a["days_at_level"]) | (set(report["b"]["days_at_level"]) if compared else set()),
         key=lambda s: (_kind_rank(s), s),
@@ -264,7 +283,7 @@ def render(report: Mapping[str, Any], outcomes: Sequence[Outcome]) -> str:
             )
     parts.append("</tbody></table>")
     parts += [
-        "<h2>Level in force, county and areas</h2>",
+        f"<h2>{html.escape(chart_heading(charted))}</h2>",
         f'<figure class="chart" id="timeline">{timeline_svg(outcomes, scopes)}</figure>',
         "<h2>Days at each level</h2>",
         f'<figure class="chart" id="days">{days_svg(report, scopes)}</figure>',
