@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -27,9 +27,16 @@ def area_level(area: str, indicator_levels: Mapping[str, Level | None]) -> AreaL
     if not assessed:
         return AreaLevel(area, None, (), 0, "no indicator in this area has an assessed level")
     worst = max(assessed.values())
-    driving = tuple(sorted(name for name, level in assessed.items() if level == worst))
-    reason = f"worst of {len(assessed)} assessed indicators: {', '.join(driving)} at {worst.label}"
-    return AreaLevel(area, worst, driving, len(assessed), reason)
+    driving = (name for name, level in assessed.items() if level == worst)
+    return area_roll_up(area, worst, driving, len(assessed))
+
+
+def area_roll_up(area: str, worst: Level, driving: Iterable[str], assessed: int) -> AreaLevel:
+    """:func:`area_level` from the worst level, the indicators at it and how many are assessed:
+    what the area stage keeps per level as readings arrive (:mod:`opel.stages.area`)."""
+    names = tuple(sorted(driving))
+    reason = f"worst of {assessed} assessed indicators: {', '.join(names)} at {worst.label}"
+    return AreaLevel(area, worst, names, assessed, reason)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,26 +54,37 @@ def county_level(rule: CountyRule, area_levels: Mapping[str, Level | None]) -> C
     at_or_above = {
         level: tuple(sorted(area for area, got in assessed.items() if got >= level)) for level in Level
     }
-    total = len(assessed)
+    counts = [0, 0, 0, 0]
+    for got in assessed.values():
+        counts[got - 1] += 1
+    result, reason = county_from_counts(rule, counts)
+    return CountyLevel(rule.id, result, len(assessed), at_or_above, reason)
+
+
+def county_from_counts(rule: CountyRule, counts: Sequence[int]) -> tuple[Level | None, str]:
+    """:func:`county_level` from how many assessed areas are at each level (``counts[0]`` at
+    OPEL 1 ... ``counts[3]`` at OPEL 4): four numbers, whatever the number of areas, so the county
+    stage keeps them as areas change (:mod:`opel.stages.county`) rather than rescanning."""
+    total = sum(counts)
     if total == 0:
-        return CountyLevel(rule.id, None, 0, at_or_above, "no area has an assessed level")
+        return None, "no area has an assessed level"
     # A tiny tolerance keeps e.g. 0.75 * 4 from needing 4 areas through float rounding.
     needed = max(1, math.ceil(rule.county_wide_min_share * total - 1e-9))
     for level in (Level.OPEL_4, Level.OPEL_3):
-        count = len(at_or_above[level])
+        count = sum(counts[level - 1 :])
         if count >= needed:
             reason = (
                 f"county-wide: {count} of {total} assessed areas at {level.label} or above (needs {needed})"
             )
-            return CountyLevel(rule.id, level, total, at_or_above, reason)
-    some = len(at_or_above[Level.OPEL_2])
+            return level, reason
+    some = sum(counts[1:])
     if some >= rule.some_areas_min:
-        worst = max(assessed.values())
+        worst = Level(max(n for n in range(1, 5) if counts[n - 1]))
         reason = f"in some areas: {some} of {total} assessed areas at OPEL 2 or above"
         if worst > Level.OPEL_2:
             reason += f" (worst {worst.label}, not county-wide: needs {needed} areas)"
-        return CountyLevel(rule.id, Level.OPEL_2, total, at_or_above, reason)
-    return CountyLevel(rule.id, Level.OPEL_1, total, at_or_above, f"all {total} assessed areas at OPEL 1")
+        return Level.OPEL_2, reason
+    return Level.OPEL_1, f"all {total} assessed areas at OPEL 1"
 
 
 class SiteScore(Protocol):

@@ -19,6 +19,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 Timeline = dict[str, Any]
@@ -62,9 +63,11 @@ def offer(
             last = at
         else:
             # Out of the member's own order (members normally report in order): insert after
-            # any change at the same instant, so equal times keep their arrival order.
+            # any change at the same instant, so equal times keep their arrival order. ``edits``
+            # tells a stored copy kept in chunks (opel.stages.parts) that more than the ends moved.
             times = [datetime.fromisoformat(p[0]) for p in pending]
             pending.insert(bisect_right(times, at), [at.isoformat(), level])
+            track["edits"] = track.get("edits", 0) + 1
     wm = _parse(track["wm"])
     if wm is None or watermark > wm:
         track["wm"] = watermark.isoformat()
@@ -123,13 +126,16 @@ def release(timeline: Timeline, upto: datetime | None) -> list[Change]:
         pending = track["pending"]
         taken = 0
         for at_text, level in pending:  # in time order (offer keeps it so)
-            at = datetime.fromisoformat(at_text)
+            at = _parsed(at_text)
             if at >= upto:
                 break
             out.append((at, member, level))
             taken += 1
         if taken:
             del pending[:taken]
+            # Changes released so far: a queued change's position counts from the first ever
+            # queued, so a chunked copy rewrites only the chunks whose changes moved.
+            track["head"] = track.get("head", 0) + taken
     out.sort(key=lambda change: (change[0], change[1]))
     done = _parse(timeline["done"])
     if done is None or upto > done:
@@ -149,4 +155,11 @@ _TICK = timedelta(microseconds=1)
 
 
 def _parse(text: str | None) -> datetime | None:
-    return None if text is None else datetime.fromisoformat(text)
+    return None if text is None else _parsed(text)
+
+
+@lru_cache(maxsize=8192)
+def _parsed(text: str) -> datetime:
+    # The watermark reads every member's times on every message, and most have not moved since
+    # the last one: a cached lookup costs less than parsing them again.
+    return datetime.fromisoformat(text)

@@ -30,7 +30,7 @@ from opel.contracts.status import AnyStatus
 from opel.errors import InputError
 from opel.levels import Level
 from opel.referral_counts import apply_event, new_counts, value_of
-from opel.rollup import AreaLevel, area_level
+from opel.rollup import AreaLevel, area_level, area_roll_up
 from opel.scopes import Scope
 from opel.stages.book import Book, freeze, parse_time, thaw
 from opel.stages.context import Context, Emit
@@ -117,9 +117,32 @@ def apply_area(
     return freeze(book), emit, finish(book, emit, ctx)
 
 
+def _by_level(book: Book) -> dict[int, set[str]]:
+    """The area's assessed indicators by level: derived once per batch and kept as readings come
+    in, so the area's roll-up reads four sets instead of every indicator (issue 11)."""
+    index: dict[int, set[str]] | None = book.get("_levels")
+    if index is None:
+        index = book["_levels"] = {1: set(), 2: set(), 3: set(), 4: set()}
+        for name, held in book["readings"].items():
+            if held["level"] is not None:
+                index[held["level"]].add(name)
+    return index
+
+
 def _area_computed(book: Book) -> int | None:
-    levels = [r["level"] for r in book["readings"].values() if r["level"] is not None]
-    return max(levels) if levels else None
+    index = _by_level(book)
+    for level in (4, 3, 2, 1):
+        if index[level]:
+            return level
+    return None
+
+
+def _rolled_up(book: Book, area: str) -> AreaLevel:
+    index = _by_level(book)
+    worst = _area_computed(book)
+    if worst is None:
+        return area_level(area, {})
+    return _area_level(area, worst, frozenset(index[worst]), sum(len(names) for names in index.values()))
 
 
 def _reading(
@@ -154,6 +177,11 @@ def _reading(
     verdict = verdict_for(rule, value)
     level = verdict.level
     at_text = observed_at.isoformat()  # once: this runs for every reading
+    index = _by_level(book)
+    if held is not None and held["level"] is not None:
+        index[held["level"]].discard(indicator)
+    if level is not None:
+        index[int(level)].add(indicator)
     book["readings"][indicator] = {
         "value": value,
         "observed_at": at_text,
@@ -200,7 +228,7 @@ def _update_area(book: Book, area: str, observed_at: datetime, ctx: Context, emi
     if wm is None or at > wm:
         book["wm"] = at_text
         advance_all(book, at, ctx, emit)
-    result = _area_level(area, tuple((name, r["level"]) for name, r in book["readings"].items()))
+    result = _rolled_up(book, area)
     facts = {
         "explanation": result.reason,
         "driving": list(result.driving),
@@ -212,9 +240,10 @@ def _update_area(book: Book, area: str, observed_at: datetime, ctx: Context, emi
 
 
 @lru_cache(maxsize=4096)
-def _area_level(area: str, levels: tuple[tuple[str, int | None], ...]) -> AreaLevel:
-    # Most readings leave every indicator's level as it was, so the same roll-up recurs.
-    return area_level(area, {name: None if lv is None else Level(lv) for name, lv in levels})
+def _area_level(area: str, worst: int, driving: frozenset[str], assessed: int) -> AreaLevel:
+    # Most readings leave the worst level and who holds it as they were, so the same roll-up
+    # recurs; the sorted list of driving indicators is built once for each.
+    return area_roll_up(area, Level(worst), driving, assessed)
 
 
 def _referral(book: Book, area: str, item: ReferralItem, ctx: Context, emit: Emit) -> None:

@@ -51,12 +51,19 @@ def thaw(book: Book) -> Book:
 
 def freeze(book: Book) -> Book:
     """The JSON-able form of a thawed book (a new dict; the thawed one stays usable)."""
-    out = dict(book)
+    out = {k: v for k, v in book.items() if not k.startswith("_")}  # "_": derived, not stored
     out["scopes"] = {
         key: {"state": dump_state(rec.state), "computed": rec.computed, "facts": rec.facts}
         for key, rec in book["scopes"].items()
     }
     return out
+
+
+def forget_derived(book: Book) -> None:
+    """Drop the indexes a stage derives from a thawed book (keys starting ``_``): they are
+    rebuilt from the book when next needed, after a change they were not kept through."""
+    for key in [k for k in book if k.startswith("_")]:
+        del book[key]
 
 
 def record(book: Book, scope: Scope) -> ScopeRec:

@@ -8,8 +8,7 @@ from datetime import datetime
 from opel.contracts.stage import AnyStageItem, AreaReport
 from opel.contracts.status import AnyStatus
 from opel.errors import InputError
-from opel.levels import Level
-from opel.rollup import county_level
+from opel.rollup import county_from_counts
 from opel.scopes import Scope
 from opel.stages.aggregate import apply_common, new_aggregate_book, released
 from opel.stages.book import Book, freeze, thaw
@@ -38,25 +37,40 @@ def apply_county(
         elif not apply_common(book, item, ctx, emit):
             raise InputError("kind", f"the county stage does not take {item.kind!r} items")
         for at, group in released(book, ctx, late):
+            counts = _tally(book)
             for change in group:
+                before = book["timeline"]["members"][change[1]]["level"]
                 apply(book["timeline"], change)
-            levels = {
-                area: None if lv is None else Level(lv) for area, lv in values(book["timeline"]).items()
-            }
-            result = county_level(ctx.catalogue.county, levels)
+                if before is not None:
+                    counts[before - 1] -= 1
+                if change[2] is not None:
+                    counts[change[2] - 1] += 1
+            level, reason = county_from_counts(ctx.catalogue.county, counts)
             facts = {
-                "explanation": result.reason,
-                "areas_assessed": result.areas_assessed,
+                "explanation": reason,
+                "areas_assessed": sum(counts),
                 "catalogue": ctx.catalogue.meta.id,
                 "catalogue_version": ctx.catalogue.meta.version,
                 "observed_at": at.isoformat(),
                 "late": group is late or None,
             }
-            update_scope(book, scope, result.level, at, facts=facts, ctx=ctx, emit=emit)
+            update_scope(book, scope, level, at, facts=facts, ctx=ctx, emit=emit)
         done = book["timeline"]["done"]
         if done is not None:
             advance_all(book, datetime.fromisoformat(done), ctx, emit)
     return freeze(book), emit, finish(book, emit, ctx)
+
+
+def _tally(book: Book) -> list[int]:
+    """How many areas are at each level (OPEL 1 first), kept as changes are applied: the county's
+    roll-up is then four numbers, not a rescan of every area (issue 11)."""
+    counts: list[int] | None = book.get("tally")
+    if counts is None:  # a book stored before the tally was kept
+        counts = book["tally"] = [0, 0, 0, 0]
+        for level in values(book["timeline"]).values():
+            if level is not None:
+                counts[level - 1] += 1
+    return counts
 
 
 def _offer(book: Book, report: AreaReport) -> list[Change]:
@@ -68,6 +82,7 @@ def _offer(book: Book, report: AreaReport) -> list[Change]:
         # even if it went back, and drop what it had queued from before.
         track["wm"] = None
         track["pending"] = []
+        track["edits"] = track.get("edits", 0) + 1
     taken = track.get("seq", 0)
     fresh = [c for c in report.changes if c.seq > taken]
     if fresh:

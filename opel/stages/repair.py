@@ -21,13 +21,14 @@ from opel.feeds import ResetScope
 from opel.levels import Level
 from opel.rollup import area_level
 from opel.scopes import Scope, parse_scope
-from opel.stages.book import Book, active_override, in_force, record
+from opel.stages.book import Book, active_override, forget_derived, in_force, record
 from opel.stages.context import Context, Emit
 from opel.stages.outputs import direction_of, escalation_event
 from opel.stages.transitions import evidence
 
 
 def reset_scope(book: Book, area: str, command: ResetScope, ctx: Context, emit: Emit) -> None:
+    forget_derived(book)  # readings and states are rebuilt here; so are the indexes after it
     scope = parse_scope(command.scope)
     area_key = f"area/{area}"
     before = {

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from opel.contracts.audit import audit_record
-from opel.escalation import Transition, advance, observe
+from opel.escalation import ScopeState, Transition, advance, observe
 from opel.levels import Level
 from opel.scopes import Scope, parse_scope
 from opel.stages.book import Book, ScopeRec, active_override, record
@@ -39,6 +39,11 @@ def update_scope(
     transitions: tuple[Transition, ...] = ()
     if computed is not None:
         rec.state, transitions = observe(rec.state, computed, at, ctx.policy)
+        due = book.get("_due", _UNKNOWN)
+        if due is not _UNKNOWN:
+            expiry = next_expiry(rec.state, ctx)
+            if expiry is not None and (due is None or expiry < due):
+                book["_due"] = expiry
     rec.computed = None if computed is None else int(computed)
     rec.facts = dict(facts)
     publish_transitions(book, scope, transitions, ctx, emit)
@@ -89,8 +94,35 @@ def publish_transitions(
             )
 
 
+_UNKNOWN: Any = object()
+
+
+def next_expiry(state: ScopeState, ctx: Context) -> datetime | None:
+    """When the scope's next step-down falls due, if it is waiting for one."""
+    level = state.level
+    if level is None or level <= 1:
+        return None
+    start = state.held_since[level - 2]
+    return None if start is None else start + ctx.policy.step_down_dwell
+
+
+def _earliest(book: Book, ctx: Context) -> datetime | None:
+    due = [e for rec in book["scopes"].values() if (e := next_expiry(rec.state, ctx)) is not None]
+    return min(due, default=None)
+
+
 def advance_all(book: Book, upto: datetime, ctx: Context, emit: Emit) -> None:
-    """Step down every scope of the book whose dwell has elapsed by data time ``upto``."""
+    """Step down every scope of the book whose dwell has elapsed by data time ``upto``.
+
+    The book keeps the earliest step-down due (``_due``, derived once per batch and lowered as
+    scopes observe lower levels), so data time moving on costs nothing per scope until a
+    step-down is actually due: a reading's cost does not grow with the area's indicators.
+    """
+    due = book.get("_due", _UNKNOWN)
+    if due is _UNKNOWN:
+        due = book["_due"] = _earliest(book, ctx)
+    if due is None or due > upto:
+        return
     for key, rec in book["scopes"].items():
         held = rec.state.held_since
         if rec.state.level is None or (held[0] is None and held[1] is None and held[2] is None):
@@ -101,3 +133,4 @@ def advance_all(book: Book, upto: datetime, ctx: Context, emit: Emit) -> None:
             publish_transitions(book, scope, transitions, ctx, emit)
             emit.touched[key] = (scope, transitions[-1].at)
             emit.changed = True
+    book["_due"] = _earliest(book, ctx)
