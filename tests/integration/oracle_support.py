@@ -110,14 +110,19 @@ def messages(readings: Iterable[Reading]) -> list[Message]:
     return [message(body(r)) for r in readings]
 
 
-async def produce(bootstrap: str, batch: Sequence[Message], *, patience: float = 180.0) -> None:
+async def produce(
+    bootstrap: str, batch: Sequence[Message], *, patience: float = 180.0, acks: int | str = 1
+) -> None:
     """Produce in order, retrying a chunk that fails (a paused broker): the producer keeps trying
-    until ``patience`` runs out. A retried chunk may arrive twice, as Kafka allows."""
+    until ``patience`` runs out. A retried chunk may arrive twice, as Kafka allows. ``acks="all"``
+    where a broker of a cluster may fail: with 1 a leader that goes can take readings with it."""
     deadline = time.monotonic() + patience
     for first in range(0, len(batch), 1000):
         chunk = batch[first : first + 1000]
         while True:
-            producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, request_timeout_ms=30_000)
+            producer = AIOKafkaProducer(
+                bootstrap_servers=bootstrap, linger_ms=5, request_timeout_ms=30_000, acks=acks
+            )
             try:
                 await producer.start()
                 futures = [await producer.send(topic, key=key, value=value) for topic, key, value in chunk]
