@@ -26,7 +26,8 @@ from streams.topics import TopicSpec
 
 def topic_config(spec: TopicSpec) -> dict[str, str]:
     """Kafka topic configuration for ``spec`` (only what differs from broker defaults)."""
-    return {"cleanup.policy": "compact"} if spec.compacted else {}
+    policy = {"cleanup.policy": "compact"} if spec.compacted else {}
+    return policy | dict(spec.config)
 
 
 def describe_topics(specs: Iterable[TopicSpec], replication_factor: int) -> list[str]:

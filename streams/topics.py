@@ -45,7 +45,9 @@ class TopicSpec:
     """Definition of one topic.
 
     ``compacted`` topics hold the latest value per key (``cleanup.policy=compact``);
-    the others are plain append-only (``cleanup.policy=delete``) logs.
+    the others are plain append-only (``cleanup.policy=delete``) logs. ``config`` adds topic
+    settings as ``(name, value)`` pairs; opel's own topics have none, and a test that must see the
+    log cleaner at work sets e.g. ``segment.ms`` on a copy (``dataclasses.replace``).
     """
 
     name: str
@@ -53,6 +55,7 @@ class TopicSpec:
     compacted: bool
     role: TopicRole
     description: str
+    config: tuple[tuple[str, str], ...] = ()
 
 
 # (name, compacted, role, description); partitions are supplied by all_topics().
