@@ -2,8 +2,16 @@
 
     python bench/stream.py                  # 100,000 readings, as recorded in docs/benchmarks.md
     python bench/stream.py --readings 30000 # quicker
+    python bench/stream.py --areas 4,40,153,400 --indicators 40   # by shape (bench/shapes.py)
+    python bench/stream.py --broker all     # the embedded broker, then Apache Kafka on 1 and 3 nodes
 
-In one run, against one embedded broker (Tansu) started here:
+``--broker`` names the brokers to measure, in order, comma-separated: ``tansu`` (the embedded
+broker), ``kafka1`` and ``kafka3`` (Apache Kafka from Maven Central jars, streams.apache_kafka,
+one node or three with every topic on 3 replicas and min.insync.replicas 2), or ``all``. Each
+gets a fresh broker started here and the three measurements below; a table of all of them ends
+the run. The latency producer sends with acks=all on every broker, as the worker's own do.
+
+In one run, against each broker started here:
   plain loop   an aiokafka consumer doing the same work as the service's hot path (decode and
                validate, assess, keep the last level per key, forward transitions), no state store
   service      one `python -m streams.worker` process draining the same number of readings
@@ -38,10 +46,12 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from opel.assess import assess
 from opel.catalogue_load import load_indicator_catalogue
 from streams import topics
+from streams.apache_kafka import ApacheKafka
 from streams.broker import EmbeddedBroker
 from streams.codec import decode_reading
 
 PARTITIONS = 4
+PLAIN_OUT = "bench.transitions"
 AREAS = ("dgs", "east_kent", "swale", "west_kent")
 INDICATORS = (("stp_staffing_pct", 20, 100), ("health_caseload", 0, 200), ("keah_capacity", 0, 40))
 
@@ -72,9 +82,9 @@ async def produce_all(bootstrap: str, messages: list[tuple[str, bytes, bytes]]) 
         await producer.stop()
 
 
-async def plain_loop(bootstrap: str, count: int) -> float:
+async def plain_loop(bootstrap: str, count: int, catalogue_name: str = "kcc-asch-2025-26") -> float:
     """The baseline: the hot path's work in one aiokafka loop, no tables, no Faust."""
-    catalogue = load_indicator_catalogue("kcc-asch-2025-26")
+    catalogue = load_indicator_catalogue(catalogue_name)
     consumer = AIOKafkaConsumer(
         topics.CAPACITY,
         bootstrap_servers=bootstrap,
@@ -105,7 +115,7 @@ async def plain_loop(bootstrap: str, count: int) -> float:
                     key = (reading.indicator, reading.area)  # type: ignore[union-attr]
                     if levels.get(key) != level:
                         levels[key] = level
-                        futures.append(await producer.send("bench.transitions", value=record.value))
+                        futures.append(await producer.send(PLAIN_OUT, value=record.value))
             await asyncio.gather(*futures)
             await consumer.commit()
     finally:
@@ -267,7 +277,7 @@ async def latency(broker: EmbeddedBroker, work: Path, rate: int, seconds: float)
         # measured time. With no linger every reading is its own batch, and Tansu's memory store
         # pays per stored batch on every fetch: at 1,000 batches/s it saturates a core within a
         # minute and the latency measured is the broker's (docs/benchmarks.md).
-        producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap, linger_ms=5)
+        producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap, linger_ms=5, acks="all")
         await producer.start()
         start = datetime.now(UTC) - timedelta(days=3)
         total = int(rate * seconds)
@@ -320,43 +330,107 @@ async def latency(broker: EmbeddedBroker, work: Path, rate: int, seconds: float)
         stop_worker(proc, data / "worker.log")
 
 
+BROKERS = {
+    "tansu": "embedded broker (Tansu)",
+    "kafka1": "Apache Kafka, 1 node",
+    "kafka3": "Apache Kafka, 3 nodes",
+}
+
+
+def new_broker(kind: str, work: Path) -> EmbeddedBroker:
+    """A started broker of ``kind`` with opel's topics (3 replicas each on three nodes)."""
+    broker: EmbeddedBroker
+    if kind == "tansu":
+        broker = EmbeddedBroker(log_path=work / "tansu.log")
+        broker.start(timeout=30)
+    else:
+        broker = ApacheKafka(int(kind[-1]), workdir=work / "kafka")
+        broker.start(timeout=240)
+    # The plain loop's output: Apache Kafka here creates no topic on first use, as in production.
+    plain_out = topics.TopicSpec(PLAIN_OUT, PARTITIONS, False, "internal", "the plain loop's transitions")
+    broker.create_topics([*topics.all_topics(PARTITIONS), plain_out])
+    return broker
+
+
+async def measure(kind: str, work: Path, count: int, latency_seconds: float) -> dict[str, float]:
+    """The three measurements against a fresh broker of ``kind``, printed as they come."""
+    print(f"{BROKERS[kind]}:", flush=True)
+    broker = new_broker(kind, work)
+    try:
+        # Latency first, while the broker holds little: it is the live steady state the floor
+        # is about. The throughput runs then fill the broker with 2 x --readings records.
+        lat = await latency(broker, work, 1000, latency_seconds)
+        # Older than the service's readings, which it reads too, so it takes every later one as newer.
+        baseline_input = readings(count, datetime.now(UTC) - timedelta(days=2))
+        await produce_all(broker.bootstrap, baseline_input)
+        plain = await plain_loop(broker.bootstrap, count)
+        print(f"  plain aiokafka loop           {plain:>10,.0f} readings/s")
+        service, decided = await service_rate(broker, count, work)
+        print(
+            f"  service, one worker           {service:>10,.0f} readings/s  "
+            f"({service / plain:.2f} of plain; floor 10,000; {decided:,} readings timed)"
+        )
+        out = {"plain": plain, "service": service}
+        if len(lat) < 2:
+            print("  latency: too few escalation events matched")
+        else:
+            q = statistics.quantiles(lat, n=100)
+            out |= {"p50": q[49] * 1000, "p99": q[98] * 1000, "max": max(lat) * 1000}
+            print(
+                f"  latency at 1,000 readings/s   p50 {out['p50']:,.0f} ms  p99 {out['p99']:,.0f} ms  "
+                f"max {out['max']:,.0f} ms ({len(lat):,} events; floor p99 < 1 s)",
+                flush=True,
+            )
+        return out
+    finally:
+        broker.stop()
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--readings", type=int, default=100_000)
+    parser.add_argument(
+        "--areas", help="comma-separated area counts: throughput by shape instead (bench/shapes.py)"
+    )
+    parser.add_argument("--indicators", type=int, default=40, help="indicators per area, with --areas")
     parser.add_argument("--latency-seconds", type=float, default=60.0)
+    parser.add_argument(
+        "--broker",
+        default="tansu",
+        help="comma-separated: tansu, kafka1, kafka3, or all (default: tansu)",
+    )
     args = parser.parse_args()
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cpus, Python {platform.python_version()}")
-    with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
-        broker = EmbeddedBroker(log_path=work / "tansu.log")
-        broker.start(timeout=30)
-        broker.create_topics(topics.all_topics(PARTITIONS))
-        try:
-            # Latency first, while the broker holds little: it is the live steady state the floor
-            # is about. The throughput runs then fill the broker with 2 x --readings records.
-            lat = await latency(broker, work, 1000, args.latency_seconds)
-            # Older than the service's readings, which it reads too, so it takes every later one as newer.
-            baseline_input = readings(args.readings, datetime.now(UTC) - timedelta(days=2))
-            await produce_all(broker.bootstrap, baseline_input)
-            plain = await plain_loop(broker.bootstrap, args.readings)
-            print(f"plain aiokafka loop           {plain:>10,.0f} readings/s")
-            service, decided = await service_rate(broker, args.readings, work)
-            print(
-                f"service, one worker           {service:>10,.0f} readings/s  "
-                f"({service / plain:.2f} of plain; floor 10,000; {decided:,} readings timed)"
-            )
-            if len(lat) < 2:
-                print("latency: too few escalation events matched")
-            else:
-                q = statistics.quantiles(lat, n=100)
-                print(
-                    f"latency at 1,000 readings/s   p50 {q[49] * 1000:,.0f} ms  p99 {q[98] * 1000:,.0f} ms  "
-                    f"max {max(lat) * 1000:,.0f} ms ({len(lat):,} events; floor p99 < 1 s)"
-                )
-        finally:
-            broker.stop()
+    if args.areas:
+        import shapes  # noqa: PLC0415  (bench/ is on the path when this script runs)
+
+        with tempfile.TemporaryDirectory() as tmp:
+            areas = [int(a) for a in args.areas.split(",")]
+            await shapes.run(sys.modules[__name__], areas, args.indicators, args.readings, Path(tmp))
+        return
+    kinds = list(BROKERS) if args.broker == "all" else [k.strip() for k in args.broker.split(",")]
+    unknown = [k for k in kinds if k not in BROKERS]
+    if unknown:
+        parser.error(f"unknown broker(s) {', '.join(unknown)}; expected tansu, kafka1, kafka3 or all")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cpus, Python {platform.python_version()}, "
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, load average {os.getloadavg()[0]:.1f} at the start"
+    )
+    results: dict[str, dict[str, float]] = {}
+    for kind in kinds:
+        # A fresh folder per broker: the workers' data and each broker's files.
+        with tempfile.TemporaryDirectory() as tmp:
+            results[kind] = await measure(kind, Path(tmp), args.readings, args.latency_seconds)
+    print(f"load average {os.getloadavg()[0]:.1f} at the end")
+    print("\n| broker | plain loop | service, one worker | service / plain | latency p50 | p99 | max |")
+    print("|---|---|---|---|---|---|---|")
+    for kind, r in results.items():
+        lat = f"{r['p50']:,.0f} ms | {r['p99']:,.0f} ms | {r['max']:,.0f} ms" if "p99" in r else "- | - | -"
+        print(
+            f"| {BROKERS[kind]} | {r['plain']:,.0f} /s | {r['service']:,.0f} /s | "
+            f"{r['service'] / r['plain']:.2f} | {lat} |"
+        )
 
 
 if __name__ == "__main__":
