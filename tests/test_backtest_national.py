@@ -33,9 +33,11 @@ from opel.backtest.run import build_context, run_parquet, sorted_events
 from opel.catalogue import AcuteCatalogue, IndicatorCatalogue
 from opel.catalogue_load import load_catalogue
 from opel.cli import main
+from opel.contracts.escalation import EscalationEvent
 from opel.replay import replay, transition_key
+from opel.stages.context import Context
 
-SMALL = NationalShape(datetime(2025, 12, 1, tzinfo=UTC), 2, areas=6, sites=9, systems=3)
+SMALL = NationalShape(datetime(2025, 12, 1, tzinfo=UTC), 1, areas=6, sites=9, systems=3)
 
 
 @pytest.fixture(scope="module")
@@ -99,21 +101,34 @@ def test_national_replay_gives_the_cores_transitions_and_report(sample: Path, tm
     )
 
 
-@pytest.mark.parametrize("block_rows", [1, by_area.BLOCK_ROWS])
-def test_blocks_of_areas_give_the_cores_transitions(
-    sample: Path, block_rows: int, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A short dwell (many step-downs, of sites and systems too), one area per block and one block."""
-    monkeypatch.setattr(by_area, "BLOCK_ROWS", block_rows)
-    ctx = build_context(
-        str(sample / CATALOGUE_FILE), acute=str(sample / ACUTE_CATALOGUE_FILE), dwell=timedelta(hours=2)
+SHORT_DWELL = timedelta(hours=2)
+
+
+def _short_dwell(sample: Path) -> Context:
+    return build_context(
+        str(sample / CATALOGUE_FILE), acute=str(sample / ACUTE_CATALOGUE_FILE), dwell=SHORT_DWELL
     )
-    fast = run_parquet([sample / READINGS_FILE, sample / ACUTE_FILE], [ctx])
-    assert fast is not None
+
+
+@pytest.fixture(scope="module")
+def core_short_dwell(sample: Path) -> list[EscalationEvent]:
+    """The per-reading core's events under a short dwell (many step-downs, of sites and systems too)."""
+    ctx = _short_dwell(sample)
     history = read_history([sample / READINGS_FILE, sample / ACUTE_FILE])
     assert history.end is not None
     (accepted,) = check_history(history, [ctx], history.end)
-    core = sorted_events(replay(accepted.inputs, ctx, seen=history.end).escalations)
+    return sorted_events(replay(accepted.inputs, ctx, seen=history.end).escalations)
+
+
+@pytest.mark.parametrize("block_rows", [1, by_area.BLOCK_ROWS])
+def test_blocks_of_areas_give_the_cores_transitions(
+    sample: Path, core_short_dwell: list[EscalationEvent], block_rows: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One area per block and one block: the core's transitions, and its events byte for byte."""
+    monkeypatch.setattr(by_area, "BLOCK_ROWS", block_rows)
+    fast = run_parquet([sample / READINGS_FILE, sample / ACUTE_FILE], [_short_dwell(sample)])
+    assert fast is not None
+    core = core_short_dwell
     assert [transition_key(e) for e in fast[0].events] == [transition_key(e) for e in core]
     dwell_steps = [e for e in core if e.data.cause == "dwell"]
     assert {e.subject.split("/")[0] for e in dwell_steps} >= {"indicator", "area", "site", "system"}
