@@ -406,10 +406,18 @@ async def tail(
             raise LookupError(f"no topic {topic!r} on the broker")
         if on_start is not None:
             partitions = [TopicPartition(topic, p) for p in sorted(cluster.partitions_for_topic(topic) or ())]
-            first = await consumer.beginning_offsets(partitions)
-            end = await confirmed_end_offsets(consumer, partitions)
+            # Counted by a consumer of its own: the fetch that checks the ends leaves records in
+            # a consumer's buffer, which this one's subscription would then print.
+            counter = kafka_security.consumer(
+                bootstrap, security=security, client_id="opel-tail", group_id=None, enable_auto_commit=False
+            )
+            await asyncio.wait_for(counter.start(), 30)
+            try:
+                first = await counter.beginning_offsets(partitions)
+                end = await confirmed_end_offsets(counter, partitions)
+            finally:
+                await counter.stop()
             on_start(sum(max(0, end[tp] - first[tp]) for tp in partitions))
-            consumer.unsubscribe()  # the count assigned the partitions; reading subscribes instead
         consumer.subscribe([topic])
         printed = 0
         last = time.monotonic()
