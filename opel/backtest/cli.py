@@ -69,7 +69,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "--out",
         type=Path,
         metavar="DIR",
-        help="write transitions.jsonl, report.json and report.html here (generate: a file)",
+        help="write transitions.jsonl, report.json and report.html here (generate: a file; "
+        "--scale national: a folder)",
     )
     replay.add_argument(
         "--engine",
