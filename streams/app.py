@@ -9,7 +9,7 @@ Topology (topic names in :mod:`streams.topics`)::
 
 Each stage reads one item list per message, runs the pure engine on the key's book, sends
 everything the engine produced and waits for Kafka to have it, and only then writes the book
-to its table (one changelog record per message, and none when nothing changed). A crash
+to its table (the parts of the book that changed, :mod:`streams.books`; none when nothing did). A crash
 between the two replays the message; the engine sees its own outputs' inputs again, finds
 them duplicate, and re-emits nothing new, while anything it had not yet sent gets the same
 deterministic ids as before.
@@ -54,6 +54,7 @@ from opel.stages.context import Context, Emit
 from opel.stages.county import apply_county
 from opel.stages.system import apply_system
 from streams import kafka_security, metrics, table_codec, topics
+from streams.books import Books
 from streams.catalogues import CatalogueStore
 from streams.faust_transport import OpelApp
 from streams.kafka_security import PLAINTEXT, KafkaSecurity
@@ -362,6 +363,12 @@ def create_app(
         app.Table(name, default=None, partitions=settings.partitions, key_type=str)
         for name in ("area-books", "county-books", "system-books")
     )
+
+    def rebalances() -> int:
+        # Books hold their values in memory; after a rebalance they read them again from the table.
+        count: int = app.rebalancing_count
+        return count
+
     for table in (area_books, county_books, system_books):
         # Faust takes a table's serializer only from a faust.Record value type; books are plain
         # JSON, so the faster codec is set directly, before the store and changelog are built.
@@ -376,15 +383,15 @@ def create_app(
 
     @app.agent(area_topic, name="areas")
     async def areas(stream: Any) -> None:
-        await run_stage(stream, area_books, area_stage, "area")
+        await run_stage(stream, Books(area_books, rebalances), area_stage, "area")
 
     @app.agent(county_topic, name="county")
     async def county(stream: Any) -> None:
-        await run_stage(stream, county_books, county_stage, "county")
+        await run_stage(stream, Books(county_books, rebalances), county_stage, "county")
 
     @app.agent(system_topic, name="systems")
     async def systems(stream: Any) -> None:
-        await run_stage(stream, system_books, system_stage, "system")
+        await run_stage(stream, Books(system_books, rebalances), system_stage, "system")
 
     @app.timer(settings.tick_interval, on_leader=True)  # type: ignore[untyped-decorator]
     async def tick_clock() -> None:

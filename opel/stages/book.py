@@ -40,22 +40,67 @@ class ScopeRec:
     facts: dict[str, Any]
 
 
+_MISSING: Any = object()
+
+
+class Scopes(dict[str, Any]):
+    """A thawed book's scope records, each turned into a :class:`ScopeRec` when first read.
+
+    A batch reads a few of an area's scopes; thawing (and freezing back) every one of them per
+    batch made a reading's cost grow with the area's indicators. A record never read stays in
+    its stored form and is stored again as the very same object.
+    """
+
+    def _thawed(self, key: str, value: Any) -> ScopeRec:
+        if isinstance(value, ScopeRec):
+            return value
+        rec = ScopeRec(load_state(key, value), value["computed"], value["facts"])
+        dict.__setitem__(self, key, rec)
+        return rec
+
+    def __getitem__(self, key: str) -> ScopeRec:
+        return self._thawed(key, dict.__getitem__(self, key))
+
+    def get(self, key: str, default: Any = None) -> Any:
+        value = dict.get(self, key, _MISSING)
+        return default if value is _MISSING else self._thawed(key, value)
+
+    def items(self) -> list[tuple[str, ScopeRec]]:  # type: ignore[override]
+        return [(key, self._thawed(key, value)) for key, value in list(dict.items(self))]
+
+    def values(self) -> list[ScopeRec]:  # type: ignore[override]
+        return [rec for _, rec in self.items()]
+
+    def stored(self) -> dict[str, Any]:
+        """The JSON-able records: those never read as they were, the others dumped afresh."""
+        return {
+            key: (
+                {"state": dump_state(value.state), "computed": value.computed, "facts": value.facts}
+                if isinstance(value, ScopeRec)
+                else value
+            )
+            for key, value in dict.items(self)
+        }
+
+
 def thaw(book: Book) -> Book:
-    """Turn a stored book's scope records into objects for the length of one batch."""
-    book["scopes"] = {
-        key: ScopeRec(load_state(key, rec), rec["computed"], rec["facts"])
-        for key, rec in book.get("scopes", {}).items()
-    }
+    """Make a stored book's scope records readable as objects for the length of one batch."""
+    book["scopes"] = Scopes(book.get("scopes", {}))
     return book
 
 
 def freeze(book: Book) -> Book:
     """The JSON-able form of a thawed book (a new dict; the thawed one stays usable)."""
     out = {k: v for k, v in book.items() if not k.startswith("_")}  # "_": derived, not stored
-    out["scopes"] = {
-        key: {"state": dump_state(rec.state), "computed": rec.computed, "facts": rec.facts}
-        for key, rec in book["scopes"].items()
-    }
+    scopes = book["scopes"]
+    out["scopes"] = (
+        scopes.stored()
+        if isinstance(scopes, Scopes)
+        else {
+            key: {"state": dump_state(rec.state), "computed": rec.computed, "facts": rec.facts}
+            for key, rec in scopes.items()
+        }
+    )
     return out
 
 

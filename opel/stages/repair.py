@@ -28,7 +28,9 @@ from opel.stages.transitions import evidence
 
 
 def reset_scope(book: Book, area: str, command: ResetScope, ctx: Context, emit: Emit) -> None:
-    forget_derived(book)  # readings and states are rebuilt here; so are the indexes after it
+    # Readings and states are rebuilt here, so are the indexes and the next step-down due after it.
+    forget_derived(book)
+    book.pop("due", None)
     scope = parse_scope(command.scope)
     area_key = f"area/{area}"
     before = {

@@ -15,7 +15,7 @@ from opel.contracts.audit import audit_record
 from opel.escalation import ScopeState, Transition, advance, observe
 from opel.levels import Level
 from opel.scopes import Scope, parse_scope
-from opel.stages.book import Book, ScopeRec, active_override, record
+from opel.stages.book import Book, ScopeRec, active_override, iso, parse_time, record
 from opel.stages.context import Context, Emit
 from opel.stages.outputs import escalation_event
 
@@ -39,11 +39,11 @@ def update_scope(
     transitions: tuple[Transition, ...] = ()
     if computed is not None:
         rec.state, transitions = observe(rec.state, computed, at, ctx.policy)
-        due = book.get("_due", _UNKNOWN)
-        if due is not _UNKNOWN:
-            expiry = next_expiry(rec.state, ctx)
-            if expiry is not None and (due is None or expiry < due):
-                book["_due"] = expiry
+        expiry = next_expiry(rec.state, ctx)
+        if expiry is not None:
+            due = _due(book, ctx)
+            if due is None or expiry < due:
+                _set_due(book, expiry)
     rec.computed = None if computed is None else int(computed)
     rec.facts = dict(facts)
     publish_transitions(book, scope, transitions, ctx, emit)
@@ -94,9 +94,6 @@ def publish_transitions(
             )
 
 
-_UNKNOWN: Any = object()
-
-
 def next_expiry(state: ScopeState, ctx: Context) -> datetime | None:
     """When the scope's next step-down falls due, if it is waiting for one."""
     level = state.level
@@ -111,16 +108,30 @@ def _earliest(book: Book, ctx: Context) -> datetime | None:
     return min(due, default=None)
 
 
+def _due(book: Book, ctx: Context) -> datetime | None:
+    """The earliest step-down due in the book: stored (``due``) so that neither a reading nor a
+    new batch has to look at every scope to know that none is due yet."""
+    if "_due" in book:
+        due: datetime | None = book["_due"]
+        return due
+    due = parse_time(book["due"]) if "due" in book else _earliest(book, ctx)
+    book["_due"] = due
+    return due
+
+
+def _set_due(book: Book, due: datetime | None) -> None:
+    book["_due"] = due
+    book["due"] = iso(due)
+
+
 def advance_all(book: Book, upto: datetime, ctx: Context, emit: Emit) -> None:
     """Step down every scope of the book whose dwell has elapsed by data time ``upto``.
 
-    The book keeps the earliest step-down due (``_due``, derived once per batch and lowered as
-    scopes observe lower levels), so data time moving on costs nothing per scope until a
-    step-down is actually due: a reading's cost does not grow with the area's indicators.
+    The book keeps the earliest step-down due (``due``, lowered as scopes observe lower levels),
+    so data time moving on costs nothing per scope until a step-down is actually due: a
+    reading's cost does not grow with the area's indicators.
     """
-    due = book.get("_due", _UNKNOWN)
-    if due is _UNKNOWN:
-        due = book["_due"] = _earliest(book, ctx)
+    due = _due(book, ctx)
     if due is None or due > upto:
         return
     for key, rec in book["scopes"].items():
@@ -133,4 +144,4 @@ def advance_all(book: Book, upto: datetime, ctx: Context, emit: Emit) -> None:
             publish_transitions(book, scope, transitions, ctx, emit)
             emit.touched[key] = (scope, transitions[-1].at)
             emit.changed = True
-    book["_due"] = _earliest(book, ctx)
+    _set_due(book, _earliest(book, ctx))
