@@ -61,10 +61,11 @@ def _assess(args: argparse.Namespace) -> int:
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
     out = sys.stdout.buffer
-    # os.read returns what a pipe holds as soon as it holds anything, so answers keep pace.
+    # os.read returns what a pipe holds as soon as it holds anything, and each block of answers
+    # is flushed (one write per batch of up to 1,024 lines), so answers keep pace with a feed.
     for block in assessor.run(iter(partial(os.read, sys.stdin.fileno(), READ_BYTES), b"")):
         out.write(block)
-    out.flush()
+        out.flush()
     return EXIT_INVALID_INPUT if assessor.invalid else EXIT_OK
 
 
