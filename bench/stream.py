@@ -395,6 +395,7 @@ async def main() -> None:
         "--areas", help="comma-separated area counts: throughput by shape instead (bench/shapes.py)"
     )
     parser.add_argument("--indicators", type=int, default=40, help="indicators per area, with --areas")
+    parser.add_argument("--baseline", type=Path, help="with --areas: also one worker of this checkout")
     parser.add_argument("--latency-seconds", type=float, default=60.0)
     parser.add_argument(
         "--broker",
@@ -407,7 +408,9 @@ async def main() -> None:
 
         with tempfile.TemporaryDirectory() as tmp:
             areas = [int(a) for a in args.areas.split(",")]
-            await shapes.run(sys.modules[__name__], areas, args.indicators, args.readings, Path(tmp))
+            await shapes.run(
+                sys.modules[__name__], areas, args.indicators, args.readings, Path(tmp), args.baseline
+            )
         return
     kinds = list(BROKERS) if args.broker == "all" else [k.strip() for k in args.broker.split(",")]
     unknown = [k for k in kinds if k not in BROKERS]
