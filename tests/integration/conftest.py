@@ -61,9 +61,13 @@ ONE_TIER_ONLY: dict[str, tuple[BrokerKind, str]] = {
 
 KNOWN_ON_KAFKA: dict[str, tuple[str, str]] = {
     "test_stage_faults.py::test_a_broker_pause_longer_than_the_request_timeout_skips_nothing": (
-        "skip",
-        "hangs on Apache Kafka: after the 10 s SIGSTOP Kafka expires the worker's group members, the "
-        "worker's stop abandons the Faust consumer and the test's event loop never closes (issue 12)",
+        "xfail",
+        "on Apache Kafka the 10 s SIGSTOP outlasts the node's broker session and the groups' sessions: "
+        "its controller fences it and the worker's group members expire. After the rejoin the area "
+        "stage has skipped readings (910 and 5909 of 16,000 without an audit record in 2 of 5 runs, "
+        "every one of them on opel.internal.area.v1: lost in the Faust consumer's rebalance, not in "
+        "ingest), and twice the statuses did not catch up within 90 s; likely the loss of the "
+        "oracle's 60 s pause below, for the failure work of issue 12, point 3. It no longer hangs",
     ),
     "test_oracle.py::test_broker_pause_of_60_s_mid_stream": (
         "xfail",
