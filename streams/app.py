@@ -56,7 +56,8 @@ from opel.stages.system import apply_system
 from streams import kafka_security, metrics, table_codec, topics
 from streams.books import Books
 from streams.catalogues import CatalogueStore
-from streams.faust_transport import OpelApp
+from streams.delivery import AT_LEAST_ONCE, Delivery
+from streams.faust_transport import OpelApp, source_transaction
 from streams.kafka_security import PLAINTEXT, KafkaSecurity
 from streams.partitioning import KeyPartitioner
 from streams.settings import Settings
@@ -68,6 +69,7 @@ Stage = Callable[[Any, str, StageMessage, Context], tuple[Any, Emit, Mapping[str
 
 
 Record = tuple[str, bytes | None, bytes]  # topic, key, value
+STAGES: Final = ("area", "county", "system")
 
 
 class Outputs:
@@ -88,6 +90,7 @@ class Outputs:
         request_timeout_ms: int = 40_000,
         *,
         security: KafkaSecurity = PLAINTEXT,
+        idempotent: bool = False,
     ) -> None:
         # No linger: every batch is complete when it is submitted, and the stage then waits for
         # its acknowledgement, which a linger would only delay. A batch not acknowledged within
@@ -101,6 +104,9 @@ class Outputs:
             request_timeout_ms=request_timeout_ms,
             max_batch_size=512 * 1024,  # under the broker's default 1 MB message limit
             max_request_size=max_request_size,
+            # With a producer id the broker drops a batch it already has, so a send that aiokafka
+            # retries after a lost acknowledgement is not written twice (streams/delivery.py).
+            enable_idempotence=idempotent,
         )
         self._partitioner = KeyPartitioner()
 
@@ -110,14 +116,15 @@ class Outputs:
     async def stop(self) -> None:
         await self.producer.stop()
 
-    async def send_all(self, records: Iterable[Record]) -> None:
+    async def send_all(self, records: Iterable[Record], producer: Any = None) -> None:
         """Publish the records and return once Kafka has acknowledged all of them.
 
         On failure it waits for every batch to settle (so nothing of this call is still in
         flight when the caller retries), then raises :class:`Unacknowledged` with the records
         from each partition's first failed batch on: a retry sends only those, in order.
+        ``producer`` is another aiokafka producer to send through (a stage's transaction).
         """
-        producer = self.producer
+        producer = producer or self.producer
         partitions: dict[str, list[int]] = {}
         chains: dict[tuple[str, int], list[tuple[Any, list[Record]]]] = {}
         for record in records:
@@ -169,6 +176,21 @@ class Publisher(Protocol):
     """What a stage publishes through: :class:`Outputs`, or a fake in tests."""
 
     async def send_all(self, records: Iterable[Record]) -> None: ...
+
+
+@dataclass(frozen=True)
+class InTransaction:
+    """Publishes through :class:`Outputs`' batching into the transaction of an event's source
+    partition (exactly_once), so the records commit or abort with the event's offset."""
+
+    outputs: Outputs
+    app: faust.App
+    topic: str
+    partition: int
+
+    async def send_all(self, records: Iterable[Record]) -> None:
+        producer = source_transaction(self.app, self.topic, self.partition)
+        await self.outputs.send_all(records, producer)
 
 
 class Unacknowledged(Exception):  # noqa: N818  (a condition, not a bug: the records may be retried)
@@ -324,13 +346,17 @@ def create_app(
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     *,
     replication_factor: int = 1,
+    delivery: Delivery = AT_LEAST_ONCE,
 ) -> faust.App:
     """A Faust app for these settings; every call builds a fresh one (tests start several).
 
     ``clock`` is the wall clock of ticks and dead letters: the stages themselves never read one.
     ``replication_factor``: replicas of the topics Faust creates itself (table changelogs, the
     leader topic), the same as opel's own topics, so that losing one broker loses no table.
+    ``delivery``: exactly_once runs each stage's event in its source partition's transaction
+    (:mod:`streams.faust_transport`); at_least_once publishes, waits, then writes the table.
     """
+    exactly_once = delivery.transactional
     app = OpelApp(
         settings.app_id,
         fetch_max_wait_ms=settings.fetch_max_wait_ms,
@@ -347,7 +373,14 @@ def create_app(
         key_serializer="raw",
         value_serializer="raw",
         producer_linger_ms=5,
+        # The stages pack their outputs into batches of this size (Outputs), also when they
+        # send them through Faust's transactional producers.
+        producer_max_batch_size=512 * 1024,
+        producer_max_request_size=4 * 1024 * 1024,
         stream_wait_empty=True,
+        exactly_once=exactly_once,
+        idempotent=delivery.idempotent,
+        stages=STAGES,
         **kafka_security.for_settings(settings).faust_options(),
     )
     area_topic = app.topic(
@@ -378,8 +411,19 @@ def create_app(
         async def dead(event: Any, exc: Exception) -> None:
             await _deadletter_internal(app, event, exc, clock())
 
+        if not exactly_once:
+            async for event in stream.events():
+                await handle_event(event, table, stage, name, store=store, outputs=outputs, deadletter=dead)
+            return
+        barrier = app.opel_barrier.stage(name)
         async for event in stream.events():
-            await handle_event(event, table, stage, name, store=store, outputs=outputs, deadletter=dead)
+            msg = event.message
+            async with barrier:
+                # Outputs, changelog record and offset in one transaction: no commit between them.
+                publisher = InTransaction(outputs, app, msg.topic, msg.partition)
+                await handle_event(event, table, stage, name, store=store, outputs=publisher, deadletter=dead)
+                await app.changelogs_written()  # the book's changelog records, into the transaction
+                event.ack()
 
     @app.agent(area_topic, name="areas")
     async def areas(stream: Any) -> None:

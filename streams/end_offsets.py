@@ -49,11 +49,14 @@ async def confirmed_end_offsets(
     for tp in pending:
         consumer.seek(tp, ends[tp] - 1)
     deadline = time.monotonic() + timeout
+    committed_only = getattr(consumer, "_isolation_level", None) == "read_committed"
     while pending:
         # Records fetched here are dropped: only the high-water mark in the response matters.
         await consumer.getmany(*pending, timeout_ms=100, max_records=1)
         for tp in list(pending):
-            highwater = consumer.highwater(tp)
+            # A read_committed reader ends at the last stable offset: past it is a transaction
+            # still open, which it could not read before that commits or aborts.
+            highwater = consumer.last_stable_offset(tp) if committed_only else consumer.highwater(tp)
             if highwater is not None:
                 ends[tp] = max(ends[tp], highwater)
                 pending.discard(tp)

@@ -18,15 +18,37 @@ producer buffer (a changelog record over the request limit, say) drops a table w
 event that was already acknowledged; committing past that event would lose the write for
 good. :meth:`OpelApp.fatal` says why it crashed, and the worker exits with status 1 on it
 (:mod:`streams.worker`), so the events are read again by the restarted worker.
+
+With ``OPEL_DELIVERY`` in exactly_once mode (:mod:`streams.delivery`) the app runs Faust's
+``processing_guarantee="exactly_once"``: a transactional producer per assigned source partition,
+table changelogs sent in its transaction, input offsets committed into it with
+``send_offsets_to_transaction`` and consumers reading ``read_committed``. That alone does not
+make the stages' outputs exactly-once, for two reasons found in Faust 0.15's source:
+
+- ``faust.transport.consumer.TransactionManager.send`` picks the transaction from the
+  *destination* partition (``group_for_topic(topic)``, which raises KeyError for a topic no
+  agent reads, such as ``opel.audit.v1``), while ``commit`` commits each transaction with the
+  offsets of the *source* partition of the same number: an output sent to another partition is
+  committed with some other input's offsets, or not at all. So the stages send their outputs
+  themselves, into the transaction of the partition the event came from
+  (:func:`source_transaction`).
+- The commit (every ``broker_commit_interval``) runs beside the agents and commits whatever the
+  transaction holds, including the outputs of an event still being processed, whose offset it
+  does not include yet; a crash then replays that event after its outputs were committed.
+  :class:`StageBarrier` closes the gap: a stage holds its lock from an event's first output to
+  its changelog write and ack, and the commit takes every stage's lock first.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any, cast
 
 import faust
 from aiokafka import TopicPartition
+from faust.transport.consumer import TransactionManager as FaustTransactionManager
 from faust.transport.drivers import aiokafka as driver
 from faust.types import TP
 
@@ -58,6 +80,95 @@ def _thread_class(wait_ms: int) -> type[Any]:
     return ConsumerThread
 
 
+class StageBarrier:
+    """Keeps a transaction commit from landing inside a stage's event (see the module's doc).
+
+    One lock per stage, so the three stages still overlap their waits for Kafka; the commit
+    takes them all, always in the same order.
+    """
+
+    def __init__(self, stages: Iterable[str]) -> None:
+        self._locks = {name: asyncio.Lock() for name in stages}
+
+    def stage(self, name: str) -> asyncio.Lock:
+        return self._locks[name]
+
+    @contextlib.asynccontextmanager
+    async def all(self) -> AsyncIterator[None]:
+        async with contextlib.AsyncExitStack() as stack:
+            for name in sorted(self._locks):
+                await stack.enter_async_context(self._locks[name])
+            yield
+
+
+class Table(faust.Table[Any, Any]):
+    """A table whose changelog records can be waited for, in exactly_once mode.
+
+    A table write only queues its changelog record in Faust's producer buffer; a background task
+    sends it, and ``ProducerBuffer.flush`` returns once the queue is empty, which can be while
+    that task still holds the record (or after its 0.1 s wait). A stage must not release the
+    barrier before the record is in its transaction, so it waits for the record itself
+    (:meth:`changelog_written`).
+    """
+
+    _opel_unsent: list[Any] | None = None
+
+    def send_changelog(self, *args: Any, **kwargs: Any) -> Any:
+        fut = super().send_changelog(*args, **kwargs)
+        if self.app.in_transaction:
+            if self._opel_unsent is None:
+                self._opel_unsent = []
+            self._opel_unsent.append(fut)
+        return fut
+
+    async def changelog_written(self) -> None:
+        """Return once every changelog record of the writes so far is acknowledged (in exactly_once
+        mode: written into the transaction, to be committed or aborted with it)."""
+        if self._opel_unsent:
+            # Another stage may wait for the same records: each keeps them until they are done.
+            await asyncio.gather(*list(self._opel_unsent))
+            self._opel_unsent = [fut for fut in self._opel_unsent if not fut.done()]
+
+
+class Producer(driver.Producer):
+    def _settings_extra(self) -> Mapping[str, Any]:
+        # Faust asks for producer ids only in its exactly-once mode; opel wants them wherever
+        # the broker gives them, so a retried changelog, tick or dead letter is not written twice.
+        if self.app.in_transaction or getattr(self.app, "opel_idempotent", False):
+            return {"acks": "all", "enable_idempotence": True}
+        return {}
+
+
+class TransactionManager(FaustTransactionManager):
+    async def commit(self, offsets: Mapping[TP, int], start_new_transaction: bool = True) -> bool:
+        barrier: StageBarrier = cast(OpelApp, self.app).opel_barrier
+        async with barrier.all():
+            committed: bool = await super().commit(offsets, start_new_transaction)
+            return committed
+
+
+def source_transaction(app: faust.App, topic: str, partition: int) -> Any:
+    """The aiokafka transactional producer of the source partition ``topic``/``partition``.
+
+    It is the one Faust commits that partition's offsets with (``TransactionManager.commit``
+    names it ``{app id}-{topic group}-{partition}``). Faust starts it, with a transaction open,
+    when the partition is assigned; a revoked or fenced partition has none, which is
+    :class:`NoTransactionError`.
+    """
+    group = app.assignor.group_for_topic(topic)
+    transactional_id = f"{app.conf.id}-{group}-{partition}"
+    producer = cast(Any, app.producer)._transaction_producers.get(transactional_id)
+    if producer is None:
+        raise NoTransactionError(f"no transactional producer {transactional_id} (partition not assigned?)")
+    return producer
+
+
+class NoTransactionError(RuntimeError):
+    """The source partition of an event has no transaction to send into (it moved away)."""
+
+    retriable = True  # a later rebalance gives the partition its producer again
+
+
 def _transport_class(wait_ms: int) -> type[Any]:
     thread = _thread_class(wait_ms)
 
@@ -75,18 +186,44 @@ def _transport_class(wait_ms: int) -> type[Any]:
         pass
 
     Transport.Consumer = Consumer
+    Transport.Producer = Producer
+    Transport.TransactionManager = TransactionManager
     return Transport
 
 
 class OpelApp(faust.App):
-    """``faust.App`` with a configurable consumer fetch wait (``fetch_max_wait_ms`` keyword)."""
+    """``faust.App`` with a configurable consumer fetch wait (``fetch_max_wait_ms`` keyword); with
+    ``exactly_once``, Faust's transactions and the barrier of the ``stages``; ``idempotent`` makes
+    Faust's own producer ask for a producer id."""
 
-    def __init__(self, *args: Any, fetch_max_wait_ms: int = 100, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        fetch_max_wait_ms: int = 100,
+        exactly_once: bool = False,
+        idempotent: bool = False,
+        stages: Iterable[str] = (),
+        **kwargs: Any,
+    ) -> None:
         self._opel_transport = _transport_class(fetch_max_wait_ms)
+        self.opel_idempotent = idempotent or exactly_once
+        self.opel_barrier = StageBarrier(stages)
+        if exactly_once:
+            kwargs["processing_guarantee"] = "exactly_once"
+        kwargs.setdefault("Table", Table)
         super().__init__(*args, **kwargs)
+        # Faust turns its transactions on only in a process its own Worker started
+        # (App.in_transaction); the opel worker starts the app itself.
+        self.in_worker = exactly_once
 
     def _new_transport(self) -> Any:
         return self._opel_transport(self.conf.broker_consumer, self)
+
+    async def changelogs_written(self) -> None:
+        """Wait for the changelog records of every table write so far (:meth:`Table.changelog_written`)."""
+        for table in self.tables.values():
+            if isinstance(table, Table):
+                await table.changelog_written()
 
     def fatal(self) -> BaseException | None:
         """Why one of the app's services crashed (it cannot recover by itself), or None.

@@ -7,11 +7,20 @@ plain aiokafka consumer-group loop in the same worker: it decodes a poll's worth
 dead-letters the bad ones with their reason, groups the good ones per area, county or system
 into one internal message each, waits until Kafka has them, and only then commits the input
 offsets (at-least-once; the stateful stages are idempotent).
+
+With exactly_once delivery (:mod:`streams.delivery`) the stage messages, dead letters and audit
+records of a poll and the input offsets they advance are committed in Kafka transactions
+instead, one per input partition number (:class:`Transactions`): a crash leaves no stage message
+visible to the stages (which read ``read_committed``) without its offsets committed, so none is
+sent twice. What the event-time merge still holds is not committed either way; after a crash it
+is read again, and an item the merge had released past a held one of the same partition is
+released again (the area stage audits it as a duplicate and changes nothing).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import defaultdict
@@ -37,6 +46,7 @@ from opel.input_merge import InputMerge
 from streams import kafka_security, metrics, topics
 from streams.catalogues import CatalogueStore
 from streams.codec import DECODERS, Rejected
+from streams.delivery import AT_LEAST_ONCE, Delivery
 from streams.kafka_security import PLAINTEXT, KafkaSecurity
 from streams.partitioning import KeyPartitioner
 from streams.tasks import cancel_and_wait
@@ -86,15 +96,25 @@ def stage_messages(
     return stage_messages(items[:half], seen, ts, None) + stage_messages(items[half:], seen, ts, idle)
 
 
+Record = tuple[str, bytes | None, bytes]  # topic, key, value
+Merged = tuple[int, ReadingItem | ReferralItem]
+"""An item in the event-time merge with the partition number of the record it came from."""
+
+
 class Batch:
-    """One poll's worth of routed items, dead letters and audit records."""
+    """One poll's worth of routed items, dead letters and audit records.
+
+    Everything is kept with the partition number of the input record it came from (the first
+    element of each key or tuple): with transactions, what a record led to is committed with
+    that partition's offsets (:class:`Transactions`).
+    """
 
     def __init__(self) -> None:
-        self.items: dict[tuple[str, str], list[AnyStageItem]] = defaultdict(list)
-        self.deadletters: list[tuple[bytes | None, DeadLetter]] = []
-        self.audit: list[AuditRecord] = []
+        self.items: dict[tuple[int, str, str], list[AnyStageItem]] = defaultdict(list)
+        self.deadletters: list[tuple[int, bytes | None, DeadLetter]] = []
+        self.audit: list[tuple[int, AuditRecord]] = []
         self.first_ts: int | None = None
-        self.reload = False
+        self.reload: int | None = None  # the partition of a command that reloads the catalogues
         # Area items that go through the event-time merge: (area, item, record it came from).
         self.merged: list[tuple[str, ReadingItem | ReferralItem, ConsumerRecord]] = []
 
@@ -127,10 +147,11 @@ class Router:
             if stage == "area" and isinstance(item, ReadingItem | ReferralItem):
                 batch.merged.append((key, item, record))
             else:
-                batch.items[(STAGE_TOPICS[stage], key)].append(item)
+                batch.items[(record.partition, STAGE_TOPICS[stage], key)].append(item)
         if isinstance(decoded, ReloadCatalogues):
-            batch.reload = True
-            batch.audit.extend(self.store.reload(force=True, author=decoded.author))
+            batch.reload = record.partition
+            records = self.store.reload(force=True, author=decoded.author)
+            batch.audit.extend((record.partition, audit) for audit in records)
         if batch.first_ts is None or record.timestamp < batch.first_ts:
             batch.first_ts = record.timestamp
 
@@ -151,7 +172,7 @@ class Router:
         )
         # The dead letter keeps the key cut like the value: a huge key must not be kept twice.
         key = None if record.key is None else record.key[:MAX_KEY_BYTES]
-        batch.deadletters.append((key, value))
+        batch.deadletters.append((record.partition, key, value))
         metrics.record_deadletter(record.topic, reason)
         metrics.record_reading(record.topic, "dead_lettered")
 
@@ -173,12 +194,14 @@ class Ingest:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         source_idle: timedelta = timedelta(seconds=10),
         security: KafkaSecurity = PLAINTEXT,
+        delivery: Delivery = AT_LEAST_ONCE,
+        transactional_prefix: str | None = None,
     ) -> None:
         self._router = Router(store, max_bytes, clock)
         self._store = store
         self._clock = clock
         self._aggregate_keys = aggregate_keys
-        self._merge: InputMerge[ReadingItem | ReferralItem] = InputMerge(AREA_SOURCES)
+        self._merge: InputMerge[Merged] = InputMerge(AREA_SOURCES)
         self._progress = SourceProgress(source_idle)
         self._area_idle: dict[str, bool] = {}
         self._released_any = False
@@ -197,15 +220,25 @@ class Ingest:
             fetch_max_wait_ms=fetch_max_wait_ms,
             max_partition_fetch_bytes=max(1048576, max_bytes * 2),
             fetch_max_bytes=52428800,
+            isolation_level=delivery.isolation_level,
         )
-        self._producer = kafka_security.producer(
-            bootstrap,
-            security=security,
-            linger_ms=0,  # a batch's messages are all queued before the wait for their acks
-            acks="all",
-            max_request_size=max(1048576, max_bytes * 2),
-            partitioner=KeyPartitioner(),
-        )
+        producer_options: dict[str, Any] = {
+            "linger_ms": 0,  # a batch's messages are all queued before the wait for their acks
+            "acks": "all",
+            "max_request_size": max(1048576, max_bytes * 2),
+            "partitioner": KeyPartitioner(),
+            "enable_idempotence": delivery.idempotent,
+        }
+        self._producer = kafka_security.producer(bootstrap, security=security, **producer_options)
+        self._transactions: Transactions | None = None
+        if delivery.transactional:
+            self._transactions = Transactions(
+                bootstrap,
+                group_id,
+                transactional_prefix or group_id,
+                security=security,
+                **producer_options,
+            )
         self._task: asyncio.Task[None] | None = None
         self.processed = 0
 
@@ -219,6 +252,8 @@ class Ingest:
         await cancel_and_wait(self._task)
         await self._consumer.stop()
         await self._producer.stop()
+        if self._transactions is not None:
+            await self._transactions.stop()
 
     async def _poll(self) -> dict[Any, list[ConsumerRecord]]:
         """One batch: whatever arrives within ``BATCH_LINGER`` of the first record, up to MAX_BATCH.
@@ -248,7 +283,12 @@ class Ingest:
         while True:
             polled = await self._poll()
             try:
-                await self._handle(polled)
+                out = await self._handle(polled)
+                if self._transactions is not None:
+                    if polled or self._released_any or out:
+                        await self._transactions.commit(out, await self._commit_offsets())
+                    continue
+                await self._send(out)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -267,10 +307,24 @@ class Ingest:
 
     async def _commit(self) -> None:
         """Commit every partition up to the first record the merge still holds from it."""
-        held = self._merge.held_offsets()
-        offsets = {tp: held.get(tp, await self._consumer.position(tp)) for tp in self._consumer.assignment()}
+        offsets = await self._commit_offsets()
         if offsets:
             await self._consumer.commit(offsets)
+
+    async def _commit_offsets(self) -> dict[TopicPartition, int]:
+        held = self._merge.held_offsets()
+        return {tp: held.get(tp, await self._consumer.position(tp)) for tp in self._consumer.assignment()}
+
+    async def _send(self, out: dict[int, list[Record]]) -> None:
+        """At-least-once: send everything and wait until Kafka has it (the commit follows)."""
+        send = self._producer.send
+        futures = [
+            await send(topic, key=key, value=value)
+            for records in out.values()
+            for topic, key, value in records
+        ]
+        if futures:
+            await asyncio.gather(*futures)
 
     def _merge_keys(self) -> list[str]:
         return list(self._store.context.catalogue.areas)
@@ -308,7 +362,8 @@ class Ingest:
             return True  # nothing of this source reaches this worker for the area
         return self._progress.idle(self._consumer, tp, key)
 
-    async def _handle(self, polled: dict[Any, list[ConsumerRecord]]) -> None:
+    async def _handle(self, polled: dict[Any, list[ConsumerRecord]]) -> dict[int, list[Record]]:
+        """Route a poll and what the merge releases; the records to publish, per input partition."""
         batch = Batch()
         now = self._clock()
         for records in polled.values():
@@ -319,7 +374,11 @@ class Ingest:
         for key, item, record in batch.merged:
             at = item.observed_at if isinstance(item, ReadingItem) else item.event.occurred_at
             merge.offer(
-                key, record.topic, at, item, (TopicPartition(record.topic, record.partition), record.offset)
+                key,
+                record.topic,
+                at,
+                (record.partition, item),
+                (TopicPartition(record.topic, record.partition), record.offset),
             )
             self._progress.record(record.topic, key)
         await self._progress.refresh(self._consumer)
@@ -329,33 +388,127 @@ class Ingest:
             idle = not merge.holding(area) and all(self._idle(area, source) for source in AREA_SOURCES)
             if self._area_idle.get(area) != idle:
                 idle_now[area] = idle
-        futures = []
-        send = self._producer.send
-        area_keys = {
-            *released,
-            *idle_now,
-            *(key for topic, key in batch.items if topic == topics.AREA_EVENTS),
-        }
-        for key in area_keys:
-            items = [*released.get(key, ()), *batch.items.pop((topics.AREA_EVENTS, key), ())]
-            for value in stage_messages(items, now, batch.first_ts, idle_now.get(key)):
-                futures.append(await send(topics.AREA_EVENTS, key=key.encode(), value=value))
-        for (topic, key), items in batch.items.items():
+        # Per area, its items per input partition (one, unless a producer put an area's records
+        # on another partition than its key gives), released ones first.
+        area_items: dict[str, dict[int, list[AnyStageItem]]] = defaultdict(dict)
+        for key, merged in released.items():
+            for n, released_item in merged:
+                area_items[key].setdefault(n, []).append(released_item)
+        for n, topic, key in [k for k in batch.items if k[1] == topics.AREA_EVENTS]:
+            area_items[key].setdefault(n, []).extend(batch.items.pop((n, topic, key)))
+        out: dict[int, list[Record]] = defaultdict(list)
+        for key in {*area_items, *idle_now}:
+            home = self._home(key)
+            groups = area_items.get(key, {})
+            if key in idle_now:
+                groups.setdefault(home, [])
+            # The idle flag is about what follows the whole batch: it rides on the home
+            # partition's last message, sent last.
+            for n in sorted(groups, key=lambda n: n == home):
+                flag = idle_now.get(key) if n == home else None
+                for value in stage_messages(groups[n], now, batch.first_ts, flag):
+                    out[n].append((topics.AREA_EVENTS, key.encode(), value))
+        for (n, topic, key), items in batch.items.items():
             for value in stage_messages(items, now, batch.first_ts, None):
-                futures.append(await send(topic, key=key.encode(), value=value))
-        if batch.reload:
+                out[n].append((topic, key.encode(), value))
+        if batch.reload is not None:
             reload = StageMessage(items=(), seen=now, reload=True).to_json()
             for topic, key in self._aggregate_keys():
-                futures.append(await send(topic, key=key.encode(), value=reload))
-        for dead_key, dead in batch.deadletters:
-            futures.append(await send(topics.DEADLETTER, key=dead_key, value=dead.to_json()))
-        for record in batch.audit:
-            futures.append(await send(topics.AUDIT, key=None, value=record.to_json()))
-        if futures:
-            await asyncio.gather(*futures)
+                out[batch.reload].append((topic, key.encode(), reload))
+        for n, dead_key, dead in batch.deadletters:
+            out[n].append((topics.DEADLETTER, dead_key, dead.to_json()))
+        for n, record in batch.audit:
+            out[n].append((topics.AUDIT, None, record.to_json()))
         self._area_idle.update(idle_now)
         self._released_any = bool(released)
         self.last_batch_seconds = time.monotonic()
+        return out
+
+    def _home(self, area: str) -> int:
+        """The partition number an area's records are on (its key's partition of the inputs)."""
+        tp = self._partition_of(topics.CAPACITY, area)
+        return tp.partition if tp is not None else 0
+
+
+class Transactions:
+    """Exactly-once ingest: one transactional producer per input partition number.
+
+    A poll's records that came from partition ``n`` of the inputs (range assignment gives one
+    member partition ``n`` of every input topic) lead to stage messages, dead letters and audit
+    records that are sent in producer ``{prefix}-{n}``'s transaction together with those
+    partitions' offsets (``send_offsets_to_transaction``). The id follows the partition, not the
+    process, so whichever worker takes partition ``n`` next fences the one before it and aborts
+    its open transaction on its first start (``InitProducerId``); nothing waits for a time-out.
+    The transactions of one poll run side by side: one round of transaction requests per poll,
+    however many records it had.
+    """
+
+    def __init__(
+        self, bootstrap: str, group_id: str, prefix: str, *, security: KafkaSecurity, **options: Any
+    ) -> None:
+        self._bootstrap = bootstrap
+        self._group_id = group_id
+        self._prefix = prefix
+        self._security = security
+        self._options = options
+        self._producers: dict[int, Any] = {}
+        self._committed: dict[TopicPartition, int] = {}
+
+    async def _producer(self, n: int) -> Any:
+        producer = self._producers.get(n)
+        if producer is None:
+            producer = kafka_security.producer(
+                self._bootstrap,
+                security=self._security,
+                transactional_id=f"{self._prefix}-{n}",
+                **self._options,
+            )
+            await producer.start()
+            self._producers[n] = producer
+        return producer
+
+    async def _drop(self, n: int) -> None:
+        """Stop a producer whose transaction failed: its successor aborts what it left open."""
+        producer = self._producers.pop(n, None)
+        if producer is not None:
+            with contextlib.suppress(Exception):
+                await producer.stop()
+
+    async def commit(self, out: dict[int, list[Record]], offsets: dict[TopicPartition, int]) -> None:
+        """Commit each partition number's records with its offsets, in one transaction each."""
+        moved: dict[int, dict[TopicPartition, int]] = defaultdict(dict)
+        for tp, offset in offsets.items():
+            moved[tp.partition][tp] = offset
+        due = [
+            n
+            for n in sorted({*out, *moved})
+            if out.get(n) or any(self._committed.get(tp) != offset for tp, offset in moved[n].items())
+        ]
+        results = await asyncio.gather(
+            *(self._commit_one(n, out.get(n, []), moved[n]) for n in due), return_exceptions=True
+        )
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+
+    async def _commit_one(self, n: int, records: list[Record], offsets: dict[TopicPartition, int]) -> None:
+        try:
+            producer = await self._producer(n)
+            await producer.begin_transaction()
+            futures = [await producer.send(topic, key=key, value=value) for topic, key, value in records]
+            if futures:
+                await asyncio.gather(*futures)
+            if offsets:
+                await producer.send_offsets_to_transaction(offsets, self._group_id)
+            await producer.commit_transaction()
+        except BaseException:
+            await self._drop(n)
+            raise
+        self._committed.update(offsets)
+
+    async def stop(self) -> None:
+        for n in list(self._producers):
+            await self._drop(n)
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]

@@ -52,6 +52,7 @@ __all__ = [
     "ALERT_OUTCOMES",
     "CATALOGUE_KINDS",
     "DEADLETTER_REASONS",
+    "DELIVERY_MODES",
     "DIRECTIONS",
     "LATENCY_BUCKETS",
     "METRICS",
@@ -78,6 +79,7 @@ __all__ = [
     "refresh_consumer_lag",
     "set_catalogue_info",
     "set_consumer_lag",
+    "set_delivery_mode",
 ]
 
 OTHER: Final = "other"
@@ -97,6 +99,8 @@ STATUS_VIEW_INPUTS: Final = ("status", "audit", "alert", "action_item")
 """What the status view behind the API and board reads and can refuse."""
 STAGES: Final = ("area", "county", "system")
 """The worker's stateful stages (``opel_stage_*{stage}``)."""
+DELIVERY_MODES: Final = ("exactly_once", "at_least_once")
+"""The delivery guarantees a worker can run with (``opel_delivery_mode{mode}``)."""
 STAGE_STEPS: Final = ("compute", "publish", "commit")
 """What a stage retries after a transient failure (``opel_stage_retries_total{step}``)."""
 
@@ -293,6 +297,12 @@ class OpelMetrics:
             "opel_catalogue_info",
             "Trigger catalogue in use (always 1): kind, catalogue id and version as labels.",
             ["kind", "catalogue", "version"],
+            registry=registry,
+        )
+        self.delivery_mode = Gauge(
+            "opel_delivery_mode",
+            "Delivery guarantee in force in this worker (always 1): exactly_once or at_least_once.",
+            ["mode"],
             registry=registry,
         )
         self.consumer_lag = Gauge(
@@ -498,6 +508,12 @@ class OpelMetrics:
             self._catalogue_versions[labels[:2]] = labels[2]
             self.catalogue_info.labels(*labels).set(1)
 
+    def set_delivery_mode(self, mode: str) -> None:
+        with self._lock:
+            # One series: the mode is chosen once per start, and a test may start several workers.
+            self.delivery_mode.clear()
+            self.delivery_mode.labels(_one_of(mode, DELIVERY_MODES)).set(1)
+
     def set_consumer_lag(self, topic: str, partition: int, lag: int) -> None:
         self.consumer_lag.labels(_one_of(topic, ALL_TOPIC_NAMES), _partition(partition)).set(max(0, lag))
 
@@ -654,6 +670,11 @@ def forget_scope(scope: str) -> None:
 def set_catalogue_info(kind: str, catalogue_id: str, version: str) -> None:
     """Publish the catalogue in use for ``kind`` (replaces an earlier version of the same id)."""
     METRICS.set_catalogue_info(kind, catalogue_id, version)
+
+
+def set_delivery_mode(mode: str) -> None:
+    """Publish the delivery guarantee the worker chose at start (:mod:`streams.delivery`)."""
+    METRICS.set_delivery_mode(mode)
 
 
 def set_consumer_lag(topic: str, partition: int, lag: int) -> None:

@@ -43,7 +43,7 @@ async def web_extra(running: Running) -> Callable[[], Awaitable[None]]:
     config = load_api_config(path)
     for catalogue in running.store.versions():
         metrics.set_catalogue_info(catalogue["kind"], catalogue["id"], catalogue["version"])
-    view = StatusView(bootstrap, security=running.security)
+    view = StatusView(bootstrap, security=running.security, isolation_level=running.delivery.isolation_level)
     sender = CommandSender(bootstrap, security=running.security)
     store = running.store
     server = WebServer(
@@ -133,6 +133,7 @@ def alerting_with(adjust: RoutingAdjust | None = None) -> Extra:
         service = AlertingService(
             bootstrap=settings.kafka_bootstrap(),
             security=running.security,
+            isolation_level=running.delivery.isolation_level,
             routing=load(settings.routing_file),
             group_id=f"{settings.app_id}-alerting",
             action_plan=lambda: store.action_plan,

@@ -217,6 +217,15 @@ class Settings(BaseSettings):
     heartbeat_interval: float = Field(
         default=1.0, description="Kafka consumer heartbeat interval, seconds; below the session timeout."
     )
+    delivery: Literal["auto", "at_least_once", "exactly_once"] = Field(
+        default="auto",
+        description=(
+            "Delivery guarantee of the worker's stages: exactly_once (Kafka transactions: outputs, "
+            "tables and input offsets committed together), at_least_once (idempotent consumers), "
+            "or auto: exactly_once where the broker supports transactions. exactly_once on a "
+            "broker without them stops the start."
+        ),
+    )
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
         default="PLAINTEXT",
         description="How every Kafka client connects: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL.",

@@ -461,13 +461,17 @@ class StatusView:
         use_metrics: bool = True,
         client_id: str = "opel-status-view",
         security: KafkaSecurity = PLAINTEXT,
+        isolation_level: str = "read_uncommitted",
     ) -> None:
         """``status_hook`` sees every status value; without one, ``streams.metrics.apply_status``
         does (when that module exists and ``use_metrics`` is true). With ``use_metrics``, refused
         values are also counted in ``opel_status_view_refused_total{input}``. ``alerts_topic``
         None: no alerts are read, so :meth:`knows_alert` knows none; ``items_topic`` None: no
-        action items are read."""
+        action items are read. ``isolation_level`` read_committed where the worker writes in
+        transactions (streams/delivery.py), so the board never shows what a killed worker left
+        in a transaction that is then aborted."""
         self.bootstrap = bootstrap
+        self.isolation_level = isolation_level
         self.status_topic = status_topic
         self.audit_topic = audit_topic
         self.alerts_topic = alerts_topic
@@ -689,6 +693,7 @@ class StatusView:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             client_id=self._client_id,
+            isolation_level=self.isolation_level,
         )
         await consumer.start()
         try:

@@ -17,10 +17,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from opel.errors import CatalogueError
-from streams import topic_admin, topics
+from streams import delivery, metrics, topic_admin, topics
 from streams.app import Outputs, aggregate_keys, create_app
 from streams.broker import EmbeddedBroker
 from streams.catalogues import CatalogueStore
+from streams.delivery import AT_LEAST_ONCE, Delivery
 from streams.fatal import Check, arm_stop_deadline, exit_fatal, stop_or_fatal
 from streams.ingest import Ingest
 from streams.kafka_security import PLAINTEXT, KafkaAccessError, KafkaSecurity, check_access, for_settings
@@ -43,6 +44,7 @@ class Running:
     web_url: str | None = None  # set by the web extra once it listens
     stops: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     security: KafkaSecurity = PLAINTEXT  # how every Kafka client of the worker and its extras connects
+    delivery: Delivery = AT_LEAST_ONCE  # the guarantee in force; its readers' isolation level
 
 
 def start_embedded_broker(settings: Settings) -> tuple[EmbeddedBroker, Settings]:
@@ -135,6 +137,26 @@ async def ensure_topics(
     return ()
 
 
+async def choose_delivery(settings: Settings, security: KafkaSecurity) -> Delivery:
+    """The delivery guarantee for ``OPEL_DELIVERY`` on this broker, logged and set as a metric.
+
+    Raises :class:`TopicsNotReadyError` (one line) when it cannot be had or the broker not asked.
+    """
+    bootstrap = settings.kafka_bootstrap()
+    try:
+        chosen = await delivery.resolve(
+            settings.delivery, bootstrap, security=security, probe_id=f"{settings.app_id}-delivery-probe"
+        )
+    except delivery.DeliveryError as exc:
+        raise TopicsNotReadyError(str(exc)) from None
+    except Exception as exc:
+        detail = str(exc) or type(exc).__name__
+        raise TopicsNotReadyError(f"cannot ask Kafka at {bootstrap} what it supports: {detail}") from exc
+    log.info("delivery: %s (OPEL_DELIVERY=%s)", chosen.describe(), settings.delivery)
+    metrics.set_delivery_mode(chosen.mode)
+    return chosen
+
+
 def utc_now() -> datetime:
     """The worker's one wall clock, passed to every component that needs the time."""
     return datetime.now(UTC)
@@ -179,8 +201,9 @@ async def start(
                 f"cannot reach Kafka at {settings.kafka_bootstrap()} to check opel's topics: "
                 f"{str(exc) or type(exc).__name__}"
             ) from exc
-    outputs = Outputs(settings.kafka_bootstrap(), security=security)
-    app = create_app(settings, store, outputs, clock, replication_factor=replicas)
+    delivery = await choose_delivery(settings, security)
+    outputs = Outputs(settings.kafka_bootstrap(), security=security, idempotent=delivery.idempotent)
+    app = create_app(settings, store, outputs, clock, replication_factor=replicas, delivery=delivery)
     ingest = Ingest(
         bootstrap=settings.kafka_bootstrap(),
         group_id=f"{settings.app_id}-ingest",
@@ -193,8 +216,10 @@ async def start(
         clock=clock,
         source_idle=settings.source_idle,
         security=security,
+        delivery=delivery,
+        transactional_prefix=f"{settings.app_id}-ingest",
     )
-    running = Running(settings, store, app, ingest, broker, security=security)
+    running = Running(settings, store, app, ingest, broker, security=security, delivery=delivery)
     try:
         await outputs.start()
         running.stops.append(outputs.stop)

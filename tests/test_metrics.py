@@ -145,6 +145,7 @@ def test_every_family_has_its_conventional_name_type_and_help(m: OpelMetrics) ->
     m.apply_status(site_status())
     m.set_catalogue_info("indicators", "kcc-asch-2025-26", "1.8")
     m.set_consumer_lag(CAPACITY, 0, 5)
+    m.set_delivery_mode("at_least_once")
     s = scrape(m)
     expected = {
         "opel_readings": "counter",
@@ -162,6 +163,7 @@ def test_every_family_has_its_conventional_name_type_and_help(m: OpelMetrics) ->
         "opel_acute_score": "gauge",
         "opel_acute_normalised_score": "gauge",
         "opel_catalogue_info": "gauge",
+        "opel_delivery_mode": "gauge",
         "opel_consumer_lag_messages": "gauge",
         "opel_indicator_last_update_timestamp_seconds": "gauge",
         "opel_indicator_age_seconds": "gauge",
@@ -484,6 +486,17 @@ def test_catalogue_info_keeps_one_series_per_catalogue(m: OpelMetrics) -> None:
         (("catalogue", "nhs-acute-2023-24"), ("kind", "acute"), ("version", "2023.1")): 1.0,
         (("catalogue", "other"), ("kind", "other"), ("version", "other")): 1.0,
     }
+
+
+def test_delivery_mode_is_one_series_for_the_mode_in_force(m: OpelMetrics) -> None:
+    m.set_delivery_mode("exactly_once")
+    m.set_delivery_mode("at_least_once")  # a second start in the same process replaces it
+    m.set_delivery_mode("maybe")
+    s = scrape(m)
+    assert {smp.labels["mode"]: smp.value for smp in s.samples("opel_delivery_mode")} == {"other": 1.0}
+    m.set_delivery_mode("exactly_once")
+    s = scrape(m)
+    assert {smp.labels["mode"]: smp.value for smp in s.samples("opel_delivery_mode")} == {"exactly_once": 1.0}
 
 
 def test_consumer_lag_gauge(m: OpelMetrics) -> None:

@@ -110,6 +110,7 @@ class AlertingService:
         action_plan: ActionPlan | PlanSource | None = None,
         routing_loader: Callable[[str | Path], RoutingConfig] = load_routing,
         security: KafkaSecurity = PLAINTEXT,
+        isolation_level: str = "read_uncommitted",
     ) -> None:
         """``action_plan``: where a site's or system's message takes each role's actions, and
         whose version every message names. ``opel run`` passes a function returning the plan of
@@ -118,6 +119,9 @@ class AlertingService:
         :meth:`routing_reload` (``opel run --demo`` shortens its grouping waits on every load)."""
         self.bootstrap = bootstrap
         self.security = security
+        # read_committed where the worker writes in transactions (streams/delivery.py): an
+        # escalation or status of a transaction a killed worker left open is never acted on.
+        self.isolation_level = isolation_level
         self.routing = routing
         self._load_routing = routing_loader
         plan = action_plan if action_plan is not None else _default_action_plan()
@@ -174,10 +178,15 @@ class AlertingService:
             session_timeout_ms=self._session_timeout_ms,
             heartbeat_interval_ms=1000,
             fetch_max_wait_ms=100,
+            isolation_level=self.isolation_level,
         )
         await self._consumer.start()
         self._status_consumer = kafka_security.consumer(
-            self.bootstrap, security=self.security, enable_auto_commit=False, fetch_max_wait_ms=100
+            self.bootstrap,
+            security=self.security,
+            enable_auto_commit=False,
+            fetch_max_wait_ms=100,
+            isolation_level=self.isolation_level,
         )
         await self._status_consumer.start()
         # Every partition of the status topic: consumer.topics() fills a copy of the metadata
