@@ -190,7 +190,15 @@ class InTransaction:
 
     async def send_all(self, records: Iterable[Record]) -> None:
         producer = source_transaction(self.app, self.topic, self.partition)
-        await self.outputs.send_all(records, producer)
+        try:
+            await self.outputs.send_all(records, producer)
+        except Unacknowledged as exc:
+            # A produce that failed after aiokafka's own retries leaves the transaction unable to
+            # commit; only aborting it helps, and a restart does that: the worker exits
+            # (OpelApp.fatal), its successor aborts what this one wrote and replays the events
+            # from the last commit. Retrying here would only fail again.
+            await self.app.crash(exc)
+            raise
 
 
 class Unacknowledged(Exception):  # noqa: N818  (a condition, not a bug: the records may be retried)
