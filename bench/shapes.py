@@ -106,7 +106,11 @@ async def drain(  # noqa: PLR0917  (one caller, in this file)
     data = work / f"drain-{workers}{'-baseline' if code else ''}"
     broker = EmbeddedBroker(log_path=data.with_suffix(".tansu.log"))
     broker.start(timeout=30)
-    env = {"OPEL_INDICATOR_CATALOGUE": str(catalogue), "OPEL_ALLOW_DRAFT_CATALOGUES": "true"}
+    env = {
+        "OPEL_INDICATOR_CATALOGUE": str(catalogue),
+        "OPEL_ALLOW_DRAFT_CATALOGUES": "true",
+        "OPEL_LOG_LEVEL": "info",  # for "opel worker running"; Faust and aiokafka stay at warning
+    }
     if code is not None:  # another checkout's worker (--baseline), same interpreter and packages
         env["PYTHONPATH"] = str(code)
     procs = []
@@ -153,11 +157,12 @@ async def drain(  # noqa: PLR0917  (one caller, in this file)
 
 async def running(procs: list[Any], data: Path) -> None:
     """Every worker says it is running, and then a few seconds for the group to settle."""
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 300
     logs = [data / f"w{n}" / "worker.log" for n in range(len(procs))]
     while not all(p.exists() and "opel worker running" in p.read_text(errors="replace") for p in logs):
-        if time.monotonic() > deadline:
-            raise SystemExit("the workers did not start within 120 s")
+        if time.monotonic() > deadline or any(proc.poll() is not None for proc in procs):
+            tails = "".join(p.read_text(errors="replace")[-3000:] for p in logs if p.exists())
+            raise SystemExit(f"the workers did not start within 300 s:\n{tails}")
         await asyncio.sleep(0.2)
     await asyncio.sleep(3 * len(procs))  # a second worker's join rebalances the first
 

@@ -126,15 +126,15 @@ async def plain_loop(bootstrap: str, count: int, catalogue_name: str = "kcc-asch
 
 
 def start_worker(broker: EmbeddedBroker, data: Path, app_id: str, **env: str) -> subprocess.Popen[bytes]:
-    environ = dict(
-        os.environ,
-        OPEL_BROKER_URL=broker.url,
-        OPEL_APP_ID=app_id,
-        OPEL_DATA_DIR=str(data),
-        OPEL_PARTITIONS=str(PARTITIONS),
-        OPEL_LOG_LEVEL="warning",
-        **env,
-    )
+    environ = {
+        **os.environ,
+        "OPEL_BROKER_URL": broker.url,
+        "OPEL_APP_ID": app_id,
+        "OPEL_DATA_DIR": str(data),
+        "OPEL_PARTITIONS": str(PARTITIONS),
+        "OPEL_LOG_LEVEL": "warning",
+        **env,  # the caller's settings win
+    }
     log = (data / "worker.log").open("ab")
     return subprocess.Popen([sys.executable, "-m", "streams.worker"], env=environ, stdout=log, stderr=log)
 
