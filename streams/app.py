@@ -381,14 +381,18 @@ def create_app(
         key_serializer="raw",
         value_serializer="raw",
         producer_linger_ms=5,
-        # The stages pack their outputs into batches of this size (Outputs), also when they
-        # send them through Faust's transactional producers.
-        producer_max_batch_size=512 * 1024,
-        producer_max_request_size=4 * 1024 * 1024,
         stream_wait_empty=True,
         exactly_once=exactly_once,
         idempotent=delivery.idempotent,
         stages=STAGES,
+        # With transactions the stages pack their outputs (Outputs) into batches of Faust's
+        # transactional producers, which take their sizes from these; Faust's defaults (16 KiB,
+        # 1 MB) would cut a stage's records into many small batches and refuse the largest.
+        **(
+            {"producer_max_batch_size": 512 * 1024, "producer_max_request_size": 4 * 1024 * 1024}
+            if exactly_once
+            else {}
+        ),
         **kafka_security.for_settings(settings).faust_options(),
     )
     area_topic = app.topic(
