@@ -393,6 +393,10 @@ def create_app(
         key_serializer="raw",
         value_serializer="raw",
         producer_linger_ms=5,
+        # A book is stored as several small records (streams/books.py); Faust's 16 KB default
+        # batch then fills every few records, and each full batch waits for a round trip to the
+        # broker before the next record is taken: 4x40 drained at 3,200 readings/s, not 7,900.
+        producer_max_batch_size=512 * 1024,
         stream_wait_empty=True,
         exactly_once=exactly_once,
         idempotent=delivery.idempotent,
