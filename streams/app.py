@@ -76,10 +76,9 @@ EXACTLY_ONCE_OPTIONS: Final[dict[str, Any]] = {
     # of it. Kafka Streams commits every 100 ms under exactly-once; 0.5 s keeps a commit (a
     # round of transaction requests per partition) a small part of the stages' time.
     "broker_commit_interval": 0.5,
-    # The stages pack their outputs (Outputs) into batches of Faust's transactional producers,
-    # which take their sizes from these: Faust's defaults (16 KiB, 1 MB) would cut a stage's
-    # records into many small batches and refuse the largest.
-    "producer_max_batch_size": 512 * 1024,
+    # The stages pack their outputs (Outputs) into batches of Faust's transactional producers
+    # (512 KiB, producer_max_batch_size, as for every Faust producer): Faust's 1 MB request
+    # limit would refuse the largest of a stage's messages, which the stages' own producer sends.
     "producer_max_request_size": 4 * 1024 * 1024,
 }
 
