@@ -36,7 +36,8 @@ make the stages' outputs exactly-once, for two reasons found in Faust 0.15's sou
   transaction holds, including the outputs of an event still being processed, whose offset it
   does not include yet; a crash then replays that event after its outputs were committed.
   :class:`StageBarrier` closes the gap: a stage holds its lock from an event's first output to
-  its changelog write and ack, and the commit takes every stage's lock first.
+  its changelog write and ack, and a commit takes every stage's lock before it reads which
+  offsets are safe to commit.
 """
 
 from __future__ import annotations
@@ -141,10 +142,20 @@ class Producer(driver.Producer):
 
 class TransactionManager(FaustTransactionManager):
     async def commit(self, offsets: Mapping[TP, int], start_new_transaction: bool = True) -> bool:
-        barrier: StageBarrier = cast(OpelApp, self.app).opel_barrier
-        async with barrier.all():
-            committed: bool = await super().commit(offsets, start_new_transaction)
-            return committed
+        # Faust ends every transaction when it stops (commit_and_end_transactions) and may commit
+        # again after that, which aiokafka refuses (IllegalOperation: not in the middle of a
+        # transaction) and which kept a stopping worker from exiting. Nothing can have been sent
+        # outside a transaction, so the offsets go in a transaction of their own.
+        producers = cast(Any, self.producer)._transaction_producers
+        for tp in offsets:
+            transactional_id = (
+                f"{self.app.conf.id}-{self.app.assignor.group_for_topic(tp.topic)}-{tp.partition}"
+            )
+            producer = producers.get(transactional_id)
+            if producer is not None and not producer._txn_manager.is_in_transaction():
+                await producer.begin_transaction()
+        committed: bool = await super().commit(offsets, start_new_transaction)
+        return committed
 
 
 def source_transaction(app: faust.App, topic: str, partition: int) -> Any:
@@ -175,6 +186,18 @@ def _transport_class(wait_ms: int) -> type[Any]:
     class Consumer(driver.Consumer):
         def _new_consumer_thread(self) -> Any:
             return thread(self, loop=self.loop, beacon=self.beacon)
+
+        async def force_commit(self, topics: Any = None, start_new_transaction: bool = True) -> bool:
+            barrier: StageBarrier | None = getattr(self.app, "opel_barrier", None)
+            if not self.app.in_transaction or barrier is None:
+                done: bool = await super().force_commit(topics, start_new_transaction=start_new_transaction)
+                return done
+            # The barrier is taken before Faust reads which offsets are safe to commit: taken
+            # later, an event could finish in between, its outputs in the transaction and its
+            # offset not.
+            async with barrier.all():
+                done = await super().force_commit(topics, start_new_transaction=start_new_transaction)
+                return done
 
         async def _commit_offsets(self, offsets: Any, start_new_transaction: bool = True) -> bool:
             if self.app.crashed:
