@@ -28,7 +28,9 @@ IDS_ONLY = Support(True, False, "the broker has no EndTxn API")
         ("exactly_once", KAFKA, "exactly_once"),
     ],
 )
-def test_the_mode_follows_the_setting_and_what_the_broker_gave(setting: str, support: Support, mode: str) -> None:
+def test_the_mode_follows_the_setting_and_what_the_broker_gave(
+    setting: str, support: Support, mode: str
+) -> None:
     chosen = choose(setting, support)  # type: ignore[arg-type]
     assert chosen.mode == mode
     assert chosen.isolation_level == ("read_committed" if mode == "exactly_once" else "read_uncommitted")
