@@ -63,8 +63,11 @@ async def test_each_mode_builds_its_faust_app(support: Support, tmp_path: Path) 
     settings = Settings.load(broker_url="kafka://127.0.0.1:9", data_dir=tmp_path, catalogue_dir=None)
     delivery: Delivery = choose("auto", support)
     outputs = Outputs(settings.kafka_bootstrap(), idempotent=delivery.idempotent)
-    app = create_app(settings, CatalogueStore(settings), outputs, delivery=delivery)
+    try:
+        app = create_app(settings, CatalogueStore(settings), outputs, delivery=delivery)
+    finally:
+        await outputs.stop()  # never started: closes the producer object
     assert app.in_transaction is delivery.transactional
-    assert app.conf.processing_guarantee.value == delivery.mode
+    assert str(app.conf.processing_guarantee.value) == delivery.mode
     assert app.conf.broker_commit_interval == (0.5 if delivery.transactional else 2.8)
     assert app.conf.producer_max_batch_size == 512 * 1024
