@@ -7,9 +7,10 @@ other), and ``broker``, ``broker_factory`` and ``service.fresh_broker`` start th
 The Apache Kafka tier is a one-node KRaft cluster from Maven Central jars
 (:mod:`streams.apache_kafka`).
 
-Where Java or Maven is missing the Kafka tier is skipped with the reason, never failed, unless
-``OPEL_REQUIRE_KAFKA=1``, when every Kafka-tier test fails with the reason (``.ci/run`` does not set
-it: there ``make kafka-jars`` fails first where Java or Maven is missing).
+The Kafka tier runs when ``OPEL_KAFKA_TIER=1`` (``.ci/run`` sets it). Where Java or Maven is
+missing it is skipped with the reason, never failed, unless ``OPEL_REQUIRE_KAFKA=1`` (``.ci/run``
+sets that too), when every Kafka-tier test fails with the reason. The run's summary ends with one
+line saying whether the tier ran, and why not.
 A test that only makes sense on one broker is listed in :data:`ONE_TIER_ONLY` with why; a module
 can set ``BROKER_TIERS = ()`` and define its own ``broker_kind`` fixture to opt out of the tiers.
 """
@@ -80,10 +81,33 @@ Kafka tier, with the cause as far as it is known. They run unchanged on Tansu. R
 its cause is fixed; issue 12 follows them."""
 
 
+_collected = False
+"""Whether this run collected integration tests (the Kafka tier line is said only then)."""
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    global _collected  # noqa: PLW0603  (one flag per pytest run, read by the summary hook)
     for item in items:
         if item.path.resolve().is_relative_to(_HERE):
             item.add_marker(pytest.mark.integration)
+            _collected = True
+
+
+def kafka_tier_line() -> str:
+    """One line: whether this run's integration tests ran on Apache Kafka too, and why not."""
+    if not kafka_tier_on():
+        return f"Apache Kafka tier: off; set {KAFKA_TIER}=1 to run it too, as .ci/run does (docs/kafka.md)"
+    reason = unavailable_reason()
+    if reason is not None:
+        if os.environ.get(REQUIRE_KAFKA, "").strip() not in ("", "0"):
+            return f"Apache Kafka tier: FAILED, required ({REQUIRE_KAFKA}=1) but cannot run here: {reason}"
+        return f"Apache Kafka tier: skipped, {reason} (docs/kafka.md)"
+    return "Apache Kafka tier: on (every broker test ran on Tansu and on Apache Kafka)"
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if _collected:
+        terminalreporter.write_line(kafka_tier_line())
 
 
 TEST_HANG_SECONDS = 900.0
@@ -153,13 +177,13 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 KAFKA_TIER = "OPEL_KAFKA_TIER"
 KAFKA_TIER_OFF = (
     f"the Apache Kafka tier is off: set {KAFKA_TIER}=1 to run every integration test on Apache Kafka "
-    "too (docs/kafka.md); the tests known to fail there are listed in tests/integration/conftest.py"
+    "too, as .ci/run does (docs/kafka.md)"
 )
 
 
 def kafka_tier_on() -> bool:
-    """The Kafka tier runs on request until its known failures (KNOWN_ON_KAFKA) are fixed: a
-    required tier with open failures would keep every change from landing."""
+    """The Kafka tier doubles an integration run, so it runs on request (``.ci/run`` asks for it);
+    ``OPEL_REQUIRE_KAFKA`` asks for it too."""
     return os.environ.get(KAFKA_TIER, "").strip() not in ("", "0") or (
         os.environ.get(REQUIRE_KAFKA, "").strip() not in ("", "0")
     )
