@@ -7,10 +7,10 @@ other), and ``broker``, ``broker_factory`` and ``service.fresh_broker`` start th
 The Apache Kafka tier is a one-node KRaft cluster from Maven Central jars
 (:mod:`streams.apache_kafka`).
 
-The Kafka tier runs when ``OPEL_KAFKA_TIER=1`` (``.ci/run`` sets it). Where Java or Maven is
-missing it is skipped with the reason, never failed, unless ``OPEL_REQUIRE_KAFKA=1`` (``.ci/run``
-sets that too), when every Kafka-tier test fails with the reason. The run's summary ends with one
-line saying whether the tier ran, and why not.
+The Kafka tier runs when ``OPEL_KAFKA_TIER=1`` (on request; ``.ci/run`` does not ask for it
+yet, docs/kafka.md). Where Java or Maven is missing it is skipped with the reason, never failed,
+unless ``OPEL_REQUIRE_KAFKA=1``, when every Kafka-tier test fails with the reason. The run's
+summary ends with one line saying whether the tier ran, and why not.
 A test that only makes sense on one broker is listed in :data:`ONE_TIER_ONLY` with why; a module
 can set ``BROKER_TIERS = ()`` and define its own ``broker_kind`` fixture to opt out of the tiers.
 """
@@ -96,7 +96,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def kafka_tier_line() -> str:
     """One line: whether this run's integration tests ran on Apache Kafka too, and why not."""
     if not kafka_tier_on():
-        return f"Apache Kafka tier: off; set {KAFKA_TIER}=1 to run it too, as .ci/run does (docs/kafka.md)"
+        return f"Apache Kafka tier: off; set {KAFKA_TIER}=1 to run it too (docs/kafka.md)"
     reason = unavailable_reason()
     if reason is not None:
         if os.environ.get(REQUIRE_KAFKA, "").strip() not in ("", "0"):
@@ -177,12 +177,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 KAFKA_TIER = "OPEL_KAFKA_TIER"
 KAFKA_TIER_OFF = (
     f"the Apache Kafka tier is off: set {KAFKA_TIER}=1 to run every integration test on Apache Kafka "
-    "too, as .ci/run does (docs/kafka.md)"
+    "too (docs/kafka.md)"
 )
 
 
 def kafka_tier_on() -> bool:
-    """The Kafka tier doubles an integration run, so it runs on request (``.ci/run`` asks for it);
+    """The Kafka tier doubles an integration run, so it runs on request;
     ``OPEL_REQUIRE_KAFKA`` asks for it too."""
     return os.environ.get(KAFKA_TIER, "").strip() not in ("", "0") or (
         os.environ.get(REQUIRE_KAFKA, "").strip() not in ("", "0")
