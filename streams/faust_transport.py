@@ -78,22 +78,6 @@ def _thread_class(wait_ms: int) -> type[Any]:
             )
             return {tp: ends[TopicPartition(tp.topic, tp.partition)] for tp in partitions}
 
-        async def seek_to_committed(self) -> Mapping[TP, int]:
-            return cast(Mapping[TP, int], await self.call_thread(self._seek_to_committed_or_start))
-
-        async def _seek_to_committed_or_start(self) -> Mapping[TP, int]:
-            # When a rebalance suspends a stream, Faust drops the records it had fetched for it
-            # and counts on this seek to read them again. aiokafka seeks only where an offset
-            # above 0 was committed, so a partition never committed kept its fetch position and
-            # those records were never processed (a survivor of a kill -9 lost a 429-reading
-            # stage message). Such a partition goes back to where the reset policy starts it.
-            consumer = self._ensure_consumer()
-            committed = await consumer.seek_to_committed()
-            fresh = [tp for tp, offset in committed.items() if offset is None or offset <= 0]
-            if fresh and self.app.conf.consumer_auto_offset_reset == "earliest":
-                await consumer.seek_to_beginning(*fresh)
-            return cast(Mapping[TP, int], committed)
-
     return ConsumerThread
 
 
