@@ -44,7 +44,7 @@ from opel.models import PARAMETER_IDS, AcuteSubmission
 from opel.rollup import system_level
 from opel.scopes import Scope
 from opel.stages.context import Context
-from opel.stages.system import SITE_FACTS
+from opel.stages.system import SITE_FACTS, system_facts
 
 from .arrays import EPOCH, MICRO, Floats, Ints, UnsupportedHistoryError
 from .window import Moves, transitions
@@ -337,16 +337,6 @@ class _SystemFacts:
         at = EPOCH + int(taken.time[position]) * MICRO
         facts: dict[str, Any] = {
             "computed_level": None if result.level is None else int(result.level),
-            "explanation": result.reason,
-            "score": result.aggregate_score,
-            "score_scale": ctx.acute.max_score,
-            "normalised_score": result.normalised_score,
-            "aggregate_level": None if result.aggregate_level is None else int(result.aggregate_level),
-            "driving": list(result.driving_sites),
-            "missing": list(result.missing_sites),
-            "catalogue": ctx.acute.meta.id,
-            "catalogue_version": ctx.acute.meta.version,
-            "observed_at": at.isoformat(),
-            "late": None,
+            **system_facts(result, ctx, at, late=None),
         }
         return event_for(ctx, Scope("system", self.system_id), moves, k, facts)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from opel.acute_score import score_submission
 from opel.contracts.audit import Decision, audit_record
@@ -13,7 +14,7 @@ from opel.contracts.stage import AcuteItem, AnyStageItem
 from opel.contracts.status import AnyStatus
 from opel.errors import InputError
 from opel.levels import Level
-from opel.rollup import system_level
+from opel.rollup import SystemLevel, system_level
 from opel.scopes import Scope
 from opel.stages.aggregate import apply_common, new_aggregate_book, released
 from opel.stages.book import Book, freeze, thaw
@@ -71,24 +72,30 @@ def apply_system(
                 if v is not None
             }
             result = system_level(ctx.acute, sysdef, scores)
-            facts = {
-                "explanation": result.reason,
-                "score": result.aggregate_score,
-                "score_scale": ctx.acute.max_score,
-                "normalised_score": result.normalised_score,
-                "aggregate_level": None if result.aggregate_level is None else int(result.aggregate_level),
-                "driving": list(result.driving_sites),
-                "missing": list(result.missing_sites),
-                "catalogue": ctx.acute.meta.id,
-                "catalogue_version": ctx.acute.meta.version,
-                "observed_at": at.isoformat(),
-                "late": group is late or None,
-            }
+            facts = system_facts(result, ctx, at, late=group is late or None)
             update_scope(book, scope, result.level, at, facts=facts, ctx=ctx, emit=emit)
         done = book["timeline"]["done"]
         if done is not None:
             advance_all(book, datetime.fromisoformat(done), ctx, emit)
     return freeze(book), emit, finish(book, emit, ctx)
+
+
+def system_facts(result: SystemLevel, ctx: Context, at: datetime, *, late: bool | None) -> dict[str, Any]:
+    """What a system's status and escalation say of how its level was reached (also the
+    columnar replay's, opel.backtest.acute_columns, so both write the same evidence)."""
+    return {
+        "explanation": result.reason,
+        "score": result.aggregate_score,
+        "score_scale": ctx.acute.max_score,
+        "normalised_score": result.normalised_score,
+        "aggregate_level": None if result.aggregate_level is None else int(result.aggregate_level),
+        "driving": list(result.driving_sites),
+        "missing": list(result.missing_sites),
+        "catalogue": ctx.acute.meta.id,
+        "catalogue_version": ctx.acute.meta.version,
+        "observed_at": at.isoformat(),
+        "late": late,
+    }
 
 
 def _site(book: Book, item: AcuteItem, ctx: Context, emit: Emit) -> list[Change]:
