@@ -318,3 +318,13 @@ def test_every_change_has_its_audit_record() -> None:
     assert len({c.audit.id for c in changes}) == len(changes)
     # Content-hashed: the same change decided again has the same id, so a replay is a repeat.
     assert [c.audit.id for c in on_escalation(data, "esc-2", {}, PLAN_ROLES)] == [c.audit.id for c in opening]
+
+
+def test_every_plan_role_is_an_api_role() -> None:
+    """The API's role names are a Literal for typing, so the plan roles are written there a
+    second time; a role added to one list and not the other could never mark its own items."""
+    from typing import get_args  # noqa: PLC0415
+
+    from streams.web.auth import RoleName  # noqa: PLC0415
+
+    assert set(PLAN_ROLES) <= set(get_args(RoleName))
