@@ -65,8 +65,11 @@ def _thread_class(wait_ms: int) -> type[Any]:
             return consumer
 
         async def _highwaters(self, partitions: list[TP]) -> Mapping[TP, int]:
-            if self.consumer.in_transaction:
-                return await super()._highwaters(partitions)
+            # Faust's own answer under transactions is the consumer's last stable offset as of
+            # its last fetch: before the first fetch of a changelog partition that is unknown,
+            # read as "empty", and a worker restarted under exactly-once restored its tables
+            # from nothing (test_compaction on Apache Kafka). A fetch of our own answers it.
+            isolation = "read_committed" if self.consumer.in_transaction else "read_uncommitted"
             conf = self.app.conf
             transport = cast(driver.Transport, self.transport)
             ends = await confirmed_ends_with_new_consumer(
@@ -74,9 +77,33 @@ def _thread_class(wait_ms: int) -> type[Any]:
                 bootstrap_servers=driver.server_list(transport.url, transport.default_port),
                 client_id=conf.broker_client_id,
                 request_timeout_ms=int(conf.broker_request_timeout * 1000.0),
+                isolation_level=isolation,
                 **driver.credentials_to_aiokafka_auth(conf.broker_credentials, conf.ssl_context),
             )
             return {tp: ends[TopicPartition(tp.topic, tp.partition)] for tp in partitions}
+
+        async def seek_to_committed(self) -> Mapping[TP, int]:
+            return cast(Mapping[TP, int], await self.call_thread(self._seek_to_committed_or_start))
+
+        async def _seek_to_committed_or_start(self) -> Mapping[TP, int]:
+            # When a rebalance suspends a stream, Faust drops the records it had fetched for it
+            # and counts on this seek to read them again. aiokafka seeks only where an offset
+            # above 0 was committed, so a stream partition never committed kept its fetch
+            # position and those records were never processed (a survivor of a kill -9 lost a
+            # 429-reading stage message). Such a partition goes back to where the reset policy
+            # starts it. Table changelogs are never committed by design and are left alone:
+            # read again from their start, they put old values back into restored tables.
+            consumer = self._ensure_consumer()
+            committed = await consumer.seek_to_committed()
+            changelogs = self.app.tables.changelog_topics
+            fresh = [
+                tp
+                for tp, offset in committed.items()
+                if (offset is None or offset <= 0) and tp.topic not in changelogs
+            ]
+            if fresh and self.app.conf.consumer_auto_offset_reset == "earliest":
+                await consumer.seek_to_beginning(*fresh)
+            return cast(Mapping[TP, int], committed)
 
     return ConsumerThread
 
