@@ -58,6 +58,7 @@ async def web_extra(running: Running) -> Callable[[], Awaitable[None]]:
         board=config.board,
         county_scope=f"county/{running.store.context.county}",
         keah_within=_keah_within(settings.routing_file),
+        send_readings=sender.send_records,
     )
     await view.start()
     await sender.start()

@@ -54,6 +54,8 @@ RoleName = Literal[
     "director_asc",
     # Placement Co-ordinators report each assessment-bed placement (plan 6.3).
     "placement_coordinator",
+    # Indicator owners and their systems submit readings (POST /readings), for their areas.
+    "area_submitter",
 ]
 
 
@@ -67,6 +69,8 @@ class Permission(enum.Enum):
     """Confirm that a KEaH referrer was told (plan 7.6): what the 2-hour rule counts."""
     RECORD_PLACEMENTS = "record_placements"
     """Record an assessment-bed placement starting or ending (plan 6.3)."""
+    SUBMIT_READINGS = "submit_readings"
+    """Submit indicator readings (``POST /readings``) for the principal's areas."""
 
 
 ROLE_PERMISSIONS: Final[Mapping[str, frozenset[Permission]]] = {
@@ -76,6 +80,7 @@ ROLE_PERMISSIONS: Final[Mapping[str, frozenset[Permission]]] = {
     **dict.fromkeys(PLAN_ROLES, frozenset({Permission.READ, Permission.MARK_ITEMS})),
     "keah_locality_organisers": frozenset({Permission.READ, Permission.MARK_ITEMS, Permission.CONFIRM_KEAH}),
     "placement_coordinator": frozenset({Permission.READ, Permission.RECORD_PLACEMENTS}),
+    "area_submitter": frozenset({Permission.READ, Permission.SUBMIT_READINGS}),
 }
 
 
@@ -85,12 +90,16 @@ class AuthConfigError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """An API caller. ``token`` is the secret read from ``token_env`` (None when unset)."""
+    """An API caller. ``token`` is the secret read from ``token_env`` (None when unset).
+
+    ``areas`` limits what it may submit readings for (None: every area).
+    """
 
     name: str
     roles: frozenset[str]
     token_env: str
     token: str | None = None
+    areas: frozenset[str] | None = None
 
     @property
     def permissions(self) -> frozenset[Permission]:
@@ -104,6 +113,9 @@ class Principal:
 
     def __repr__(self) -> str:  # never print the secret
         return f"Principal(name={self.name!r}, roles={sorted(self.roles)!r}, token_env={self.token_env!r})"
+
+    def may_submit_for(self, area: str) -> bool:
+        return self.areas is None or area in self.areas
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +162,7 @@ class ApiConfig:
 
 PrincipalName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_.-]{0,63}$")]
 EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Z_][A-Z0-9_]{0,127}$")]
+AreaName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
 
 
 class _PrincipalIn(BaseModel):
@@ -157,6 +170,8 @@ class _PrincipalIn(BaseModel):
 
     roles: list[RoleName] = Field(min_length=1)
     token_env: EnvName
+    # The areas it may submit readings for (POST /readings); omitted: every area.
+    areas: list[AreaName] | None = Field(default=None, min_length=1)
 
 
 class _BoardIn(BaseModel):
@@ -198,7 +213,8 @@ def build_api_config(data: object, environ: Mapping[str, str], display: str = "<
                 f"{display}: principals.{name}: the token in ${entry.token_env} is shorter than "
                 f"{MIN_TOKEN_LENGTH} characters"
             )
-        principals.append(Principal(name, frozenset(entry.roles), entry.token_env, token))
+        areas = None if entry.areas is None else frozenset(entry.areas)
+        principals.append(Principal(name, frozenset(entry.roles), entry.token_env, token, areas))
     return ApiConfig(
         auth=AuthConfig(tuple(principals), raw.reads_require_token),
         board=BoardConfig(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from streams import kafka_security
@@ -59,3 +61,11 @@ class CommandSender:
             value=json.dumps(command, separators=(",", ":")).encode("utf-8"),
             key=key.encode("utf-8") if key is not None else None,
         )
+
+    async def send_records(self, records: Sequence[tuple[str, bytes | None, bytes]]) -> None:
+        """Put ``(topic, key, value)`` records on their topics with the same producer (e.g. the
+        readings of ``POST /readings`` on the input topics); returns once the broker has them all."""
+        if not self._started:
+            raise RuntimeError("CommandSender is not started")
+        pending = [await self._producer.send(topic, value=value, key=key) for topic, key, value in records]
+        await asyncio.gather(*pending)

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 from aiohttp import web
 
 from opel.actions import ActionPlan, PlanSource
+from opel.catalogue import IndicatorCatalogue
 from streams.status_view import StatusView, Subscription
 from streams.web.auth import AuthConfig, BoardConfig
+from streams.web.idempotency import IdempotencyStore
 from streams.web.scopes import ScopeCatalogue
 
 SendCommand = Callable[[dict[str, Any]], Awaitable[None]]
+SendRecords = Callable[[Sequence[tuple[str, bytes | None, bytes]]], Awaitable[None]]
+"""Puts ``(topic, key, value)`` records on the input topics (``CommandSender.send_records``)."""
 Catalogues = Callable[[], list[dict[str, Any]]]
 
 
@@ -31,6 +35,11 @@ class Context:
     scopes: ScopeCatalogue
     keah_within: dt.timedelta
     """How long after receipt a KEaH referrer must be told (plan 7.6): the due time shown."""
+    indicators: Callable[[], IndicatorCatalogue | None] = lambda: None
+    """The indicator catalogue in force: what ``POST /readings`` assesses with."""
+    send_readings: SendRecords | None = None
+    """Where ``POST /readings`` puts readings; None: submissions are not taken (503)."""
+    idempotency: IdempotencyStore | None = None
     streams: set[Subscription] = field(default_factory=set)
 
     @property

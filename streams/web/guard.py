@@ -83,4 +83,5 @@ _WHO_MAY: Final = {
     Permission.MARK_ITEMS: "the plan role that owns an action item",
     Permission.CONFIRM_KEAH: "the keah_locality_organisers role",
     Permission.RECORD_PLACEMENTS: "the placement_coordinator role",
+    Permission.SUBMIT_READINGS: "the area_submitter role",
 }

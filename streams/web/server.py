@@ -12,9 +12,11 @@ from aiohttp import web
 
 from opel.actions import ActionPlan, PlanSource, plan_source
 from streams.status_view import StatusView
-from streams.web import action_items, board, daily_record, duties, events, reads, writes
+from streams.web import action_items, board, daily_record, duties, events, readings_submit, reads, writes
 from streams.web.auth import AuthConfig, BoardConfig
-from streams.web.context import CONTEXT, Catalogues, Context, SendCommand
+from streams.web.catalogue_in_force import IndicatorsInForce
+from streams.web.context import CONTEXT, Catalogues, Context, SendCommand, SendRecords
+from streams.web.idempotency import IdempotencyStore
 from streams.web.problems import problem_middleware
 from streams.web.scopes import ScopeCatalogue
 
@@ -54,6 +56,7 @@ ROUTES: Final[tuple[Route, ...]] = (
     Route("GET", "/keah/open", duties.get_keah_open),
     Route("POST", "/keah/{event_id}/referrer-told", duties.post_keah_told),
     Route("POST", "/assessment-beds/placements", duties.post_placement),
+    Route("POST", "/readings", readings_submit.post_readings),
     Route("GET", "/action-items", action_items.get_action_items),
     Route("POST", "/action-items/{id}", action_items.post_action_item),
     # The page first: "{day}" alone would also match "2025-11-12.html".
@@ -94,7 +97,8 @@ class WebServer:
     ``action_plan`` is best a function returning the plan of the catalogue in force
     (``lambda: store.action_plan``), so that a catalogue reload changes the actions shown.
     ``keah_within`` is the routing file's ``clock.keah_within``, so that the KEaH due times shown
-    are those alerting keeps.
+    are those alerting keeps. ``send_readings`` (``CommandSender.send_records``) puts the readings
+    of ``POST /readings`` on the input topics; without it only dry runs are answered.
 
     It can be stopped and started again; a restart binds the port it had before.
     """
@@ -113,6 +117,7 @@ class WebServer:
         county_scope: str = DEFAULT_COUNTY_SCOPE,
         sse_heartbeat: float = 15.0,
         keah_within: timedelta = duties.KEAH_WITHIN,
+        send_readings: SendRecords | None = None,
     ) -> None:
         self.host = host
         self._requested_port = port
@@ -127,6 +132,9 @@ class WebServer:
             sse_heartbeat=sse_heartbeat,
             scopes=ScopeCatalogue(catalogues, county_scope),
             keah_within=keah_within,
+            indicators=IndicatorsInForce(catalogues),
+            send_readings=send_readings,
+            idempotency=IdempotencyStore(view.now),
         )
         self.app = build_app(self._ctx)
         self._runner: web.AppRunner | None = None
