@@ -15,7 +15,9 @@ file of another kind, a bad row, an input no catalogue takes): it then names wha
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import multiprocessing
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -134,11 +136,20 @@ def _check(columns: Columns) -> None:
 
 
 def run_by_area(
-    paths: Sequence[Path], contexts: Sequence[Context], progress: Progress | None = None
+    paths: Sequence[Path],
+    contexts: Sequence[Context],
+    progress: Progress | None = None,
+    *,
+    jobs: int = 1,
+    recipes: Sequence[Callable[[], Context]] | None = None,
 ) -> list[Outcome] | None:
-    """Replay Parquet histories a block of areas at a time; None sends them to the per-row reader."""
+    """Replay Parquet histories a block of areas at a time; None sends them to the per-row reader.
+
+    With ``jobs`` > 1 and ``recipes`` (picklable callables that build the same contexts, in the
+    same order), blocks are replayed in up to ``jobs`` worker processes and their results merged
+    in block order, so the outcome is the same as in one process."""
     try:
-        return _run(paths, contexts, progress or (lambda _: None))
+        return _run(paths, contexts, progress or (lambda _: None), jobs, recipes)
     except NotColumnar:
         return None
 
@@ -165,39 +176,106 @@ def total_readings(paths: Sequence[Path]) -> int:
     return total
 
 
-def _run(paths: Sequence[Path], contexts: Sequence[Context], progress: Progress) -> list[Outcome]:
+@dataclass(slots=True)
+class _Block:
+    """One block's results: for each context its events, the areas' changes, readings taken and
+    refused; and the block's readings and first and last instant."""
+
+    count: int
+    low: int | None
+    high: int | None
+    sides: list[tuple[list[EscalationEvent], AreaChanges, int, dict[str, int]]]
+
+
+def _replay_block(readings: Sequence[Path], areas: list[str], contexts: Sequence[Context]) -> _Block:
+    frame = _read_block(readings, areas)
+    try:
+        columns = from_frame(frame)
+    except Exception as exc:  # a polars error on a bad cell: the per-row reader names it
+        raise NotColumnar(str(exc)) from exc
+    del frame
+    _check(columns)
+    low = high = None
+    if len(columns):
+        low, high = int(columns.time.min()), int(columns.time.max())
+    per_ctx = [levels(columns, ctx) for ctx in contexts]
+    if not bool(np.all(np.any([lv.taken for lv in per_ctx], axis=0))):
+        raise NotColumnar("a reading no catalogue takes")
+    sides = []
+    for ctx, lv in zip(contexts, per_ctx, strict=True):
+        try:
+            run = area_run(columns, lv)
+        except UnsupportedHistoryError as exc:
+            raise NotColumnar(str(exc)) from exc
+        events = replay_areas(columns, run, ctx)
+        sides.append((events, area_changes(run, columns), int(lv.taken.sum()), dict(lv.refused)))
+    return _Block(len(columns), low, high, sides)
+
+
+_WORKER_CONTEXTS: list[Context] = []
+"""In a worker process: the contexts, built once from the recipes the pool was given."""
+
+
+def _start_worker(recipes: Sequence[Callable[[], Context]]) -> None:
+    _WORKER_CONTEXTS[:] = [make() for make in recipes]
+
+
+def _worker_block(readings: Sequence[Path], areas: list[str]) -> _Block:
+    return _replay_block(readings, areas, _WORKER_CONTEXTS)
+
+
+def _replayed_blocks(
+    readings: Sequence[Path],
+    contexts: Sequence[Context],
+    jobs: int,
+    recipes: Sequence[Callable[[], Context]] | None,
+) -> Iterator[_Block]:
+    """Each block's results in block order: in this process, or spread over ``jobs`` worker
+    processes (spawned, each building its contexts from ``recipes``: a Context does not pickle,
+    and polars must not be forked)."""
+    areas = [block for block, _ in blocks(readings, BLOCK_ROWS)]
+    if jobs <= 1 or recipes is None or len(areas) <= 1:
+        for block in areas:
+            yield _replay_block(readings, block, contexts)
+        return
+    pool = ProcessPoolExecutor(
+        max_workers=min(jobs, len(areas)),
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_start_worker,
+        initargs=(list(recipes),),
+    )
+    try:
+        futures = [pool.submit(_worker_block, list(readings), block) for block in areas]
+        for future in futures:
+            yield future.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _run(
+    paths: Sequence[Path],
+    contexts: Sequence[Context],
+    progress: Progress,
+    jobs: int = 1,
+    recipes: Sequence[Callable[[], Context]] | None = None,
+) -> list[Outcome]:
     from .run import Outcome, sorted_events  # noqa: PLC0415
 
     readings, acute_files = plan(paths)
     sides = [_Side(ctx) for ctx in contexts]
     first: int | None = None
     last: int | None = None
-    for areas, _ in blocks(readings):
-        frame = _read_block(readings, areas)
-        try:
-            columns = from_frame(frame)
-        except Exception as exc:  # a polars error on a bad cell: the per-row reader names it
-            raise NotColumnar(str(exc)) from exc
-        del frame
-        _check(columns)
-        if len(columns):
-            low, high = int(columns.time.min()), int(columns.time.max())
-            first = low if first is None else min(first, low)
-            last = high if last is None else max(last, high)
-        per_ctx = [levels(columns, side.ctx) for side in sides]
-        if not bool(np.all(np.any([lv.taken for lv in per_ctx], axis=0))):
-            raise NotColumnar("a reading no catalogue takes")
-        for side, lv in zip(sides, per_ctx, strict=True):
-            try:
-                run = area_run(columns, lv)
-            except UnsupportedHistoryError as exc:
-                raise NotColumnar(str(exc)) from exc
-            side.events += replay_areas(columns, run, side.ctx)
-            side.changes.append(area_changes(run, columns))
-            side.taken += int(lv.taken.sum())
-            for key, count in lv.refused.items():
+    for block in _replayed_blocks(readings, contexts, jobs, recipes):
+        if block.low is not None and block.high is not None:
+            first = block.low if first is None else min(first, block.low)
+            last = block.high if last is None else max(last, block.high)
+        for side, (events, changes, taken, refused) in zip(sides, block.sides, strict=True):
+            side.events += events
+            side.changes.append(changes)
+            side.taken += taken
+            for key, count in refused.items():
                 side.refused[key] = side.refused.get(key, 0) + count
-        progress(len(columns))
+        progress(block.count)
     returns = _read_acute(acute_files)
     if any(site not in side.ctx.acute.sites for side in sides for site in returns.sites):
         raise NotColumnar("a site a catalogue does not know")

@@ -9,6 +9,7 @@ stderr, naming file, line and field; nothing is written), 2 a catalogue or usage
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from datetime import datetime, timedelta
 from functools import partial
@@ -37,6 +38,24 @@ def duration(text: str) -> timedelta:
         raise argparse.ArgumentTypeError(f"not a duration (P1D, PT30M or seconds): {text!r}") from None
     if value < timedelta(0):
         raise argparse.ArgumentTypeError(f"must not be negative: {text!r}")
+    return value
+
+
+def default_jobs() -> int:
+    """The CPUs this process may use (all of them where the platform cannot say)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def jobs_count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"not a number of processes (1 or more): {text!r}")
     return value
 
 
@@ -78,6 +97,14 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         default="auto",
         help="auto (default): the columnar path for readings and acute returns, the per-reading core "
         "for histories with referral events or commands; core: always per reading",
+    )
+    replay.add_argument(
+        "--jobs",
+        type=jobs_count,
+        default=default_jobs(),
+        metavar="N",
+        help="worker processes for the columnar replay of Parquet histories (default: the CPUs "
+        "this process may use, %(default)s here); 1 replays in this process",
     )
     generating = replay.add_argument_group(
         "opel replay generate [--scale kent|national] [--days N] [--seed S] [--out FILE|DIR]",
@@ -215,12 +242,13 @@ def _replay(
     from .output import write_all, write_events, write_json  # noqa: PLC0415
     from .progress import progress  # noqa: PLC0415
     from .report_html import write_report_html  # noqa: PLC0415
-    from .run import run_history, run_parquet  # noqa: PLC0415
+    from .run import build_context, run_history, run_parquet  # noqa: PLC0415
 
     parquet = columnar and all(p.suffix.lower() == ".parquet" for p in paths)
     total = total_readings(paths) if parquet and sys.stderr.isatty() else None
     with progress(f"{len(paths)} file(s) under {' and '.join(names)}", total) as advance:
-        outcomes = run_parquet(paths, contexts, advance) if parquet else None
+        recipes = [partial(build_context, name, acute=args.acute, dwell=args.dwell) for name in names]
+        outcomes = run_parquet(paths, contexts, advance, jobs=args.jobs, recipes=recipes) if parquet else None
         try:
             if outcomes is None:
                 history = read_history(paths)

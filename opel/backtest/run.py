@@ -128,16 +128,23 @@ def _columnar(inputs: Sequence[Any], ctx: Context, end: datetime) -> list[Escala
 
 
 def run_parquet(
-    paths: Sequence[Path], contexts: Sequence[Context], progress: Callable[[int], None] | None = None
+    paths: Sequence[Path],
+    contexts: Sequence[Context],
+    progress: Callable[[int], None] | None = None,
+    *,
+    jobs: int = 1,
+    recipes: Sequence[Callable[[], Context]] | None = None,
 ) -> list[Outcome] | None:
     """The columnar path straight from Parquet, with no object per reading, a block of areas at
     a time (:mod:`opel.backtest.by_area`). None when it cannot be used (another kind of file, or
-    an input no catalogue takes: the per-row reader then names each bad row)."""
+    an input no catalogue takes: the per-row reader then names each bad row). With ``jobs`` > 1
+    and ``recipes`` (picklable callables building the same contexts), blocks are spread over
+    worker processes; the outcome is the same."""
     from .by_area import run_by_area  # noqa: PLC0415
 
     if not paths:
         return None
-    return run_by_area(paths, contexts, progress)
+    return run_by_area(paths, contexts, progress, jobs=jobs, recipes=recipes)
 
 
 # --- time at level ---------------------------------------------------------------------------
