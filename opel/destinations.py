@@ -59,6 +59,7 @@ def destinations(value: Input, ctx: Context, seen: datetime, source: str | None 
             # In UTC from here on: the escalation state compares and hashes times on every step.
             observed_at=at if at.tzinfo is UTC else at.astimezone(UTC),
             source=source,
+            submitted_by=value.submitted_by,
         )
         return [Destination("area", value.area, item)]
     if isinstance(value, ReferralEvent):

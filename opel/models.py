@@ -27,6 +27,8 @@ from pydantic_core import SchemaValidator, core_schema
 
 ID_PATTERN = r"^[a-z][a-z0-9_]*$"
 Identifier = Annotated[str, StringConstraints(pattern=ID_PATTERN, min_length=1, max_length=64)]
+# An API principal's name (streams.web.auth): a team's or a system's account, never a person's details.
+Submitter = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_.-]{0,63}$")]
 SiteId = Annotated[
     str,
     StringConstraints(pattern=r"^[a-z][a-z0-9_-]*$", min_length=1, max_length=64),
@@ -102,6 +104,14 @@ class Reading(BaseModel):
         )
     )
     observed_at: Timestamp = Field(description="When the value was true; must carry a timezone.")
+    submitted_by: Submitter | None = Field(
+        default=None,
+        description=(
+            "The API principal that submitted it through POST /readings, set by the server from the "
+            "token (a feed leaves it out); the worker's audit record of the reading names it as author."
+        ),
+        examples=["dgs-submitter"],
+    )
 
     @field_validator("value", mode="before")
     @classmethod
@@ -124,7 +134,8 @@ def _reading_fields() -> core_schema.TypedDictSchema:
     Rust (about a quarter of Reading's cost per line). It must refuse at least what Reading
     refuses and give the same values for the rest ([0-9] for \\d is the one place it refuses
     more); tests/test_reading_batch.py checks that on generated lines. A line it refuses is
-    validated again by Reading, whose message names the problem.
+    validated again by Reading, whose message names the problem. ``submitted_by`` (set by the
+    API, never by a feed) is refused here, so a line carrying it takes Reading's path too.
     """
     identifier = core_schema.str_schema(pattern=ID_PATTERN, min_length=1, max_length=64, strict=True)
     value = core_schema.union_schema(

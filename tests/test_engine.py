@@ -68,6 +68,23 @@ def test_staffing_escalates_area_with_actions(ctx: Context) -> None:
     assert (area_event.data.from_level, area_event.data.to_level) == (2, 3)
 
 
+def test_a_submitted_readings_audit_names_who_submitted_it(ctx: Context) -> None:
+    at = T0 + timedelta(minutes=1)
+    submitted = ReadingItem(
+        indicator="stp_staffing_pct", area="dgs", value=45, observed_at=at, submitted_by="dgs-submitter"
+    )
+    book, emit, _ = apply_area(None, "dgs", [submitted, reading("stp_staffing_pct", "dgs", 80, 0)], ctx, SEEN)
+    readings = ("assessed", "stale", "duplicate")
+    assert [(r.decision, r.author) for r in emit.audit if r.decision in readings] == [
+        ("assessed", "dgs-submitter"),
+        ("stale", None),  # a feed's reading names no author
+    ]
+    _, again, _ = apply_area(book, "dgs", [submitted], ctx, SEEN)
+    assert [(r.decision, r.author) for r in again.audit if r.decision in readings] == [
+        ("duplicate", "dgs-submitter")
+    ]
+
+
 def test_replay_changes_nothing_and_is_audited(ctx: Context) -> None:
     items = [reading("stp_staffing_pct", "dgs", v, i) for i, v in enumerate([80, 65, 45, 20])]
     book, _first, _ = apply_area(None, "dgs", items, ctx, SEEN)

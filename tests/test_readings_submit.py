@@ -100,9 +100,31 @@ async def test_a_batch_is_published_on_its_indicators_topics_keyed_by_area(
         (CAPACITY, b"dgs"),
         (REFERRALS, b"swale"),
     ]
-    assert json.loads(published.records[0][2]) == reading()
+    assert json.loads(published.records[0][2]) == reading() | {"submitted_by": "county-feed"}
     first = body["readings"][0]
     assert (first["index"], first["topic"], first["level"], first["colour"]) == (0, CAPACITY, 3, "red")
+
+
+async def test_the_author_is_the_tokens_and_an_item_may_not_claim_another(
+    client: TestClient[Any, Any], published: Published
+) -> None:
+    status, body = await post(client, [reading(), reading(value=50, submitted_by="county-feed")])
+    assert status == 422
+    assert body["field"] == "submitted_by"
+    assert body["errors"] == [
+        {
+            "index": 1,
+            "field": "submitted_by",
+            "value": "county-feed",
+            "message": "submitted_by: set from the token ('dgs-submitter'), got 'county-feed'; leave it out",
+        }
+    ]
+    assert "item 1: submitted_by" in body["detail"]
+    assert "nothing was published" in body["detail"]
+    assert published.records == []
+    status, body = await post(client, [reading(submitted_by="dgs-submitter")])
+    assert status == 202
+    assert json.loads(published.records[0][2])["submitted_by"] == "dgs-submitter"
 
 
 async def test_one_bad_item_and_nothing_is_published_every_bad_item_listed(

@@ -68,7 +68,7 @@ def levels_read_per_reading(tmp_path: Path, areas: int, monkeypatch: pytest.Monk
         books: dict[str, Book] = {}
         county: Book | None = None
         for n, value in enumerate(stream(areas)):
-            item = ReadingItem.trusted(kind="reading", source=None, **value)
+            item = ReadingItem.trusted(kind="reading", source=None, submitted_by=None, **value)
             seen = START + timedelta(seconds=n)
             books[item.area], emit, _ = apply_area(books.get(item.area), item.area, (item,), ctx, seen)
             for report in emit.reports:

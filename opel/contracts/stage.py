@@ -26,6 +26,9 @@ class ReadingItem(Contract):
     value: Value
     observed_at: AwareDatetime
     source: str | None = Field(default=None, description="The input topic it came from (for metrics).")
+    submitted_by: str | None = Field(
+        default=None, description="The API principal that submitted it (POST /readings): its audit's author."
+    )
 
 
 class ReferralItem(Contract):

@@ -170,6 +170,7 @@ def _reading(
                     scope_key,
                     observed_at,
                     input=inputs,
+                    author=reading.submitted_by,
                     reason=f"holding a reading from {held['observed_at']}",
                 )
             )
@@ -213,6 +214,7 @@ def _reading(
             rule=verdict.fixed["interval"] or verdict.reason,
             catalogue=verdict.catalogue.id,
             catalogue_version=verdict.catalogue.version,
+            author=reading.submitted_by,
             outcome={"level": None if level is None else int(level)} | ({"late": True} if late else {}),
         )
     )
@@ -277,5 +279,6 @@ def _referral(book: Book, area: str, item: ReferralItem, ctx: Context, emit: Emi
             value=value_of(book["counts"], indicator),
             observed_at=at,
             source=item.source,
+            submitted_by=None,
         )
         _reading(book, area, reading, ctx, emit, derived=True)

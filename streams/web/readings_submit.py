@@ -131,6 +131,23 @@ def _check_areas(principal: Principal, table: TableItems) -> None:
         )
 
 
+def _check_authors(principal: Principal, table: TableItems) -> None:
+    """422 when an item claims another author: who submitted a reading is the token's, not the body's."""
+    claimed: list[dict[str, Any]] = []
+    for index, item in enumerate(table.items):
+        if isinstance(item, dict) and "submitted_by" in item and item["submitted_by"] != principal.name:
+            where: dict[str, Any] = {"index": index}
+            if table.rows[index] is not None:
+                where["row"] = table.rows[index]
+            value = item["submitted_by"]
+            message = f"submitted_by: set from the token ({principal.name!r}), got {value!r}; leave it out"
+            claimed.append(where | {"field": "submitted_by", "value": value, "message": message})
+    if claimed:
+        first = claimed[0]
+        where_text = f"row {first['row']}" if "row" in first else f"item {first['index']}"
+        raise _invalid("submitted_by", f"{where_text}: {first['message']}; nothing was published", claimed)
+
+
 def _refused(checked: BatchCheck, total: int) -> ProblemError:
     errors = [problem.to_dict() for problem in checked.problems]
     first = checked.problems[0]
@@ -163,6 +180,7 @@ async def _answer(
     if not table.items:
         raise _invalid("body", "body: no readings; nothing was published")
     _check_areas(principal, table)
+    _check_authors(principal, table)
     catalogue = ctx.indicators()
     if catalogue is None:
         raise ProblemError(503, "catalogue-unavailable", "the indicator catalogue in force cannot be read")
@@ -177,7 +195,9 @@ async def _answer(
             503, "readings-not-taken", "this server does not publish readings; ?dry_run=true works"
         )
     records = []
-    for reading in checked.readings:
+    for checked_reading in checked.readings:
+        # The worker's audit record of the reading names it as the author.
+        reading = checked_reading.model_copy(update={"submitted_by": principal.name})
         value = reading.model_dump(mode="json")
         topic = topic_for(value)
         assert topic is not None  # a reading always has its indicator's topic
