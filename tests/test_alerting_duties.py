@@ -311,7 +311,7 @@ def test_job_notices_daily_and_deadlines() -> None:
     current = statuses(3, beds_update=at(7), referrals_update=at(7))
     daily = job_notices("daily", at(10), current, (1, 0, 0), CLOCK)
     assert [(n.job, n.role) for n in daily] == [("daily", "duty")]
-    assert daily == [daily_summary(current, at(10), (1, 0, 0))]
+    assert daily == [daily_summary(current, at(10), (1, 0, 0), missing=[])]  # both read today
     assert job_notices("deadline-morning", at(10, 30), current, (0, 0, 0), CLOCK) == missed_updates(
         current, DAY, "morning", CLOCK
     )

@@ -27,8 +27,8 @@ from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from opel.alerting import clock
-from opel.alerting.duties import DutyNotice
 from opel.alerting.message import Vocabulary, level_words, render_duty, when
+from opel.alerting.notices import DutyNotice
 from opel.alerting.records import duty_id
 from opel.contracts.action_item import ActionItem, ActionItemUpdate
 from opel.contracts.audit import AuditRecord, audit_record

@@ -17,14 +17,15 @@ routed to receive it.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from opel.alerting import clock, stages
+from opel.alerting import clock, stages, submissions
 from opel.alerting.calendar import PlanCalendar
 from opel.alerting.events import AssessmentBedPlacement, KeahReferrerTold
 from opel.alerting.message import Rendered, Vocabulary, level_words, render_duty, when
+from opel.alerting.notices import DutyNotice
 from opel.alerting.records import Delivery, DosRecord, KeahRecord, PlacementRecord, delivery_id, duty_id
 from opel.alerting.routing import DUTY_ROLE, ClockConfig, RoutingConfig
 from opel.contracts.escalation import EscalationData
@@ -33,18 +34,6 @@ from opel.feeds import ReferralEvent
 
 Statuses = Mapping[str, AnyStatus]
 """The latest status per scope key, as read from the compacted ``opel.status.v1``."""
-
-
-@dataclass(frozen=True, slots=True)
-class DutyNotice:
-    id: str
-    job: str
-    role: str
-    area: str | None
-    rendered: Rendered
-    reason: str
-    level: int | None = None
-    """The level the notice is about, for contacts kept for urgent alerts out of hours."""
 
 
 def _indicators(statuses: Statuses, area: str) -> list[IndicatorStatus]:
@@ -59,8 +48,10 @@ def daily_summary(
     instant: datetime,
     keah: tuple[int, int, int],
     vocab: Vocabulary | None = None,
+    missing: Sequence[submissions.MissingSubmission] | None = None,
 ) -> DutyNotice:
-    """The 10:00 assessment summary for the duty route: county, each area, KEaH 2-hour figures."""
+    """The 10:00 assessment summary for the duty route: county, each area, KEaH 2-hour figures,
+    and, given ``missing``, which submissions had no reading today (plan 3.1)."""
     words = vocab or Vocabulary()
     lines = [f"Daily OPEL assessment, {when(instant)}."]
     county = next((s for s in statuses.values() if isinstance(s, CountyStatus)), None)
@@ -79,6 +70,8 @@ def daily_summary(
     lines.append(
         "    (told: the KEaH organiser confirmed telling the referrer; opel's own message does not count)"
     )
+    if missing is not None:
+        lines += submissions.summary_lines(missing, words)
     rendered = render_duty(f"OPEL daily assessment {instant.astimezone(clock.LONDON):%a %d %b}", lines)
     return DutyNotice(
         duty_id("daily", "summary", instant), "daily", DUTY_ROLE, None, rendered, "daily 10:00 assessment"
@@ -504,14 +497,21 @@ def job_notices(  # noqa: PLR0917  (every argument is an input of the job)
     keah: tuple[int, int, int],
     config: ClockConfig,
     vocab: Vocabulary | None = None,
+    calendar: PlanCalendar | None = None,
 ) -> list[DutyNotice]:
     """The notices of wall-clock job ``job`` for its scheduled ``instant``.
 
-    ``daily`` is the 10:00 summary; ``deadline-morning`` and ``deadline-afternoon`` check the
-    update windows (Appendix 3) of the day ``instant`` falls on in the plan's time zone.
+    ``daily`` is the 10:00 summary, with the day's missing submissions; ``submissions`` reminds
+    the owners of indicators with no reading today (plan 3.1); ``deadline-morning`` and
+    ``deadline-afternoon`` check the update windows (Appendix 3) of the day ``instant`` falls
+    on in the plan's time zone.
     """
     if job == "daily":
-        return [daily_summary(statuses, instant, keah, vocab)]
+        missing = submissions.missing_submissions(statuses, instant, config)
+        return [daily_summary(statuses, instant, keah, vocab, missing)]
+    if job == submissions.JOB:
+        cal = calendar or PlanCalendar(zone=config.zone)
+        return submissions.reminders(statuses, instant, config, cal, vocab)
     window = "morning" if job == "deadline-morning" else "afternoon"
     return missed_updates(statuses, instant.astimezone(config.zone).date(), window, config, vocab)
 

@@ -312,6 +312,26 @@ class ClockConfig(_Model):
     )
     indicator_owners: dict[str, RoleId] = Field(default_factory=dict)
     areas: tuple[str, ...] = ("dgs", "east_kent", "swale", "west_kent")
+    submission_deadline: time = Field(
+        default=time(10, 0),
+        description=(
+            "3.1: the first assessment is completed no later than 10:00; at this local time each "
+            "owner of an indicator with no reading since midnight is reminded."
+        ),
+    )
+    submission_days: Literal["every_day", "workdays"] = Field(
+        default="every_day",
+        description=(
+            "every_day: 3.1 asks for the 10:00 assessment 7 days per week, so weekends and bank "
+            "holidays too; workdays: only on the calendar's working days that are not bank holidays."
+        ),
+    )
+    board_url: str = Field(
+        default="http://127.0.0.1:8080",
+        pattern=r"^https?://[^\s/]+(/[^\s]*)?$",
+        max_length=200,
+        description="Where people open the board; reminders link to its /submit page.",
+    )
 
     @property
     def zone(self) -> ZoneInfo:

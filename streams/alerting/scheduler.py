@@ -16,12 +16,17 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler  # type: ignore[impo
 from apscheduler.triggers.cron import CronTrigger  # type: ignore[import-untyped]
 from apscheduler.triggers.interval import IntervalTrigger  # type: ignore[import-untyped]
 
+from opel.alerting import submissions
 from opel.alerting.clock import WALL_CLOCK_JOBS
 from opel.alerting.routing import ClockConfig
 
 
 def wall_clock_jobs(config: ClockConfig) -> tuple[tuple[str, time], ...]:
-    return (("daily", config.daily_assessment), *WALL_CLOCK_JOBS)
+    return (
+        ("daily", config.daily_assessment),
+        (submissions.JOB, config.submission_deadline),
+        *WALL_CLOCK_JOBS,
+    )
 
 
 def quiet_apscheduler() -> None:

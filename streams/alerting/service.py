@@ -38,6 +38,7 @@ from opel.alerting import duties as plan_duties
 from opel.alerting import engine, outputs
 from opel.alerting.events import AssessmentBedPlacement, KeahReferrerTold
 from opel.alerting.message import Vocabulary
+from opel.alerting.notices import DutyNotice
 from opel.alerting.records import AlertRecord, AnyRecord, Delivery, RunRecord
 from opel.alerting.routing import RoutingConfig, RoutingError, load_routing
 from opel.contracts.base import Contract
@@ -488,7 +489,13 @@ class AlertingService:
             now, wall_clock_jobs(config), done, config.zone, self._not_before
         ):
             notices = plan_duties.job_notices(
-                job, instant, self.statuses, self.keah_figures(), config, self._vocab
+                job,
+                instant,
+                self.statuses,
+                self.keah_figures(),
+                config,
+                self._vocab,
+                self.routing.plan_calendar,
             )
             if job == "daily":
                 await self._publish(self._topics.alerts, outputs.daily_snapshot(self.statuses, instant))
@@ -509,7 +516,7 @@ class AlertingService:
         )
         await self._queue_duty(elapsed, now)
 
-    async def _queue_duty(self, notices: Iterable[plan_duties.DutyNotice], now: datetime) -> int:
+    async def _queue_duty(self, notices: Iterable[DutyNotice], now: datetime) -> int:
         fresh = plan_duties.duty_deliveries(notices, self.routing, self.state.outbox, now)
         await self._write(("outbox", f.delivery.delivery_id, f.delivery) for f in fresh)
         for f in fresh:
