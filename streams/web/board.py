@@ -14,6 +14,8 @@ _CONTENT_TYPES: Final = {
     "board.js": "text/javascript",
     "board.css": "text/css",
     "daily-record.css": "text/css",
+    "submit.js": "text/javascript",
+    "submit.css": "text/css",
 }
 
 
@@ -23,6 +25,11 @@ def _read(name: str) -> bytes:
 
 async def get_board(request: web.Request) -> web.Response:
     return web.Response(body=_read("board.html"), content_type="text/html", charset="utf-8")
+
+
+async def get_submit_page(request: web.Request) -> web.Response:
+    """The daily submission page: it signs in with a token and talks to GET and POST /readings."""
+    return web.Response(body=_read("submit.html"), content_type="text/html", charset="utf-8")
 
 
 async def get_static(request: web.Request) -> web.Response:

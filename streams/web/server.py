@@ -12,7 +12,17 @@ from aiohttp import web
 
 from opel.actions import ActionPlan, PlanSource, plan_source
 from streams.status_view import StatusView
-from streams.web import action_items, board, daily_record, duties, events, readings_submit, reads, writes
+from streams.web import (
+    action_items,
+    board,
+    daily_record,
+    duties,
+    events,
+    readings_form,
+    readings_submit,
+    reads,
+    writes,
+)
 from streams.web.auth import AuthConfig, BoardConfig
 from streams.web.catalogue_in_force import IndicatorsInForce
 from streams.web.context import CONTEXT, Catalogues, Context, SendCommand, SendRecords
@@ -56,6 +66,8 @@ ROUTES: Final[tuple[Route, ...]] = (
     Route("GET", "/keah/open", duties.get_keah_open),
     Route("POST", "/keah/{event_id}/referrer-told", duties.post_keah_told),
     Route("POST", "/assessment-beds/placements", duties.post_placement),
+    Route("GET", "/submit", board.get_submit_page),
+    Route("GET", "/readings/form", readings_form.get_readings_form),
     Route("POST", "/readings", readings_submit.post_readings),
     Route("GET", "/action-items", action_items.get_action_items),
     Route("POST", "/action-items/{id}", action_items.post_action_item),
