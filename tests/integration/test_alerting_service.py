@@ -13,7 +13,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from email import message_from_bytes
 from email.message import Message
 from pathlib import Path
@@ -27,12 +27,13 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from test_alerting_fixtures import escalation, stp_actions
 
+from opel.alerting.clock import LONDON, next_daily
 from opel.alerting.events import ack_command, keah_told_command
 from opel.alerting.records import KeahRecord
 from opel.alerting.routing import RoutingConfig, build_routing
 from opel.contracts.alert import ALERT_MESSAGE, AlertDelivery, DailySnapshot
 from opel.contracts.audit import AuditRecord
-from opel.contracts.status import AreaStatus
+from opel.contracts.status import AreaStatus, IndicatorStatus
 from streams.alerting.service import AlertingService, AlertingTopics
 from streams.broker import EmbeddedBroker, free_port
 from streams.compacted import topic_partitions
@@ -648,3 +649,104 @@ async def test_daily_assessment_runs_once_across_a_restart(
     assert len(box.to("duty@kent.example")) == 1  # recorded run: not doubled after the restart
     clock.now = datetime(2026, 3, 30, 9, 0, 1, tzinfo=UTC)
     await wait_for(lambda: len(box.to("duty@kent.example")) == 2, "next day's summary")
+
+
+def indicator_status(area: str, indicator: str, observed_at: datetime) -> IndicatorStatus:
+    return IndicatorStatus(
+        scope=f"indicator/{indicator}/{area}",
+        kind="indicator",
+        area=area,
+        indicator=indicator,
+        level=2,
+        colour="amber",
+        computed_level=2,
+        computed_colour="amber",
+        state_level=2,
+        observed_at=observed_at,
+        updated_at=observed_at,
+        value=3,
+    )
+
+
+@pytest.mark.parametrize(
+    ("deadline", "last_reading"),
+    [
+        (datetime(2026, 1, 13, 10, 0, tzinfo=UTC), "10:15 Mon 12 Jan"),  # a Tuesday, GMT
+        (datetime(2026, 7, 14, 9, 0, tzinfo=UTC), "10:15 Mon 13 Jul"),  # a Tuesday, BST
+    ],
+    ids=["GMT", "BST"],
+)
+async def test_the_10_00_submission_nudge_reaches_the_owner_in_both_dst_periods(  # noqa: PLR0917
+    deadline: datetime,
+    last_reading: str,
+    services: Factory,
+    producer: AIOKafkaProducer,
+    mailbox: tuple[Mailbox, int],
+    webhook: Webhook,
+    broker: EmbeddedBroker,
+) -> None:
+    """A Tuesday at 10:00 London (10:00Z in January, 09:00Z in July): the Senior Practitioners (webhook) are
+    reminded of the referrals reading not entered today; the Team Manager, whose staffing reading
+    came at 08:30, is not; the duty summary lists the missing one with its owner."""
+    box, port = mailbox
+    area = unique("sub")
+    status_topic = unique("test.status.")
+    await broker.acreate_topics(
+        [TopicSpec(status_topic, 4, True, "out", "private status topic for one test")]
+    )
+    roles = kent_like(area, port, webhook.url)["roles"]
+    roles["duty"] = {
+        "contacts": [{"id": "duty-mail", "name": "Duty", "channel": "mail", "address": "${TEST_DUTY}"}]
+    }
+    env = {
+        **ENV_BASE,
+        "TEST_SMTP_PORT": str(port),
+        "TEST_HOOK_URL": webhook.url,
+        "TEST_DUTY": "duty@kent.example",
+    }
+    clock_settings = {
+        "areas": [area],
+        "stale_after": "30d",
+        "indicator_owners": {"referrals": "senior_practitioner", "stp_staffing_pct": "stp_team_manager"},
+        "board_url": "https://opel.kent.example",
+    }
+    config = build_routing(
+        kent_like(area, port, webhook.url, roles=roles, clock=clock_settings), "<test>", env=env
+    )
+    clock = Clock(deadline - timedelta(minutes=1))  # 09:59 London
+    for status in (
+        indicator_status(area, "referrals", deadline - timedelta(hours=23, minutes=45)),  # yesterday
+        indicator_status(area, "stp_staffing_pct", deadline - timedelta(hours=1, minutes=30)),  # 08:30 today
+    ):
+        await producer.send_and_wait(status_topic, key=status.scope.encode(), value=status.to_json())
+    service = await services(
+        config,
+        clock,
+        unique("g-"),
+        duties=True,
+        not_before=clock.now,
+        topic_names=AlertingTopics(status=status_topic),
+    )
+    # The job is registered on the plan's wall clock: its next run is 10:00 London time.
+    assert service._plan_clock is not None
+    expected = next_daily(datetime.now(UTC), time(10, 0), LONDON).astimezone(LONDON)
+    assert service._plan_clock.next_runs()["submissions"] == str(expected)
+    await wait_for(lambda: f"indicator/referrals/{area}" in service.statuses, "statuses read")
+    await wait_for(lambda: f"indicator/stp_staffing_pct/{area}" in service.statuses, "statuses read")
+    await settle(service)
+    assert webhook.posts == []  # 09:59 London: not yet
+    clock.now = deadline + timedelta(seconds=5)
+    await wait_for(lambda: len(webhook.posts) == 1, "the 10:00 nudge to the Senior Practitioners")
+    await wait_for(lambda: len(box.to("duty@kent.example")) == 1, "the 10:00 daily summary")
+    await settle(service)
+    assert webhook.subjects() == [f"Readings due by 10:00: {area}"]
+    text = str(webhook.posts[0]["text"])
+    assert "https://opel.kent.example/submit" in text
+    assert f"- Referrals pending assessment outcome (last reading {last_reading})" in text
+    assert box.to("tm@kent.example") == []  # staffing was entered today
+    summary = box.to("duty@kent.example")[0]
+    body = summary.get_payload(decode=True)
+    assert isinstance(body, bytes)
+    owner = "Senior Practitioner / Social Care Discharge Co-ordinator"
+    assert f"- {area}: Referrals pending assessment outcome (owner: {owner})." in body.decode()
+    assert any("submissions" in d and "1 deliveries" in d for d in service.decisions)
