@@ -26,6 +26,7 @@ from opel.alerting.duties import (
 )
 from opel.alerting.records import AlertRecord, GroupRecord
 from opel.alerting.routing import DEFAULT_ROUTING_FILE, RoutingConfig, load_routing
+from opel.alerting.submissions import missing_submissions, reminders
 from opel.catalogue_load import load_acute_catalogue, load_indicator_catalogue
 from opel.contracts.escalation import EscalationEvent
 from opel.escalation import EscalationPolicy
@@ -144,8 +145,19 @@ def render_examples(routing: RoutingConfig | None = None) -> str:
         keah.notice.rendered.text,
     )
     instant = datetime(2025, 11, 13, 10, 0, tzinfo=UTC)
-    summary = daily_summary(run.statuses, instant, (6, 1, 0))
+    missing = missing_submissions(run.statuses, instant, config.clock)
+    summary = daily_summary(run.statuses, instant, (6, 1, 0), missing=missing)
     lines += _block("Daily 10:00 summary to the duty route", summary.rendered.subject, summary.rendered.text)
+    nudge = next(
+        n
+        for n in reminders(run.statuses, instant, config.clock, config.plan_calendar)
+        if n.area == "east_kent"
+    )
+    lines += _block(
+        f"10:00 submission nudge: no reading today (to {nudge.role}, for East Kent)",
+        nudge.rendered.subject,
+        nudge.rendered.text,
+    )
     missed = missed_updates(run.statuses, instant.date(), "afternoon", config.clock)[0]
     lines += _block(
         f"Missed 14:00-15:30 update at OPEL 3 (to {missed.role})",
