@@ -25,6 +25,7 @@ from opel.contracts.alert import ALERT_MESSAGE
 from opel.contracts.audit import AuditRecord
 from opel.contracts.deadletter import DeadLetter
 from opel.contracts.escalation import EscalationEvent
+from opel.contracts.partner_delivery import PartnerDelivery
 from opel.contracts.stage import StageMessage
 from opel.contracts.status import STATUS
 from opel.feeds import Command, ReferralEvent
@@ -51,7 +52,10 @@ OUTPUTS: Final[dict[str, Source]] = {
     "deadletter.schema.json": DeadLetter,
     "action-item.schema.json": ActionItem,
 }
-INTERNAL: Final[dict[str, Source]] = {"stage.schema.json": StageMessage}
+INTERNAL: Final[dict[str, Source]] = {
+    "stage.schema.json": StageMessage,
+    "partner-delivery.schema.json": PartnerDelivery,
+}
 MODELS: Final[dict[str, Source]] = {**INPUTS, **OUTPUTS, **INTERNAL}
 
 # Unions have no class to take a title from.
@@ -72,6 +76,10 @@ _DESCRIPTIONS: Final = {
     "alert.schema.json": (
         "opel.alerts.v1: one delivery of an alert or duty notice to one contact (key = its first "
         "alert id), or the daily snapshot of every status (kind daily_snapshot, key = snapshot/<date>)."
+    ),
+    "partner-delivery.schema.json": (
+        "opel.partner-deliveries.v1 (compacted; key = <consumer group>/<event id>): the latest attempt "
+        "to deliver one escalation event to one partner's webhook (internal: the operators' delivery log)."
     ),
     "audit.schema.json": "opel.audit.v1 (key = scope or the input's key): one decision opel took.",
     "deadletter.schema.json": "opel.deadletter.v1 (key = the refused record's key): a refused input record.",
@@ -99,6 +107,7 @@ TOPIC_SCHEMAS: Final[dict[str, str]] = {
     "opel.internal.area.v1": "stage.schema.json",
     "opel.internal.county.v1": "stage.schema.json",
     "opel.internal.system.v1": "stage.schema.json",
+    "opel.partner-deliveries.v1": "partner-delivery.schema.json",
 }
 """Which schema every message on a topic validates against (names as in :mod:`streams.topics`)."""
 

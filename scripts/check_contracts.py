@@ -44,6 +44,7 @@ TOPIC_SCHEMAS: Final[dict[str, str]] = {
     "opel.internal.area.v1": "stage",
     "opel.internal.county.v1": "stage",
     "opel.internal.system.v1": "stage",
+    "opel.partner-deliveries.v1": "partner-delivery",
 }
 """The schema (docs/schemas/<name>.schema.json) every message on a topic validates against."""
 ENVELOPE: Final = frozenset({"topic", "partition", "offset", "key", "value"})

@@ -40,6 +40,7 @@ from prometheus_client.registry import Collector
 
 from opel.contracts.deadletter import Reason
 from opel.contracts.escalation import Direction
+from opel.contracts.partner_delivery import DeliveryOutcome
 from opel.scopes import KINDS
 from streams import kafka_security
 from streams.end_offsets import confirmed_end_offsets
@@ -71,6 +72,7 @@ __all__ = [
     "record_alert",
     "record_alerting_refused",
     "record_deadletter",
+    "record_partner_delivery",
     "record_reading",
     "record_stage_retry",
     "record_stage_unprocessable",
@@ -95,6 +97,8 @@ ALERT_OUTCOMES: Final = ("sent", "failed", "retried")
 CATALOGUE_KINDS: Final = ("indicators", "acute", "level_map", "actions", "routing")
 ALERTING_INPUTS: Final = ("status", "escalation", "ack")
 """What the alerting service reads and can refuse (``opel_alerting_refused_total{input}``)."""
+PARTNER_OUTCOMES: Final[tuple[str, ...]] = get_args(DeliveryOutcome)
+"""How an attempt to deliver an escalation to a partner ended (``opel_partner_deliveries_total``)."""
 STATUS_VIEW_INPUTS: Final = ("status", "audit", "alert", "action_item")
 """What the status view behind the API and board reads and can refuse."""
 STAGES: Final = ("area", "county", "system")
@@ -323,6 +327,13 @@ class OpelMetrics:
             ["input"],
             registry=registry,
         )
+        self.partner_deliveries = Counter(
+            "opel_partner_deliveries",
+            "Attempts to deliver an escalation to a partner's webhook, by partner (from the partners "
+            "file) and outcome (delivered, retrying, given_up, refused).",
+            ["partner", "outcome"],
+            registry=registry,
+        )
         self.status_view_refused = Counter(
             "opel_status_view_refused",
             "Values the status view behind the API and board refused (not valid against their contract, "
@@ -411,6 +422,10 @@ class OpelMetrics:
 
     def record_alerting_refused(self, input: str) -> None:
         self.alerting_refused.labels(_one_of(input, ALERTING_INPUTS)).inc()
+
+    def record_partner_delivery(self, partner: str, outcome: str) -> None:
+        # Partner names come from the checked partners file, so they are few and known.
+        self.partner_deliveries.labels(partner, _one_of(outcome, PARTNER_OUTCOMES)).inc()
 
     def record_status_view_refused(self, input: str) -> None:
         self.status_view_refused.labels(_one_of(input, STATUS_VIEW_INPUTS)).inc()
@@ -633,6 +648,11 @@ def record_alert(channel: str, outcome: str) -> None:
 def record_alerting_refused(input: str) -> None:
     """Count one message the alerting service refused: a ``status``, ``escalation`` or ``ack``."""
     METRICS.record_alerting_refused(input)
+
+
+def record_partner_delivery(partner: str, outcome: str) -> None:
+    """Count one attempt to deliver an escalation to ``partner`` and how it ended."""
+    METRICS.record_partner_delivery(partner, outcome)
 
 
 def record_status_view_refused(input: str) -> None:

@@ -267,6 +267,13 @@ class Settings(BaseSettings):
             "config/routing.yaml (log channel and board only, no secrets needed) in a source checkout."
         ),
     )
+    partners_file: Path | None = Field(
+        default=None,
+        description=(
+            "YAML file of partners' webhooks that receive escalation events as signed CloudEvents "
+            "(config/partners.example.yaml, docs/partners.md); unset: no partner deliveries."
+        ),
+    )
     api_config: Path | None = Field(
         default=None,
         description=(
@@ -317,7 +324,7 @@ class Settings(BaseSettings):
         parse_broker_url(value)
         return value.strip()
 
-    @field_validator("routing_file", mode="before")
+    @field_validator("routing_file", "partners_file", mode="before")
     @classmethod
     def _routing_off(cls, value: Any) -> Any:
         # OPEL_ROUTING_FILE= (empty) is how alerting is switched off now that it is on by default.

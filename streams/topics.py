@@ -36,6 +36,7 @@ NOTIFICATIONS: Final = "opel.notifications.v1"
 AREA_EVENTS: Final = "opel.internal.area.v1"
 COUNTY_EVENTS: Final = "opel.internal.county.v1"
 SYSTEM_EVENTS: Final = "opel.internal.system.v1"
+PARTNER_DELIVERIES: Final = "opel.partner-deliveries.v1"
 
 DEFAULT_PARTITIONS: Final = 4
 
@@ -80,6 +81,12 @@ _DEFINITIONS: Final[tuple[tuple[str, bool, TopicRole, str], ...]] = (
     (AREA_EVENTS, False, "internal", "Readings, referral events, commands and ticks re-keyed by area."),
     (COUNTY_EVENTS, False, "internal", "Area levels, commands and ticks re-keyed by county."),
     (SYSTEM_EVENTS, False, "internal", "Acute site scores, commands and ticks re-keyed by system."),
+    (
+        PARTNER_DELIVERIES,
+        True,
+        "internal",
+        "Each escalation's latest delivery attempt to each partner webhook; key = group/event id.",
+    ),
 )
 
 INPUT_TOPICS: Final[tuple[str, ...]] = tuple(d[0] for d in _DEFINITIONS if d[2] == "in")

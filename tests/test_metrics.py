@@ -154,6 +154,7 @@ def test_every_family_has_its_conventional_name_type_and_help(m: OpelMetrics) ->
         "opel_alert_deliveries": "counter",
         "opel_consumer_lag_polls": "counter",
         "opel_alerting_refused": "counter",
+        "opel_partner_deliveries": "counter",
         "opel_status_view_refused": "counter",
         "opel_stage_retries": "counter",
         "opel_stage_unprocessable": "counter",
@@ -262,6 +263,16 @@ def test_refusals_are_counted_by_input(m: OpelMetrics) -> None:
     assert s.value("opel_status_view_refused_total", input="audit") == 1.0
     assert s.value("opel_status_view_refused_total", input="status") == 0.0
     assert s.value("opel_status_view_refused_total", input="other") == 1.0
+
+
+def test_partner_deliveries_are_counted_by_partner_and_outcome(m: OpelMetrics) -> None:
+    m.record_partner_delivery("kmpt", "retrying")
+    m.record_partner_delivery("kmpt", "delivered")
+    m.record_partner_delivery("kmpt", "no-such-outcome")
+    s = scrape(m)
+    assert s.value("opel_partner_deliveries_total", partner="kmpt", outcome="retrying") == 1.0
+    assert s.value("opel_partner_deliveries_total", partner="kmpt", outcome="delivered") == 1.0
+    assert s.value("opel_partner_deliveries_total", partner="kmpt", outcome="other") == 1.0
 
 
 def test_stage_retries_and_unprocessable_messages_are_counted(m: OpelMetrics) -> None:

@@ -68,6 +68,7 @@ def test_tokens_come_only_from_the_environment() -> None:
         ("escalation_group", {Permission.READ, Permission.OVERRIDE}),
         ("duty_manager", {Permission.READ, Permission.ACK}),
         ("viewer", {Permission.READ}),
+        ("partner", {Permission.READ}),
     ],
 )
 def test_role_permissions(role: str, allowed: set[Permission]) -> None:

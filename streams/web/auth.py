@@ -56,6 +56,8 @@ RoleName = Literal[
     "placement_coordinator",
     # Indicator owners and their systems submit readings (POST /readings), for their areas.
     "area_submitter",
+    # A partner organisation's system: reads /status and /history, changes nothing (docs/partners.md).
+    "partner",
 ]
 
 
@@ -81,6 +83,7 @@ ROLE_PERMISSIONS: Final[Mapping[str, frozenset[Permission]]] = {
     "keah_locality_organisers": frozenset({Permission.READ, Permission.MARK_ITEMS, Permission.CONFIRM_KEAH}),
     "placement_coordinator": frozenset({Permission.READ, Permission.RECORD_PLACEMENTS}),
     "area_submitter": frozenset({Permission.READ, Permission.SUBMIT_READINGS}),
+    "partner": frozenset({Permission.READ}),
 }
 
 

@@ -169,11 +169,12 @@ async def test_all_opel_topics_exist_and_status_is_compacted(broker: EmbeddedBro
 
 def test_topic_specs() -> None:
     specs = all_topics(PARTITIONS)
-    assert len({s.name for s in specs}) == len(specs) == 15
+    assert len({s.name for s in specs}) == len(specs) == 16
     assert [s.name for s in specs if s.compacted] == [
         topics.STATUS,
         topics.ACTION_ITEMS,
         topics.NOTIFICATIONS,
+        topics.PARTNER_DELIVERIES,
     ]
     assert {s.name for s in specs if s.role == "in"} == set(topics.INPUT_TOPICS)
     assert {s.name for s in specs if s.role == "out"} == set(topics.OUTPUT_TOPICS)

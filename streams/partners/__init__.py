@@ -1,0 +1,1 @@
+"""Delivery of escalation events to partners' webhooks (docs/partners.md)."""
