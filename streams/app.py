@@ -54,7 +54,7 @@ from opel.stages.context import Context, Emit
 from opel.stages.county import apply_county
 from opel.stages.system import apply_system
 from streams import kafka_security, metrics, table_codec, topics
-from streams.books import Books
+from streams.books import Books, RestoredTables
 from streams.catalogues import CatalogueStore
 from streams.delivery import AT_LEAST_ONCE, Delivery
 from streams.faust_transport import OpelApp, source_transaction
@@ -417,10 +417,9 @@ def create_app(
         for name in ("area-books", "county-books", "system-books")
     )
 
-    def rebalances() -> int:
-        # Books hold their values in memory; after a rebalance they read them again from the table.
-        count: int = app.rebalancing_count
-        return count
+    # Books hold their values in memory; after a rebalance they read them again from the table,
+    # once it is restored.
+    restored = RestoredTables(app)
 
     for table in (area_books, county_books, system_books):
         # Faust takes a table's serializer only from a faust.Record value type; books are plain
@@ -447,15 +446,15 @@ def create_app(
 
     @app.agent(area_topic, name="areas")
     async def areas(stream: Any) -> None:
-        await run_stage(stream, Books(area_books, rebalances), area_stage, "area")
+        await run_stage(stream, Books(area_books, restored), area_stage, "area")
 
     @app.agent(county_topic, name="county")
     async def county(stream: Any) -> None:
-        await run_stage(stream, Books(county_books, rebalances), county_stage, "county")
+        await run_stage(stream, Books(county_books, restored), county_stage, "county")
 
     @app.agent(system_topic, name="systems")
     async def systems(stream: Any) -> None:
-        await run_stage(stream, Books(system_books, rebalances), system_stage, "system")
+        await run_stage(stream, Books(system_books, restored), system_stage, "system")
 
     @app.timer(settings.tick_interval, on_leader=True)  # type: ignore[untyped-decorator]
     async def tick_clock() -> None:

@@ -10,7 +10,8 @@ stands where the table stood (``get`` and item assignment, all a stage does with
   track, a bounded chunk of its queue), keyed ``BOOK|PART`` in the same table, and a message
   writes only the parts that differ from what was last written (a tombstone for a part gone);
 - after a rebalance (a partition may have moved, its table been restored from the changelog)
-  the memory is dropped and the books are assembled again from the table's parts.
+  the memory is dropped and the books are assembled again from the table's parts, once the
+  table is restored (:class:`RestoredTables`), never while it is being restored.
 
 A message's parts are written as one unit, although they are several records: each record is
 ``[version, value, previous]`` and the book's ``meta`` part is written last, with the version,
@@ -38,7 +39,7 @@ SEP = "|"
 class Books:
     """The books of one stage over its Faust table (see the module's doc)."""
 
-    def __init__(self, table: MutableMapping[str, Any], generation: Callable[[], int]) -> None:
+    def __init__(self, table: MutableMapping[str, Any], generation: Callable[[], int | None]) -> None:
         self._table = table
         self._generation = generation
         self._loaded_at: int | None = None
@@ -121,9 +122,17 @@ class Books:
         return out
 
     def _load(self) -> None:
-        """Assemble every book from the table once after each rebalance."""
+        """Assemble every book from the table once after each rebalance, when it is restored.
+
+        While a rebalance is under way (generation None) the books stay as they are: a message
+        still in flight finishes on what it had. The table may then be part way through
+        reading its changelog again (a memory store re-reads it from the start, older values
+        first; a partition just assigned has nothing yet), and books read then would stand
+        for the whole generation: a partition's books missing or old, and older parts
+        written back over the restore as if a write had been cut short.
+        """
         generation = self._generation()
-        if self._loaded_at == generation:
+        if generation is None or self._loaded_at == generation:
             return
         records: dict[str, dict[str, list[Any]]] = {}
         whole: dict[str, Book] = {}
@@ -169,3 +178,26 @@ class Books:
                 self._books[key] = value
                 self._whole.add(key)
         self._loaded_at = generation
+
+
+class RestoredTables:
+    """The generation of a Faust app's tables that :class:`Books` may read: a number that
+    changes once the tables are restored after each rebalance, None from the moment a
+    rebalance starts until then.
+
+    Faust counts a rebalance (``rebalancing_count``) when it *starts*, before partitions move
+    and tables are re-read; its ``on_rebalance_complete`` signal is sent once the active tables
+    are restored, before the streams resume.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self._app = app
+        self._restored: int | None = None
+        app.on_rebalance_complete.connect(self._on_restored)
+
+    async def _on_restored(self, sender: Any, **kwargs: Any) -> None:
+        self._restored = self._app.rebalancing_count
+
+    def __call__(self) -> int | None:
+        count: int = self._app.rebalancing_count
+        return count if self._restored == count else None

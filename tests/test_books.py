@@ -9,8 +9,10 @@ import random
 from collections.abc import Iterator, MutableMapping
 from typing import Any
 
+import faust
+
 from opel.stages import parts
-from streams.books import Books
+from streams.books import Books, RestoredTables
 
 
 class LoggedTable(MutableMapping[str, Any]):
@@ -122,3 +124,70 @@ def test_a_book_stored_whole_before_is_read_and_then_stored_as_parts() -> None:
     books["dgs"] = {**whole, "wm": "2026-01-01T00:00:00+00:00"}
     assert "dgs" not in table.data
     assert Books(restored(table.log), lambda: 0).get("dgs") == {**whole, "wm": "2026-01-01T00:00:00+00:00"}
+
+
+def test_books_are_not_read_from_a_table_being_restored() -> None:
+    """While a rebalance is under way (generation None) a message still in flight keeps the books
+    it had: the table may be part way through re-reading its changelog (older values, or none
+    yet for a partition just assigned) and reading it then would keep that for a whole
+    generation, and write older values back. Once restored, the books are read again."""
+    table = LoggedTable()
+    generation: list[int | None] = [1]
+    books = Books(table, lambda: generation[0])
+    first = {"area": "dgs", "readings": {"a": {"level": 1}}, "scopes": {}, "wm": "t1"}
+    second = {**first, "readings": {"a": {"level": 3}}, "wm": "t2"}
+    books["dgs"] = first
+    books["dgs"] = second
+    log = list(table.log)
+
+    generation[0] = None  # a rebalance starts; the table is re-read from its changelog
+    table.data.clear()
+    for key, value in log[: len(log) // 2]:
+        table.data[key] = value  # part way through: an older state of the book
+    writes = len(table.log)
+    assert books.get("dgs") == second  # the in-flight message sees what it had
+    third = {**second, "wm": "t3"}
+    books["dgs"] = third
+    assert len(table.log) > writes
+    # nothing older was written back over the restore
+    assert all(value is None or value[0] >= 2 for _, value in table.log[writes:])
+
+    for key, value in log:  # the restore completes...
+        table.data[key] = value
+    for key, value in table.log[writes:]:
+        table.data[key] = value
+    generation[0] = 2  # ...and the tables are trusted again
+    assert books.get("dgs") == third
+
+
+def test_a_partition_assigned_by_a_rebalance_is_read_once_restored() -> None:
+    """A book of a partition that came to this worker is found after the restore, even if a
+    message in flight touched the books while the rebalance was under way."""
+    table = LoggedTable()
+    generation: list[int | None] = [1]
+    books = Books(table, lambda: generation[0])
+    books["dgs"] = {"area": "dgs", "readings": {}, "scopes": {}, "wm": "t1"}
+    generation[0] = None
+    assert books.get("swale") is None  # not restored yet
+    other = Books(LoggedTable(), lambda: 0)
+    other["swale"] = {"area": "swale", "readings": {"b": {"level": 4}}, "scopes": {}, "wm": "t9"}
+    table.data.update(other._table.items())  # the changelog of swale, restored
+    generation[0] = 2
+    assert books.get("swale") == {"area": "swale", "readings": {"b": {"level": 4}}, "scopes": {}, "wm": "t9"}
+
+
+async def test_restored_tables_follow_faust_rebalances() -> None:
+    """The generation is None from a rebalance's start (Faust counts it then) until Faust says
+    the tables are restored, and new after each restore."""
+    app = faust.App("opel-test-restored-tables", broker="kafka://127.0.0.1:1", store="memory://")
+    generation = RestoredTables(app)
+    assert generation() is None  # nothing restored yet
+    app.rebalancing_count += 1  # what app.on_rebalance_start() counts
+    assert generation() is None
+    await app.on_rebalance_complete.send()
+    first = generation()
+    assert first is not None
+    app.rebalancing_count += 1  # the next rebalance starts
+    assert generation() is None
+    await app.on_rebalance_complete.send()
+    assert generation() not in (None, first)
