@@ -20,10 +20,13 @@ import aiohttp
 import pytest
 import yaml
 from playwright.async_api import Browser, Page
+from support.demo import status_record
+from support.local_stack import LocalStack
 
 from streams import topics
 from streams.broker import EmbeddedBroker
 from streams.run_command import web_extra
+from streams.web.auth import build_api_config
 from streams.worker import start, stop
 
 from .service import latest_status, read_all, wait_for, worker_settings
@@ -35,7 +38,6 @@ from .test_board_browser import (  # noqa: F401
     axe_source,
     axe_violations,
     browser,
-    cell_text,
 )
 
 pytestmark = pytest.mark.slow
@@ -186,3 +188,41 @@ async def test_a_dgs_submitter_previews_and_submits_staffing_from_the_page(
         assert [e for e in console.errors if "status of 422" not in e] == []
     finally:
         await stop(running)
+
+
+async def test_last_values_are_shown_in_kent_time_in_summer_and_winter(
+    browser: Browser,  # noqa: F811
+    broker: EmbeddedBroker,
+) -> None:
+    """09:30 in Kent is 08:30 UTC in July and 09:30 UTC in January; a device set to another
+    zone still shows Kent's clock, saying which."""
+    config = build_api_config(
+        {"principals": {"dgs-submitter": {"roles": ["area_submitter"], "token_env": "T", "areas": ["dgs"]}}},
+        {"T": TOKEN},
+    )
+    summer = dt.datetime(2025, 7, 1, 8, 30, tzinfo=dt.UTC)
+    winter = dt.datetime(2025, 1, 15, 9, 30, tzinfo=dt.UTC)
+    async with LocalStack(broker, auth=config.auth) as stack:
+        await stack.publish_status(
+            [
+                status_record(SCOPE, 2, at=summer, observed_at=summer, value=62),
+                status_record("indicator/referrals/dgs", 3, at=winter, observed_at=winter, value=18),
+            ]
+        )
+        await wait_for(lambda: _known(stack, SCOPE, "indicator/referrals/dgs"), timeout=60)
+        context = await browser.new_context(viewport=DESKTOP, timezone_id="America/New_York")
+        page = await context.new_page()
+        await sign_in(page, stack.url)
+        staffing = await page.locator(f"{STAFFING}-last").inner_text()
+        referrals = await page.locator("#f-dgs-referrals-last").inner_text()
+        await context.close()
+    assert "62 %" in staffing
+    assert "1 Jul, 09:30 BST" in staffing
+    assert staffing.endswith(": OPEL 2 amber.")
+    assert "18 cases" in referrals
+    assert "15 Jan, 09:30 GMT" in referrals
+    assert referrals.endswith(": OPEL 3 red.")
+
+
+async def _known(stack: LocalStack, *scopes: str) -> bool:
+    return all(stack.view.status(scope) is not None for scope in scopes)

@@ -6,6 +6,10 @@
 
   const TOKEN_KEY = "opel-api-token"; // the board's key: one sign-in per tab serves both pages
   const PREVIEW_DELAY_MS = 400;
+  // Kent's clock whatever the device's zone, with GMT or BST said, as the board shows times.
+  const WHEN = new Intl.DateTimeFormat("en-GB", {
+    timeZone: "Europe/London", day: "numeric", month: "short", hour: "2-digit", minute: "2-digit", timeZoneName: "short",
+  });
   const $ = (id) => document.getElementById(id);
 
   const state = { form: null, fields: [], pending: null };
@@ -163,7 +167,7 @@
       "Last value ",
       el("strong", {}, shown(last.value, field.indicator.unit)),
       `, ${age(seconds)} (`,
-      el("time", { datetime: last.observed_at }, observed.toLocaleString("en-GB", { dateStyle: "medium", timeStyle: "short" })),
+      el("time", { datetime: last.observed_at }, WHEN.format(observed)),
       `): ${last.label}.`,
     );
   }
