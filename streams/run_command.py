@@ -22,6 +22,7 @@ from streams.tasks import cancel_and_wait
 
 if TYPE_CHECKING:  # the worker imports Faust; `opel assess` must not pay for that
     from opel.alerting.routing import RoutingConfig
+    from opel.partners.config import Partner
     from streams.kafka_security import KafkaSecurity
     from streams.worker import Extra, Running
 
@@ -172,6 +173,31 @@ async def _watch_routing(service: Any, path: Path, every: float = 5.0) -> None:
             log.exception("routing file check failed")
 
 
+def partners_extra(partners: tuple[Partner, ...]) -> Extra:
+    """Deliver escalation events to ``partners`` (checked before the worker started)."""
+
+    async def start(running: Running) -> Callable[[], Awaitable[None]]:
+        from streams.partners.service import PartnerDeliveryService  # noqa: PLC0415
+
+        settings = running.settings
+        service = PartnerDeliveryService(
+            partners,
+            bootstrap=settings.kafka_bootstrap(),
+            app_id=settings.app_id,
+            security=running.security,
+            isolation_level=running.delivery.isolation_level,
+        )
+        await service.start()
+        log.info(
+            "partners: escalation events to %s (from %s)",
+            ", ".join(p.name for p in partners) or "nobody",
+            settings.partners_file,
+        )
+        return service.stop
+
+    return start
+
+
 def _span(delta: timedelta) -> str:
     minutes, seconds = divmod(int(delta.total_seconds()), 60)
     if not minutes:
@@ -235,6 +261,7 @@ def demo_extra(speed: float, begin: datetime | None = None) -> Extra:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from opel.errors import CatalogueError  # noqa: PLC0415
+    from opel.partners.config import PartnersError, load_partners  # noqa: PLC0415
     from streams.worker import TopicsNotReadyError, configure_logging, serve  # noqa: PLC0415
 
     if args.broker:
@@ -243,6 +270,14 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     extras: list[Extra] = [web_extra]
     if settings.routing_file is not None:
         extras.append(demo_alerting_extra() if args.demo else alerting_extra)
+    if settings.partners_file is not None:
+        # Checked before anything starts: a partner left without its events must stop the run,
+        # not be found out from a log line later.
+        try:
+            extras.append(partners_extra(load_partners(settings.partners_file)))
+        except PartnersError as exc:
+            print(f"opel run: {exc}", file=sys.stderr, flush=True)
+            return 1
     if args.demo:
         extras.append(demo_extra(args.speed, args.start))
 

@@ -9,7 +9,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
 import re
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -243,3 +246,27 @@ async def test_a_timeout_and_a_refused_connection_are_worth_retrying(answering: 
     assert (slow.ok, slow.recoverable, slow.error) == (False, True, "timed out after 0.3 s")
     assert (refused.ok, refused.recoverable) == (False, True)
     assert refused.error
+
+
+# ----------------------------------------------------------------------------- opel run
+
+
+def test_opel_run_with_a_bad_partners_file_stops_before_starting_anything(tmp_path: Path) -> None:
+    bad = tmp_path / "partners.yaml"
+    bad.write_text("partners:\n  kmpt:\n    url: http://x/hook\n    secret_env: OPEL_TEST_UNSET_SECRET\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPEL_")}
+    env.update(OPEL_PARTNERS_FILE=str(bad), OPEL_DATA_DIR=str(tmp_path / "data"))
+    done = subprocess.run(
+        [sys.executable, "-m", "opel.cli", "run", "--broker", "kafka://127.0.0.1:9"],
+        env=env,
+        cwd=tmp_path,  # no opel.env of the checkout
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1, done.stderr
+    assert (
+        f"opel run: {bad}: partners.kmpt.secret_env: environment variable OPEL_TEST_UNSET_SECRET is not set"
+        in done.stderr
+    )
