@@ -30,6 +30,7 @@ from typing import NamedTuple
 from opel.contracts.escalation import EscalationEvent
 from opel.contracts.stage import AnyStageItem, TickItem
 from opel.contracts.status import AnyStatus
+from opel.contracts.warning import WarningEvent
 from opel.destinations import destinations
 from opel.errors import InputError
 from opel.feeds import Override, ReferralEvent, Withdraw
@@ -85,6 +86,7 @@ class Replayed:
     """What the core produced over the inputs, in the order it produced it."""
 
     escalations: list[EscalationEvent] = field(default_factory=list)
+    warnings: list[WarningEvent] = field(default_factory=list)
     statuses: dict[str, AnyStatus] = field(default_factory=dict)  # scope key -> its last status
     refused: list[Refused] = field(default_factory=list)
     area_books: dict[str, Book] = field(default_factory=dict)
@@ -111,6 +113,7 @@ class CoreRun:
 
     def take(self, emit: Emit, statuses: Mapping[str, AnyStatus]) -> None:
         self.out.escalations.extend(emit.escalations)
+        self.out.warnings.extend(emit.warnings)
         self.out.statuses.update(statuses)
         for report in emit.reports:
             self.county([report])

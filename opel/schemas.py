@@ -28,6 +28,7 @@ from opel.contracts.escalation import EscalationEvent
 from opel.contracts.partner_delivery import PartnerDelivery
 from opel.contracts.stage import StageMessage
 from opel.contracts.status import STATUS
+from opel.contracts.warning import WarningEvent
 from opel.feeds import Command, ReferralEvent
 from opel.models import AcuteSubmission, Reading
 
@@ -51,6 +52,7 @@ OUTPUTS: Final[dict[str, Source]] = {
     "audit.schema.json": AuditRecord,
     "deadletter.schema.json": DeadLetter,
     "action-item.schema.json": ActionItem,
+    "warning.schema.json": WarningEvent,
 }
 INTERNAL: Final[dict[str, Source]] = {
     "stage.schema.json": StageMessage,
@@ -81,6 +83,11 @@ _DESCRIPTIONS: Final = {
         "opel.partner-deliveries.v1 (compacted; key = <consumer group>/<event id>): the latest attempt "
         "to deliver one escalation event to one partner's webhook (internal: the operators' delivery log)."
     ),
+    "warning.schema.json": (
+        "opel.warnings.v1 (key = subject, the indicator scope): an early warning that an indicator is "
+        "projected to cross into a worse band, opened, come true or closed, as a CloudEvents 1.0 "
+        "structured-mode event. Information only: a warning never changes a level."
+    ),
     "audit.schema.json": "opel.audit.v1 (key = scope or the input's key): one decision opel took.",
     "deadletter.schema.json": "opel.deadletter.v1 (key = the refused record's key): a refused input record.",
     "action-item.schema.json": (
@@ -104,6 +111,7 @@ TOPIC_SCHEMAS: Final[dict[str, str]] = {
     "opel.audit.v1": "audit.schema.json",
     "opel.deadletter.v1": "deadletter.schema.json",
     "opel.action-items.v1": "action-item.schema.json",
+    "opel.warnings.v1": "warning.schema.json",
     "opel.internal.area.v1": "stage.schema.json",
     "opel.internal.county.v1": "stage.schema.json",
     "opel.internal.system.v1": "stage.schema.json",

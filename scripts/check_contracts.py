@@ -41,6 +41,7 @@ TOPIC_SCHEMAS: Final[dict[str, str]] = {
     "opel.audit.v1": "audit",
     "opel.deadletter.v1": "deadletter",
     "opel.action-items.v1": "action-item",
+    "opel.warnings.v1": "warning",
     "opel.internal.area.v1": "stage",
     "opel.internal.county.v1": "stage",
     "opel.internal.system.v1": "stage",

@@ -595,11 +595,13 @@ async def _unprocessable(
 def stage_records(
     emit: Emit, statuses: Mapping[str, AnyStatus], ctx: Context, ts: int | None
 ) -> list[Record]:
-    """Everything one stage message publishes, in order: escalations, statuses, audit, reports."""
+    """Everything one stage message publishes, in order: escalations, statuses, warnings, audit,
+    reports."""
     records: list[Record] = [
         (topics.ESCALATIONS, event.subject.encode(), event.to_json()) for event in emit.escalations
     ]
     records.extend((topics.STATUS, key.encode(), value.to_json()) for key, value in statuses.items())
+    records.extend((topics.WARNINGS, event.subject.encode(), event.to_json()) for event in emit.warnings)
     records.extend(
         (topics.AUDIT, record.scope.encode() if record.scope else None, record.to_json())
         for record in emit.audit

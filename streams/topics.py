@@ -30,6 +30,7 @@ ALERTS: Final = "opel.alerts.v1"
 AUDIT: Final = "opel.audit.v1"
 DEADLETTER: Final = "opel.deadletter.v1"
 ACTION_ITEMS: Final = "opel.action-items.v1"
+WARNINGS: Final = "opel.warnings.v1"
 
 # --- service-internal (consumed only by opel itself) ---------------------------------
 NOTIFICATIONS: Final = "opel.notifications.v1"
@@ -76,6 +77,12 @@ _DEFINITIONS: Final[tuple[tuple[str, bool, TopicRole, str], ...]] = (
         True,
         "out",
         "Each action started for a role at a level and where it stands; key = item id.",
+    ),
+    (
+        WARNINGS,
+        False,
+        "out",
+        "Early warnings: an indicator projected to cross into a worse band, and what became of it.",
     ),
     (NOTIFICATIONS, True, "internal", "Alerting's notification log and outbox (latest state per alert)."),
     (AREA_EVENTS, False, "internal", "Readings, referral events, commands and ticks re-keyed by area."),

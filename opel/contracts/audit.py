@@ -36,6 +36,9 @@ Decision = Literal[
     "action_item",
     "reset",
     "internal_error",
+    "warning_open",
+    "warning_came_true",
+    "warning_closed",
 ]
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
+from typing import Any
 
 from opel.assess import Assessment, rule_for, verdict_for
 from opel.contracts.audit import Decision, audit_record
@@ -32,8 +33,9 @@ from opel.levels import Level
 from opel.referral_counts import apply_event, new_counts, value_of
 from opel.rollup import AreaLevel, area_level, area_roll_up
 from opel.scopes import Scope
-from opel.stages.book import Book, freeze, parse_time, thaw
+from opel.stages.book import Book, freeze, parse_time, record, thaw
 from opel.stages.context import Context, Emit
+from opel.stages.early_warning import early_warning
 from opel.stages.outputs import finish
 from opel.stages.overrides import expire_overrides, set_override, withdraw
 from opel.stages.repair import reset_scope
@@ -183,11 +185,19 @@ def _reading(
         index[held["level"]].discard(indicator)
     if level is not None:
         index[int(level)].add(indicator)
-    book["readings"][indicator] = {
+    reading_rec: dict[str, Any] = {
         "value": value,
         "observed_at": at_text,
         "level": None if level is None else int(level),
     }
+    if held is not None:
+        # The early warning's window and open warning live with the held reading.
+        # Copied: a batch retried after a failure starts again from the stored book.
+        if "recent" in held:
+            reading_rec["recent"] = list(held["recent"])
+        if "warning" in held:
+            reading_rec["warning"] = held["warning"]
+    book["readings"][indicator] = reading_rec
     facts = {
         "value": value,
         "explanation": Assessment((value, observed_at, verdict)).explanation(),
@@ -196,9 +206,24 @@ def _reading(
         "catalogue_version": verdict.catalogue.version,
         "observed_at": at_text,
     }
-    update_scope(
-        book, Scope("indicator", area, indicator), level, observed_at, facts=facts, ctx=ctx, emit=emit
-    )
+    scope = Scope("indicator", area, indicator)
+    transitions = update_scope(book, scope, level, observed_at, facts=facts, ctx=ctx, emit=emit)
+    settings = ctx.warnings
+    if settings is not None and rule.table is not None and not isinstance(value, str):
+        state_level = record(book, scope).state.level
+        early_warning(
+            reading_rec,
+            area=area,
+            indicator=indicator,
+            table=rule.table,
+            value=value,
+            at=observed_at,
+            level=None if state_level is None else int(state_level),
+            transitions=transitions,
+            ctx=ctx,
+            emit=emit,
+            settings=settings,
+        )
     outcome: Decision = "assessed" if level is not None else "not_assessed"
     emit.outcomes.append((reading.source, outcome))
     wm = book["wm"]

@@ -10,7 +10,9 @@ from opel.catalogue import AcuteCatalogue, IndicatorCatalogue
 from opel.contracts.audit import AuditRecord
 from opel.contracts.escalation import EscalationEvent
 from opel.contracts.stage import AreaReport
+from opel.contracts.warning import WarningEvent
 from opel.escalation import EscalationPolicy
+from opel.forecast.settings import WarningSettings
 from opel.scopes import Scope, ScopeKind
 
 
@@ -36,6 +38,8 @@ class Context:
     exercise: bool = False
     source: str = "urn:opel:kcc-asch"
     bounds: InputBounds = InputBounds()
+    # Early warning (issue 16); None switches it off (it never changes a level either way).
+    warnings: WarningSettings | None = field(default_factory=WarningSettings)
 
 
 @dataclass(slots=True)
@@ -45,6 +49,7 @@ class Emit:
     touched: dict[str, tuple[Scope, datetime]] = field(default_factory=dict)  # scope key -> data time
     escalations: list[EscalationEvent] = field(default_factory=list)
     audit: list[AuditRecord] = field(default_factory=list)
+    warnings: list[WarningEvent] = field(default_factory=list)
     reports: list[AreaReport] = field(default_factory=list)  # to the county stage
     transitions: list[tuple[ScopeKind, str]] = field(default_factory=list)  # (scope kind, direction)
     outcomes: list[tuple[str | None, str]] = field(default_factory=list)  # (source, outcome) per input

@@ -33,8 +33,9 @@ def update_scope(
     facts: Mapping[str, Any],
     ctx: Context,
     emit: Emit,
-) -> None:
-    """Record a new computed level for a scope and publish what changed."""
+) -> tuple[Transition, ...]:
+    """Record a new computed level for a scope and publish what changed; returns the scope's
+    transitions (the early warning links the one that made a warning come true)."""
     rec = record(book, scope)
     transitions: tuple[Transition, ...] = ()
     if computed is not None:
@@ -49,6 +50,7 @@ def update_scope(
     publish_transitions(book, scope, transitions, ctx, emit)
     emit.touched[scope.key] = (scope, at)
     emit.changed = True
+    return transitions
 
 
 def publish_transitions(
