@@ -120,7 +120,21 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     generating.add_argument("--every", type=duration, help="reading interval (default PT15M)")
     generating.add_argument("--keah", choices=("both", "count", "category"), default="both")
+    warning = replay.add_argument_group(
+        "opel replay warnings HISTORY... --catalogue ID|FILE [--min-confidence 0.5,0.6] [--min-lead 0,1] "
+        "[--out FILE]",
+        "backtest the early warning (docs/early-warning.md): per horizon (4, 12, 24, 48 h) precision, "
+        "recall, median lead time and false warnings per area per week, as a Markdown table",
+    )
+    warning.add_argument("--min-confidence", type=_numbers, metavar="C[,C...]")
+    warning.add_argument("--min-lead", type=_numbers, metavar="HOURS[,HOURS...]")
     replay.set_defaults(handler=run_replay)
+
+
+def _numbers(text: str) -> list[float]:
+    from .warnings_cli import numbers  # noqa: PLC0415
+
+    return numbers(text)
 
 
 # The work modules are imported when a replay runs, not when `opel` starts: registering this
@@ -214,6 +228,10 @@ def run_replay(args: argparse.Namespace) -> int:
 
     if args.history[0] == "generate":
         return run_generate(args)
+    if args.history[0] == "warnings":
+        from .warnings_cli import run_warnings  # noqa: PLC0415
+
+        return run_warnings(args)
     names = [*([args.catalogue] if args.catalogue else []), *(args.compare or [])]
     if not 1 <= len(names) <= 2:
         print(

@@ -4,7 +4,8 @@
 - **came true**: the indicator's level in force reaches the projected level while it is open,
   linked to the escalation that did it;
 - **closed**: the projection, made afresh, no longer expects the crossing within the longest
-  horizon with the minimum confidence there ("the projection fell back").
+  horizon with the minimum confidence there, or heads for a lower band than the one warned of
+  ("the projection fell back").
 
 Deterministic: the time is the reading's, ids are derived from the scope and the opening time,
 so a replay opens, links and closes the same warnings. A warning never touches a level.
@@ -77,9 +78,19 @@ def step(
         reason = f"the level reached {level}, as projected"
         changes.append(WarningChange("came_true", current, at, escalation_id, reason))
         current = None
-    elif current is not None and evaluated and (projection is None or not projection.holds):
+    elif (
+        current is not None
+        and evaluated
+        and (
+            projection is None
+            or not projection.holds
+            or projection.projected_level < current["projected_level"]
+        )
+    ):
         if projection is None:
             reason = "the projection fell back: no crossing expected within the horizon"
+        elif projection.projected_level < current["projected_level"]:
+            reason = f"the projection fell back: now heading for level {projection.projected_level} at most"
         else:
             reason = (
                 f"the projection fell back: crossing in {projection.hours:.1f} h, but too few pairs "
