@@ -5,7 +5,9 @@ is compacted (latest value per scope) and is read from the beginning on every st
 view needs no state of its own. ``opel.audit.v1`` feeds a short per-scope history (and the KEaH
 referrals alerting has audited a "referrer told" for, which have no scope), and
 ``opel.alerts.v1`` the alert ids alerting has told people about (what an ack may name), and the
-compacted ``opel.action-items.v1`` each action item as it stands.
+compacted ``opel.action-items.v1`` each action item as it stands, and ``opel.warnings.v1`` the
+latest step of each indicator's early warning (the open ones are what GET /warnings and the
+board's arrows show).
 
 The status values also feed each area's, county's and system's *timeline*: the changes of its
 level in force over the last :data:`TIMELINE_WINDOW` (at most :data:`TIMELINE_LIMIT` changes per
@@ -43,13 +45,14 @@ from opel.contracts.alert import ALERT_MESSAGE, AlertDelivery
 from opel.contracts.audit import AuditRecord
 from opel.contracts.status import STATUS as STATUS_CONTRACT
 from opel.contracts.status import AnyStatus
+from opel.contracts.warning import WarningEvent
 from opel.feeds import Override
 from opel.validation_errors import field_problems, join_problems
 from streams import kafka_security
 from streams.compacted import read_to_end, topic_partitions
 from streams.kafka_security import PLAINTEXT, KafkaSecurity
 from streams.tasks import cancel_and_wait
-from streams.topics import ACTION_ITEMS, ALERTS, AUDIT, STATUS
+from streams.topics import ACTION_ITEMS, ALERTS, AUDIT, STATUS, WARNINGS
 
 __all__ = [
     "HISTORY_LIMIT",
@@ -66,6 +69,7 @@ __all__ = [
     "SubscriptionClosedError",
     "audit_json",
     "status_json",
+    "warning_json",
 ]
 
 log = logging.getLogger(__name__)
@@ -109,6 +113,11 @@ def _withheld(value: Any) -> Any:
     if isinstance(value, list):
         return [_withheld(item) for item in value]
     return value
+
+
+def warning_json(event: WarningEvent) -> dict[str, Any]:
+    """A warning as GET /warnings and the event stream send it: the CloudEvent's JSON."""
+    return event.model_dump(mode="json")
 
 
 def audit_json(record: AuditRecord) -> dict[str, Any]:
@@ -197,6 +206,21 @@ class StatusState:
     _items: dict[str, ActionItem] = field(default_factory=dict)
     _keah_told: dict[str, dt.datetime] = field(default_factory=dict)
     """KEaH referral event id -> when an organiser's "referrer told" was first audited."""
+    _warnings: dict[str, WarningEvent] = field(default_factory=dict)
+    """Indicator scope -> the latest step of its early warning (only open ones are shown)."""
+
+    def apply_warning(self, event: WarningEvent) -> bool:
+        """Hold a warning's latest step; True if the open warnings changed. A step older than the
+        one held (a replayed partition) is ignored."""
+        held = self._warnings.get(event.subject)
+        if held is not None and (held.time > event.time or held == event):
+            return False
+        self._warnings[event.subject] = event
+        return True
+
+    def open_warnings(self) -> list[WarningEvent]:
+        """The open warnings, by scope."""
+        return [w for _, w in sorted(self._warnings.items()) if w.data.status == "open"]
 
     def apply_status(self, scope: str, value: AnyStatus | None, now: dt.datetime | None = None) -> bool:
         """Record a status value (None is a tombstone); True if what the state holds changed.
@@ -454,6 +478,7 @@ class StatusView:
         audit_topic: str = AUDIT,
         alerts_topic: str | None = ALERTS,
         items_topic: str | None = ACTION_ITEMS,
+        warnings_topic: str | None = WARNINGS,
         history_limit: int = HISTORY_LIMIT,
         history_window: dt.timedelta = HISTORY_WINDOW,
         clock: Callable[[], dt.datetime] = utc_now,
@@ -476,6 +501,7 @@ class StatusView:
         self.audit_topic = audit_topic
         self.alerts_topic = alerts_topic
         self.items_topic = items_topic
+        self.warnings_topic = warnings_topic
         self.state = StatusState(history_limit=history_limit, history_window=history_window)
         self._clock = clock
         self._hook: StatusHook | None = status_hook or (
@@ -547,6 +573,9 @@ class StatusView:
 
     def keah_told(self, event_id: str) -> bool:
         return self.state.keah_told(event_id)
+
+    def open_warnings(self) -> list[WarningEvent]:
+        return self.state.open_warnings()
 
     # ------------------------------------------------------------------ subscribers
     def subscribe(self, maxsize: int = SUBSCRIBER_QUEUE) -> Subscription:
@@ -651,10 +680,29 @@ class StatusView:
             return
         self.state.apply_item(item)
 
+    def apply_warning_json(self, raw: bytes | None, where: str = "") -> None:
+        """Validate a raw ``opel.warnings.v1`` value and hold it, or refuse it (logged, counted)."""
+        topic = self.warnings_topic or WARNINGS
+        if raw is None:
+            self._refuse(topic, "null value (the warnings topic has no tombstones)", where)
+            return
+        try:
+            event = WarningEvent.model_validate_json(raw)
+        except ValidationError as exc:
+            self._refuse(topic, _errors(exc, WarningEvent), where)
+            return
+        if self.state.apply_warning(event):
+            self._publish({"type": "warning", "scope": event.subject, "warning": warning_json(event)})
+
     def _refuse(self, topic: str, why: str, where: str = "") -> None:
         self.records_refused[topic] += 1
         if self._count_refusal is not None:
-            kinds = {self.status_topic: "status", self.audit_topic: "audit", self.items_topic: "action_item"}
+            kinds = {
+                self.status_topic: "status",
+                self.audit_topic: "audit",
+                self.items_topic: "action_item",
+                self.warnings_topic: "warning",
+            }
             kind = kinds.get(topic, "alert")
             self._count_refusal(kind)
         log.error("status view refused a value on %s%s: %s", topic, where, why)
@@ -678,6 +726,8 @@ class StatusView:
             self.apply_alert_json(record.value, where)
         elif record.topic == self.items_topic:
             self.apply_item_json(record.value, where)
+        elif record.topic == self.warnings_topic:
+            self.apply_warning_json(record.value, where)
         else:
             self.apply_audit_json(record.value, where)
 
@@ -700,6 +750,13 @@ class StatusView:
             topics = [self.status_topic, self.audit_topic]
             topics += [t for t in (self.alerts_topic, self.items_topic) if t is not None]
             partitions = await self._partitions(consumer, topics)
+            if self.warnings_topic is not None:
+                # Optional: a broker set up before early warning existed has no such topic yet,
+                # and the board must still start (without arrows) until it is created.
+                warnings = await topic_partitions(consumer, self.warnings_topic)
+                if not warnings:
+                    log.warning("status view: no topic %s; no early warnings shown", self.warnings_topic)
+                partitions.extend(warnings)
         except BaseException:
             await consumer.stop()
             raise

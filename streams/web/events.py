@@ -75,6 +75,14 @@ async def get_events(request: web.Request) -> web.StreamResponse:
                         "status", {"scope": change["scope"], "status": change["status"]}, change["sequence"]
                     )
                 )
+            elif change["type"] == "warning":
+                await response.write(
+                    sse_message(
+                        "warning",
+                        {"scope": change["scope"], "warning": change["warning"]},
+                        change["sequence"],
+                    )
+                )
     except ConnectionResetError:
         pass  # the client went away
     finally:

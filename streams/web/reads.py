@@ -1,4 +1,5 @@
-"""Read-only routes: status, history, level timelines, actions in force, catalogues, metrics and health."""
+"""Read-only routes: status, history, level timelines, early warnings, actions in force, catalogues,
+metrics and health."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from prometheus_client import CollectorRegistry
 from opel.contracts.status import AreaStatus
 from opel.levels import Level
 from opel.models import AREA_IDS
-from streams.status_view import audit_json, status_json
+from streams.status_view import audit_json, status_json, warning_json
 from streams.web.auth import Permission
 from streams.web.context import context
 from streams.web.guard import require
@@ -106,6 +107,18 @@ async def get_timeline(request: web.Request) -> web.Response:
                 {"scope": scope, "changes": [change.as_json() for change in timelines[scope]]}
                 for scope in sorted(timelines, key=_timeline_order)
             ],
+        }
+    )
+
+
+async def get_warnings(request: web.Request) -> web.Response:
+    """The open early warnings (opel.warnings.v1 events whose latest step is ``open``), by scope."""
+    require(request, Permission.READ)
+    view = context(request).view
+    return web.json_response(
+        {
+            "now": view.now().isoformat(),
+            "warnings": [warning_json(warning) for warning in view.open_warnings()],
         }
     )
 

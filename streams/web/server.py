@@ -57,6 +57,7 @@ ROUTES: Final[tuple[Route, ...]] = (
     Route("GET", "/status/{scope:.+}", reads.get_scope_status),
     Route("GET", "/history/{scope:.+}", reads.get_history),
     Route("GET", "/timeline", reads.get_timeline),
+    Route("GET", "/warnings", reads.get_warnings),
     Route("GET", "/actions", reads.get_actions),
     Route("GET", "/catalogues", reads.get_catalogues),
     Route("GET", "/events", events.get_events),
