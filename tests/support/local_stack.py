@@ -23,6 +23,7 @@ from opel.contracts.action_item import ActionItem
 from opel.contracts.alert import AlertDelivery
 from opel.contracts.audit import AuditRecord
 from opel.contracts.status import AnyStatus
+from opel.contracts.warning import WarningEvent
 from streams.alerting.service import AlertingTopics
 from streams.broker import LOOPBACK, EmbeddedBroker
 from streams.status_view import StatusView
@@ -59,6 +60,9 @@ def private_topics(prefix: str = "opel-web", partitions: int = DEFAULT_PARTITION
         "commands": TopicSpec(f"{tag}.commands", partitions, False, "in", "commands from a local stack"),
         "action_items": TopicSpec(
             f"{tag}.action-items", partitions, True, "out", "action items for a local stack"
+        ),
+        "warnings": TopicSpec(
+            f"{tag}.warnings", partitions, False, "out", "early warnings for a local stack"
         ),
     }
 
@@ -113,6 +117,7 @@ class LocalStack:
             audit_topic=self.topics["audit"].name,
             alerts_topic=self.topics["alerts"].name,
             items_topic=self.topics["action_items"].name if "action_items" in self.topics else None,
+            warnings_topic=self.topics["warnings"].name if "warnings" in self.topics else None,
         )
         self.sender = CommandSender(broker.bootstrap, topic=self.topics["commands"].name)
         # The shipped catalogues by default, listed as the worker lists them: the scopes an
@@ -186,6 +191,11 @@ class LocalStack:
         """Write action items keyed by their id, as alerting does."""
         for item in items:
             await self._send(self.topics["action_items"].name, item.id, item.to_json())
+
+    async def publish_warnings(self, events: Iterable[WarningEvent]) -> None:
+        """Write early warnings keyed by their subject, as the worker does."""
+        for event in events:
+            await self._send(self.topics["warnings"].name, event.subject, event.to_json())
 
     async def publish_alerts(self, deliveries: Iterable[AlertDelivery]) -> None:
         """Write alert deliveries keyed by their first alert id, as alerting does."""

@@ -237,9 +237,18 @@
     return best;
   }
 
+  // An early warning beside its cell, in words: the projected level, when and how sure
+  // ("OPEL 3 red expected about 14:20, confidence 80 %"). Information only: never the level.
+  function warningText(warning, nowMs) {
+    const data = warning && warning.data;
+    if (!data) return "";
+    const sure = Math.round(Number(data.confidence) * 100);
+    return `${levelLabel(data.projected_level)} expected about ${clock(data.expected_at, nowMs)}, confidence ${sure} %`;
+  }
+
   root.OpelText = Object.freeze({
     COLOURS, validLevel, levelName, levelLabel, span, clock, fullTime, ago, lasting, formatValue,
     heldText, dataText, heldStory, scoreScale, scoreText, normalisedText, inForce, countyReason,
-    bands, stripText, inForceFrom,
+    bands, stripText, inForceFrom, warningText,
   });
 })(window);

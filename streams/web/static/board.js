@@ -43,6 +43,7 @@
     actions: null,
     items: null, // open action items (GET /action-items?state=open)
     keah: null, // KEaH referrals awaiting "referrer told" (GET /keah/open)
+    warnings: new Map(), // indicator scope -> its open early warning (GET /warnings, "warning" events)
     staleAfterMs: 26 * 3600 * 1000,
     clockOffsetMs: 0, // server clock minus this browser's clock
     lastEventAt: null,
@@ -323,6 +324,19 @@
       held || el("span", { class: "value" }, formatValue(status.value)),
       el("span", { class: "time" }, agoEl(status.observed_at || status.updated_at)),
       stale ? el("span", { class: "stale-badge" }, "stale") : null,
+      warningEl(state.warnings.get(status.scope)),
+    );
+  }
+
+  // The projected arrow: toward the level the trend is heading for, said in words beside it.
+  function warningEl(warning) {
+    if (!warning) return null;
+    const projected = warning.data.projected_level;
+    return el(
+      "span",
+      { class: `warning ${levelClass(projected)}`, "data-warning": warning.data.warning_id, title: warning.data.method_text },
+      el("span", { class: "arrow", "aria-hidden": "true" }, "\u2197"),
+      ` Early warning: ${T.warningText(warning, now())}`,
     );
   }
 
@@ -632,6 +646,23 @@
     }
   }
 
+  async function loadWarnings() {
+    try {
+      const data = await getJSON("/warnings");
+      state.warnings = new Map(data.warnings.map((w) => [w.subject, w]));
+      scheduleRender();
+    } catch (error) {
+      if (!(error instanceof Unauthorised)) setConnection("offline", `Could not load early warnings: ${error.message}`);
+    }
+  }
+
+  function applyWarning(change) {
+    const warning = change.warning;
+    if (warning && warning.data.status === "open") state.warnings.set(change.scope, warning);
+    else state.warnings.delete(change.scope);
+    scheduleRender();
+  }
+
   async function loadKeah() {
     try {
       const data = await getJSON("/keah/open");
@@ -660,7 +691,7 @@
     state.statuses = new Map(data.statuses.map((s) => [s.scope, s]));
     state.lastEventAt = data.now;
     scheduleRender();
-    await Promise.all([loadTimelines(), loadActions(), loadItems(), loadKeah()]);
+    await Promise.all([loadTimelines(), loadActions(), loadItems(), loadKeah(), loadWarnings()]);
   }
 
   function announce(before, after) {
@@ -732,6 +763,8 @@
       setConnection("live", "Live: updates appear as they happen.");
     } else if (event === "status") {
       applyChange(payload);
+    } else if (event === "warning") {
+      applyWarning(payload);
     }
   }
 
