@@ -41,6 +41,7 @@ from opel.partners.config import Partner, load_partners
 from opel.partners.webhook import wants
 from streams import topics
 from streams.broker import EmbeddedBroker, free_port
+from streams.compacted import read_topic_to_end
 from streams.metrics import REGISTRY
 from streams.partners.service import group_for
 from streams.run_command import partners_extra, web_extra
@@ -166,14 +167,22 @@ def expected_ids(partner: Partner, events: list[EscalationEvent]) -> set[str]:
 
 
 async def group_caught_up(bootstrap: str, group_id: str) -> bool:
-    """Whether ``group_id`` has committed every partition of the escalations topic to its end."""
+    """Whether ``group_id`` has committed past the last record of every partition of the escalations.
+
+    The last record's offset, not the end offset: on Apache Kafka the worker writes in
+    transactions, and the commit marker after a transaction's last record takes an offset too.
+    """
+    last: dict[int, int] = {}
+    async for record in read_topic_to_end(bootstrap, topics.ESCALATIONS, fetch_max_wait_ms=100):
+        last[record.partition] = max(last.get(record.partition, -1), record.offset)
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group_id, enable_auto_commit=False)
     await consumer.start()
     try:
-        tps = [TopicPartition(topics.ESCALATIONS, p) for p in range(PARTITIONS)]
-        ends = await consumer.end_offsets(tps)
-        committed = {tp: await consumer.committed(tp) or 0 for tp in tps}
-        return all(committed[tp] >= ends[tp] for tp in tps)
+        for partition, offset in last.items():
+            committed = await consumer.committed(TopicPartition(topics.ESCALATIONS, partition))
+            if committed is None or committed <= offset:
+                return False
+        return True
     finally:
         await consumer.stop()
 
