@@ -15,15 +15,18 @@ from support.stage_context import shipped_context
 from opel.bands import BandTable
 from opel.contracts.stage import ReadingItem
 from opel.contracts.warning import WarningEvent
+from opel.feeds import Override, ReferralEvent
 from opel.forecast.crossing import Projection, Threshold, hours_to_cross, next_band, project
 from opel.forecast.settings import WarningSettings
 from opel.forecast.theil_sen import theil_sen
 from opel.forecast.warnings import step
 from opel.forecast.window import add_point, as_hours
-from opel.models import Reading
+from opel.models import AcuteSubmission, Reading
 from opel.replay import replay
 from opel.stages.area import apply_area
 from opel.stages.context import Context
+from streams import topics
+from streams.demo import SECONDS_PER_HOUR, winter_day
 
 T0 = datetime(2026, 1, 12, 6, 0, tzinfo=UTC)
 SETTINGS = WarningSettings()
@@ -125,13 +128,14 @@ def test_the_crossing_comes_sooner_the_steeper_the_slope(slow: float, faster: fl
 
 def test_the_window_takes_one_reading_per_bucket_and_stays_bounded() -> None:
     window: list[list[float]] = []
-    taken = [add_point(window, T0 + timedelta(minutes=10 * i), float(i), SETTINGS) for i in range(200)]
-    assert taken[:4] == [True, False, False, True]  # 30-minute buckets
+    third = timedelta(minutes=SETTINGS.bucket_minutes / 3)
+    taken = [add_point(window, T0 + third * i, float(i), SETTINGS) for i in range(200)]
+    assert taken[:4] == [True, False, False, True]  # the first reading of each bucket
     assert len(window) == SETTINGS.window_points
     assert as_hours(window)[-1] == (0.0, 198.0)
 
 
-def staffing_readings(values: Sequence[float], *, every: timedelta = timedelta(minutes=30)) -> list[Reading]:
+def staffing_readings(values: Sequence[float], *, every: timedelta = timedelta(hours=1)) -> list[Reading]:
     return [
         Reading(indicator="stp_staffing_pct", area="east_kent", value=v, observed_at=T0 + every * i)
         for i, v in enumerate(values)
@@ -139,7 +143,7 @@ def staffing_readings(values: Sequence[float], *, every: timedelta = timedelta(m
 
 
 def test_a_ramp_is_warned_before_it_crosses_and_the_warning_comes_true(ctx: Context) -> None:
-    # Staffing falls 1 point every half hour from 85: amber (below 70) at the 16th reading.
+    # Staffing falls 1 point an hour from 85: amber (below 70) at the 16th reading.
     values = [85 - i for i in range(20)]
     out = replay(staffing_readings(values), ctx)
     statuses = [w.data.status for w in out.warnings]
@@ -217,3 +221,19 @@ def test_lifecycle_step_is_deterministic() -> None:
     none, changes = step("indicator/x/a", None, 3, warns, T0, evaluated=True, escalation_id=None)
     assert none is None
     assert changes == []
+
+
+def test_the_demo_day_warns_within_its_first_minutes(ctx: Context) -> None:
+    """`opel run --demo` plays the day at 4.5 s an hour: a warning must open early in it."""
+    start = datetime(2025, 11, 17, 6, 0, tzinfo=UTC)
+    models: dict[str, type[Reading | AcuteSubmission | Override | ReferralEvent]] = {
+        topics.ACUTE: AcuteSubmission,
+        topics.COMMANDS: Override,
+        topics.REFERRAL_EVENTS: ReferralEvent,
+    }
+    script = winter_day(start)
+    inputs = [models.get(topic, Reading).model_validate(value) for _, topic, value in script]
+    opened = [w for w in replay(inputs, ctx).warnings if w.data.status == "open"]
+    assert opened
+    first_hours = (opened[0].data.opened_at - start) / timedelta(hours=1)
+    assert first_hours * SECONDS_PER_HOUR <= 60

@@ -122,12 +122,14 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     generating.add_argument("--keah", choices=("both", "count", "category"), default="both")
     warning = replay.add_argument_group(
         "opel replay warnings HISTORY... --catalogue ID|FILE [--min-confidence 0.5,0.6] [--min-lead 0,1] "
-        "[--out FILE]",
+        "[--bucket-minutes 30,60] [--window-points 16,24] [--out FILE]",
         "backtest the early warning (docs/early-warning.md): per horizon (4, 12, 24, 48 h) precision, "
         "recall, median lead time and false warnings per area per week, as a Markdown table",
     )
     warning.add_argument("--min-confidence", type=_numbers, metavar="C[,C...]")
     warning.add_argument("--min-lead", type=_numbers, metavar="HOURS[,HOURS...]")
+    warning.add_argument("--bucket-minutes", type=_numbers, metavar="MINUTES[,MINUTES...]")
+    warning.add_argument("--window-points", type=_numbers, metavar="N[,N...]")
     replay.set_defaults(handler=run_replay)
 
 

@@ -203,15 +203,16 @@ def _num(value: float | None, digits: int = 2) -> str:
 def table_rows(results: Sequence[Backtest]) -> list[str]:
     """The backtest table in Markdown, one row per setting and horizon."""
     lines = [
-        "| min confidence | min lead (h) | horizon (h) | warnings | true | false | undecided | escalations "
-        "| warned | precision | recall | median lead (h) | false / area / week |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| bucket (min) | window | min confidence | min lead (h) | horizon (h) | warnings | true | false "
+        "| undecided | escalations | warned | precision | recall | median lead (h) | false / area / week |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for result in results:
         s = result.settings
         for score in result.scores:
             lines.append(
-                f"| {s.min_confidence:g} | {s.min_lead_hours:g} | {score.horizon_hours} "
+                f"| {s.bucket_minutes} | {s.window_points} | {s.min_confidence:g} | {s.min_lead_hours:g} "
+                f"| {score.horizon_hours} "
                 f"| {score.true + score.false} | {score.true} | {score.false} | {score.undecided} "
                 f"| {score.escalations} | {score.warned} | {_num(score.precision)} | {_num(score.recall)} "
                 f"| {_num(score.median_lead_hours, 1)} | {_num(result.false_per_area_week(score))} |"

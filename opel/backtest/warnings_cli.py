@@ -1,8 +1,9 @@
 """``opel replay warnings HISTORY... --catalogue ID|FILE``: the early-warning backtest table.
 
 Prints (or writes with ``--out FILE``) the Markdown table of :mod:`opel.backtest.warnings`, one
-block of four horizons per pair of thresholds given (``--min-confidence 0.5,0.6``, ``--min-lead
-0,1``), headed by the command that made it, so docs/early-warning.md can show both.
+block of four horizons per combination of settings given (``--min-confidence 0.5,0.6``,
+``--min-lead 0,1``, ``--bucket-minutes 30,60``, ``--window-points 16,24``), headed by the command
+that made it, so docs/early-warning.md shows where its numbers come from.
 """
 
 from __future__ import annotations
@@ -42,7 +43,15 @@ def run_warnings(args: argparse.Namespace) -> int:
     base = WarningSettings()
     try:
         settings = [
-            replace(base, min_confidence=confidence, min_lead_hours=lead)
+            replace(
+                base,
+                bucket_minutes=int(bucket),
+                window_points=int(points),
+                min_confidence=confidence,
+                min_lead_hours=lead,
+            )
+            for bucket in (args.bucket_minutes or [base.bucket_minutes])
+            for points in (args.window_points or [base.window_points])
             for confidence in (args.min_confidence or [base.min_confidence])
             for lead in (args.min_lead or [base.min_lead_hours])
         ]
@@ -75,6 +84,10 @@ def command(args: argparse.Namespace) -> list[str]:
         out += ["--min-confidence", ",".join(f"{c:g}" for c in args.min_confidence)]
     if args.min_lead:
         out += ["--min-lead", ",".join(f"{h:g}" for h in args.min_lead)]
+    if args.bucket_minutes:
+        out += ["--bucket-minutes", ",".join(f"{m:g}" for m in args.bucket_minutes)]
+    if args.window_points:
+        out += ["--window-points", ",".join(f"{n:g}" for n in args.window_points)]
     return out
 
 

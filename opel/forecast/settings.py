@@ -22,7 +22,7 @@ class WarningSettings:
     A warning is issued when the projected crossing lies at least ``min_lead_hours`` ahead,
     within the longest horizon, and its confidence is at least ``min_confidence``."""
 
-    bucket_minutes: int = 30
+    bucket_minutes: int = 60
     window_points: int = 16
     min_points: int = 6
     max_age_hours: int = 72

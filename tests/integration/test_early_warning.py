@@ -59,12 +59,13 @@ async def open_warnings(session: aiohttp.ClientSession, base: str) -> list[dict[
 async def test_a_falling_series_is_warned_then_the_warning_comes_true(
     own_broker: EmbeddedBroker, tmp_path: Path
 ) -> None:
-    start_at = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=12)
+    # On the hour, so that each hour's first reading (the window's bucket) is the one on the hour.
+    start_at = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=12)
     running = await start(worker_settings(own_broker, tmp_path, web_port=0), (web_extra,))
     try:
         base = running.web_url
         assert base is not None
-        await produce(own_broker.bootstrap, staffing(start_at, range(8)))
+        await produce(own_broker.bootstrap, staffing(start_at, range(12)))
 
         async def opened() -> list[WarningEvent]:
             return [w for w in await warnings_on_topic(own_broker.bootstrap) if w.data.status == "open"]
@@ -73,7 +74,7 @@ async def test_a_falling_series_is_warned_then_the_warning_comes_true(
         assert first.data.current_level == 1
         assert first.data.projected_level == 2
         assert first.data.method == "theil-sen"
-        assert first.data.opened_at == start_at + timedelta(hours=2, minutes=30)  # the sixth reading
+        assert first.data.opened_at == start_at + timedelta(hours=5)  # the sixth hour's reading
         async with aiohttp.ClientSession() as session:
 
             async def listed() -> list[dict[str, Any]]:
@@ -86,7 +87,7 @@ async def test_a_falling_series_is_warned_then_the_warning_comes_true(
             shown = (await wait_for(listed, timeout=30))[0]
             assert WarningEvent.model_validate(shown) == first
 
-            await produce(own_broker.bootstrap, staffing(start_at, range(8, 18)))
+            await produce(own_broker.bootstrap, staffing(start_at, range(12, 18)))
 
             async def came_true() -> list[WarningEvent]:
                 return [
