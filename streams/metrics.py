@@ -65,6 +65,7 @@ __all__ = [
     "STAGE_STEPS",
     "STATUS_VIEW_INPUTS",
     "OpelMetrics",
+    "add_partner",
     "apply_status",
     "forget_scope",
     "observe_processing",
@@ -423,6 +424,11 @@ class OpelMetrics:
     def record_alerting_refused(self, input: str) -> None:
         self.alerting_refused.labels(_one_of(input, ALERTING_INPUTS)).inc()
 
+    def add_partner(self, partner: str) -> None:
+        """Every outcome of ``partner`` at zero, so the first give-up is an increase alerts see."""
+        for outcome in PARTNER_OUTCOMES:
+            self.partner_deliveries.labels(partner, outcome)
+
     def record_partner_delivery(self, partner: str, outcome: str) -> None:
         # Partner names come from the checked partners file, so they are few and known.
         self.partner_deliveries.labels(partner, _one_of(outcome, PARTNER_OUTCOMES)).inc()
@@ -648,6 +654,11 @@ def record_alert(channel: str, outcome: str) -> None:
 def record_alerting_refused(input: str) -> None:
     """Count one message the alerting service refused: a ``status``, ``escalation`` or ``ack``."""
     METRICS.record_alerting_refused(input)
+
+
+def add_partner(partner: str) -> None:
+    """Start ``partner``'s delivery counters at zero (a partner the delivery service serves)."""
+    METRICS.add_partner(partner)
 
 
 def record_partner_delivery(partner: str, outcome: str) -> None:

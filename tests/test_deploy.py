@@ -85,6 +85,7 @@ def exposition() -> str:
     )
     m.set_catalogue_info("indicators", "kcc-asch-2025-26", "1.8")
     m.set_consumer_lag(CAPACITY, 0, 1)
+    m.record_partner_delivery("kmpt", "delivered")
     return generate_latest(m.registry).decode()
 
 

@@ -266,6 +266,8 @@ def test_refusals_are_counted_by_input(m: OpelMetrics) -> None:
 
 
 def test_partner_deliveries_are_counted_by_partner_and_outcome(m: OpelMetrics) -> None:
+    m.add_partner("kmpt")
+    assert scrape(m).value("opel_partner_deliveries_total", partner="kmpt", outcome="given_up") == 0.0
     m.record_partner_delivery("kmpt", "retrying")
     m.record_partner_delivery("kmpt", "delivered")
     m.record_partner_delivery("kmpt", "no-such-outcome")

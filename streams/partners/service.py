@@ -262,6 +262,7 @@ class PartnerDeliveryService:
         await self._producer.start()
         self._http = httpx.AsyncClient()
         for partner in self.partners:
+            metrics.add_partner(partner.name)
             loop = PartnerLoop(
                 partner,
                 bootstrap=self._bootstrap,
