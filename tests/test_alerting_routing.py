@@ -56,6 +56,7 @@ def test_kent_example_loads_and_resolves_references() -> None:
         "assistant-director",
         "director",
         "county-duty",
+        "early-warnings",
         "hospital-delivery-board",
         "hospital-pressure",
         "out-of-hours-service",

@@ -69,6 +69,9 @@ RoleId = Literal[
     "nhs_director_on_call",
 ]
 ScopeKind = Literal["indicator", "area", "county", "site", "system"]
+MatchKind = Literal["indicator", "area", "county", "site", "system", "warning"]
+"""What a route matches: a kind of scope whose level changed, or ``warning``: an opened early
+warning, told to the indicator's owner when the route lists it (opel.alerting.early_warning)."""
 Direction = Literal["initial", "escalation", "de-escalation"]
 Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]*$", max_length=64)]
 
@@ -219,7 +222,7 @@ class EscalationPolicyConfig(_Model):
 class Match(_Model):
     """Every given field must match; a missing field matches anything."""
 
-    kinds: tuple[ScopeKind, ...] | None = None
+    kinds: tuple[MatchKind, ...] | None = None
     areas: tuple[str, ...] | None = None
     indicators: tuple[str, ...] | None = None
     sites: tuple[str, ...] | None = None

@@ -35,7 +35,7 @@ from pydantic import ValidationError
 from opel.actions import ActionPlan, PlanSource, plan_source
 from opel.alerting import clock as plan_clock
 from opel.alerting import duties as plan_duties
-from opel.alerting import engine, outputs
+from opel.alerting import early_warning, engine, outputs
 from opel.alerting.events import AssessmentBedPlacement, KeahReferrerTold
 from opel.alerting.message import Vocabulary
 from opel.alerting.notices import DutyNotice
@@ -44,6 +44,7 @@ from opel.alerting.routing import RoutingConfig, RoutingError, load_routing
 from opel.contracts.base import Contract
 from opel.contracts.escalation import EscalationEvent
 from opel.contracts.status import STATUS, AnyStatus
+from opel.contracts.warning import WarningEvent
 from opel.feeds import Acknowledge, ReferralEvent
 from opel.validation_errors import field_problems, first_problem, join_problems
 from streams import kafka_security, metrics, topics
@@ -90,6 +91,7 @@ class AlertingTopics:
     alerts: str = topics.ALERTS
     audit: str = topics.AUDIT
     action_items: str = topics.ACTION_ITEMS
+    warnings: str = topics.WARNINGS
 
 
 class AlertingService:
@@ -172,6 +174,7 @@ class AlertingService:
             self._topics.escalations,
             self._topics.commands,
             self._topics.referral_events,
+            self._topics.warnings,
             security=self.security,
             group_id=self.group_id,
             enable_auto_commit=False,
@@ -284,6 +287,23 @@ class AlertingService:
             await self._on_command(value)
         elif topic == self._topics.referral_events:
             await self._on_referral(value)
+        elif topic == self._topics.warnings:
+            await self._on_warning(value)
+
+    async def _on_warning(self, value: bytes) -> None:
+        """An opened early warning, to the indicator's owner if a warning route lists it."""
+        try:
+            event = WarningEvent.model_validate_json(value)
+        except ValidationError as exc:
+            log.error("alerting: warning refused, nobody told: %s", _problems(exc, WarningEvent))
+            self._decide(f"warning refused: {_first_problem(exc, WarningEvent)}")
+            return
+        if self.exercise_only and not event.data.exercise:
+            return
+        notices = early_warning.warning_notices(event, self.routing, self._vocab)
+        if notices:
+            queued = await self._queue_duty(notices, self._clock())
+            self._decide(f"early warning {event.data.warning_id} for {event.subject}: {queued} deliveries")
 
     async def _on_escalation(self, value: bytes) -> None:
         try:

@@ -84,6 +84,7 @@ def alerting_topics(prefix: str) -> tuple[dict[str, TopicSpec], AlertingTopics]:
         alerts=topics["alerts"].name,
         audit=topics["audit"].name,
         action_items=topics["action_items"].name,
+        warnings=topics["warnings"].name,
     )
     return topics, names
 
