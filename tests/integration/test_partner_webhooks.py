@@ -56,6 +56,7 @@ SECRETS: Final = {
     "OPEL_TEST_BETA_SECRET": "whsec_" + base64.b64encode(b"beta partner signing key, 32 b.").decode(),
 }
 PARTNER_TOKEN: Final = "partner-read-token-0123456789"
+BAD_EVENT: Final = {"specversion": "1.0", "id": "not-an-escalation", "subject": "area/dgs"}
 
 
 @dataclass
@@ -157,8 +158,11 @@ def api_file(path: Path) -> Path:
 
 
 async def escalations(bootstrap: str) -> list[EscalationEvent]:
+    """The valid escalation events on the topic (the test also writes one that is not)."""
     return [
-        EscalationEvent.model_validate(value) for _, value in await read_all(bootstrap, topics.ESCALATIONS)
+        EscalationEvent.model_validate(value)
+        for _, value in await read_all(bootstrap, topics.ESCALATIONS)
+        if value.get("id") != BAD_EVENT["id"]
     ]
 
 
@@ -283,6 +287,8 @@ async def test_each_escalation_reaches_each_partner_once_signed_across_restarts(
                 reading("referrals", "dgs", 17, at(30)),
                 reading("stp_staffing_pct", "east_kent", 45, at(30)),
                 reading("referrals", "east_kent", 16, at(30)),
+                # Not an escalation: refused, recorded as such for each partner, never sent.
+                (topics.ESCALATIONS, b"area/dgs", json.dumps(BAD_EVENT).encode()),
             ],
         )
         alpha.fail_next = 2  # the first two after the restart fail: retried, then delivered
@@ -337,7 +343,13 @@ async def test_each_escalation_reaches_each_partner_once_signed_across_restarts(
         assert {(e.partner, e.event_id) for e in latest.values() if e.outcome == "delivered"} == {
             (name, i) for name, endpoint in receiver.endpoints.items() for i in endpoint.accepted
         }
-        assert all(e.outcome == "delivered" for e in latest.values())
+        refused = {e.partner: e for e in latest.values() if e.outcome == "refused"}
+        assert set(refused) == {"alpha", "beta"}
+        for entry in refused.values():
+            assert entry.event_id.startswith(f"{topics.ESCALATIONS}/")
+            assert entry.error is not None
+            assert "data" in entry.error
+        assert all(e.outcome == "delivered" for e in latest.values() if e.outcome != "refused")
         assert outcomes["alpha", "retrying"] == 3
         assert delivered_total("alpha") - alpha_before == len(alpha.accepted)
     finally:
