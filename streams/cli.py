@@ -504,6 +504,18 @@ def _tail(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _partners_log(args: argparse.Namespace) -> int:
+    from streams.partners.log_command import run  # noqa: PLC0415  (see the module docstring)
+
+    settings, bootstrap = _settings_and_broker(args)
+    with _quiet_kafka():
+        try:
+            return run(args, bootstrap, _security(settings))
+        except _kafka_errors() as exc:
+            print(f"opel partners log: could not read from {bootstrap}: {_describe(exc)}", file=sys.stderr)
+            return EXIT_NO_BROKER
+
+
 # --------------------------------------------------------------------------- demo
 async def play_demo(
     bootstrap: str,
@@ -744,6 +756,25 @@ def register(commands: SubParsers) -> None:
     )
     _broker_option(demo)
     demo.set_defaults(handler=_guard(_demo))
+
+    partners = commands.add_parser(
+        "partners",
+        help="partners' webhooks (docs/partners.md)",
+        description="What opel has sent to partners' webhooks (OPEL_PARTNERS_FILE, docs/partners.md).",
+    )
+    partner_actions = partners.add_subparsers(dest="action", required=True, metavar="ACTION")
+    partner_log = partner_actions.add_parser(
+        "log",
+        help="a partner's delivery log: each escalation event's attempts and how they ended",
+        description=(
+            "Print the delivery log of partner NAME from opel.partner-deliveries.v1, oldest first: time, "
+            "event id, scope, attempt, outcome (delivered, retrying, given_up, refused), HTTP status, "
+            "error. Exit 1 when nothing is recorded for NAME."
+        ),
+    )
+    partner_log.add_argument("partner", metavar="NAME")
+    _broker_option(partner_log)
+    partner_log.set_defaults(handler=_guard(_partners_log))
 
     token = commands.add_parser(
         "token",

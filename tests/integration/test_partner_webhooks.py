@@ -18,8 +18,12 @@ signature must verify, and the delivery log must say how each ended.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
+import os
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -352,5 +356,37 @@ async def test_each_escalation_reaches_each_partner_once_signed_across_restarts(
         assert all(e.outcome == "delivered" for e in latest.values() if e.outcome != "refused")
         assert outcomes["alpha", "retrying"] == 3
         assert delivered_total("alpha") - alpha_before == len(alpha.accepted)
+
+        # --- the operators' view of the same log: `opel partners log alpha`
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OPEL_")}
+        shown = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "opel.cli", "partners", "log", "alpha", "--broker", broker.url],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert shown.returncode == 0, shown.stderr
+        lines = shown.stdout.splitlines()
+        assert lines[0].split() == ["time", "event", "id", "scope", "attempt", "outcome", "http", "error"]
+        for event_id in alpha.accepted:
+            assert any(event_id in line and " delivered " in line for line in lines), event_id
+        assert sum(" retrying " in line and "HTTP 503" in line for line in lines) == 3
+        assert any(" refused " in line for line in lines)
+        nobody = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "opel.cli", "partners", "log", "gamma", "--broker", broker.url],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert nobody.returncode == 1
+        assert "no deliveries recorded for 'gamma'" in nobody.stderr
     finally:
         broker.stop()
