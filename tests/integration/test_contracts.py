@@ -48,6 +48,7 @@ from opel.contracts.audit import AuditRecord
 from opel.contracts.deadletter import DeadLetter
 from opel.contracts.escalation import EscalationEvent
 from opel.contracts.status import STATUS
+from opel.contracts.warning import WarningEvent
 from opel.schemas import SCHEMA_DIR, TOPIC_SCHEMAS
 from streams import topics
 from streams.alerting.service import AlertingService
@@ -70,6 +71,7 @@ OUTPUTS = (
     topics.AUDIT,
     topics.DEADLETTER,
     topics.ACTION_ITEMS,
+    topics.WARNINGS,
 )
 READERS: dict[str, TypeAdapter[Any]] = {
     topics.STATUS: STATUS,
@@ -78,6 +80,7 @@ READERS: dict[str, TypeAdapter[Any]] = {
     topics.AUDIT: TypeAdapter(AuditRecord),
     topics.DEADLETTER: TypeAdapter(DeadLetter),
     topics.ACTION_ITEMS: TypeAdapter(ActionItem),
+    topics.WARNINGS: TypeAdapter(WarningEvent),
 }
 SHOWN = 8
 """How many refusals the failure message lists in full."""
