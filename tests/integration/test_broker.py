@@ -169,7 +169,7 @@ async def test_all_opel_topics_exist_and_status_is_compacted(broker: EmbeddedBro
 
 def test_topic_specs() -> None:
     specs = all_topics(PARTITIONS)
-    assert len({s.name for s in specs}) == len(specs) == 16
+    assert len({s.name for s in specs}) == len(specs) == 17
     assert [s.name for s in specs if s.compacted] == [
         topics.STATUS,
         topics.ACTION_ITEMS,
