@@ -39,6 +39,7 @@ from opel.catalogue_load import load_catalogue
 from opel.contracts.audit import AuditRecord, audit_record
 from opel.errors import CatalogueError
 from opel.escalation import EscalationPolicy
+from opel.forecast.settings import WarningSettings
 from opel.stages.context import Context, InputBounds
 from streams.settings import Settings
 
@@ -102,6 +103,10 @@ class CatalogueStore:
                 max_skew=self._settings.max_clock_skew,
                 max_age=self._settings.max_input_age,
                 max_override=self._settings.max_override,
+            ),
+            warnings=WarningSettings(
+                min_confidence=self._settings.warning_min_confidence,
+                min_lead_hours=self._settings.warning_min_lead_hours,
             ),
         )
 

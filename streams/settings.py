@@ -17,6 +17,7 @@ from typing import Any, Final, Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from opel.forecast.settings import WarningSettings
 from opel.validation_errors import field_problems
 from streams.settings_secrets import (
     SECRETS_FILE_FIELD,
@@ -199,6 +200,22 @@ class Settings(BaseSettings):
     max_override: timedelta = Field(
         default=timedelta(days=14),
         description="The longest an override may last (expires_at - at); longer ones are refused.",
+    )
+    warning_min_confidence: float = Field(
+        default=WarningSettings().min_confidence,
+        ge=0,
+        le=1,
+        description=(
+            "Early warning: the share of pairs of recent readings that must reach the next band "
+            "within a horizon for a warning to open (docs/early-warning.md)."
+        ),
+    )
+    warning_min_lead_hours: float = Field(
+        default=WarningSettings().min_lead_hours,
+        ge=0,
+        description=(
+            "Early warning: the fewest hours ahead a projected crossing must lie for a warning to open."
+        ),
     )
     max_message_bytes: int = Field(
         default=512 * 1024, description="Largest inbound message accepted; bigger ones are dead-lettered."

@@ -26,7 +26,9 @@ from opel.replay import replay
 from opel.stages.area import apply_area
 from opel.stages.context import Context
 from streams import topics
+from streams.catalogues import CatalogueStore
 from streams.demo import SECONDS_PER_HOUR, winter_day
+from streams.settings import Settings, SettingsError
 
 T0 = datetime(2026, 1, 12, 6, 0, tzinfo=UTC)
 SETTINGS = WarningSettings()
@@ -237,3 +239,15 @@ def test_the_demo_day_warns_within_its_first_minutes(ctx: Context) -> None:
     assert opened
     first_hours = (opened[0].data.opened_at - start) / timedelta(hours=1)
     assert first_hours * SECONDS_PER_HOUR <= 60
+
+
+def test_the_worker_takes_its_thresholds_from_its_settings() -> None:
+    default = CatalogueStore(Settings.load()).context.warnings
+    assert default == WarningSettings()
+    chosen = CatalogueStore(
+        Settings.load(warning_min_confidence=0.8, warning_min_lead_hours=2)
+    ).context.warnings
+    assert chosen is not None
+    assert (chosen.min_confidence, chosen.min_lead_hours) == (0.8, 2.0)
+    with pytest.raises(SettingsError, match=r"OPEL_WARNING_MIN_CONFIDENCE: .* got 1\.5"):
+        Settings.load(warning_min_confidence=1.5)
