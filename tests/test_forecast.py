@@ -27,11 +27,13 @@ from opel.stages.area import apply_area
 from opel.stages.context import Context
 from streams import topics
 from streams.catalogues import CatalogueStore
+from streams.cli import resolve_topic
 from streams.demo import SECONDS_PER_HOUR, winter_day
 from streams.settings import Settings, SettingsError
 
 T0 = datetime(2026, 1, 12, 6, 0, tzinfo=UTC)
 SETTINGS = WarningSettings()
+SCOPE = "indicator/stp_staffing_pct/east_kent"
 
 
 @pytest.fixture(scope="module")
@@ -251,3 +253,26 @@ def test_the_worker_takes_its_thresholds_from_its_settings() -> None:
     assert (chosen.min_confidence, chosen.min_lead_hours) == (0.8, 2.0)
     with pytest.raises(SettingsError, match=r"OPEL_WARNING_MIN_CONFIDENCE: .* got 1\.5"):
         Settings.load(warning_min_confidence=1.5)
+
+
+@settings(max_examples=40, deadline=None)
+@given(start=st.floats(75, 95), per_hour=st.floats(0.5, 5))
+def test_a_falling_ramp_is_warned_before_it_crosses(ctx: Context, start: float, per_hour: float) -> None:
+    """Hourly readings falling steadily toward amber (below 70 %): once six readings precede the
+    crossing by two hours or more, a warning opens before it and comes true linked to it."""
+    values = [round(start - per_hour * i, 3) for i in range(60) if start - per_hour * i >= 55]
+    crossing = next(i for i, v in enumerate(values) if v < 70)
+    out = replay(staffing_readings(values), ctx)
+    escalation = next(e for e in out.escalations if e.subject == SCOPE and e.data.to_level == 2)
+    if crossing < SETTINGS.min_points + 1:
+        return
+    opened, came_true = out.warnings[:2]
+    assert opened.data.status == "open"
+    assert opened.data.projected_level == 2
+    assert opened.time < escalation.time
+    assert came_true.data.status == "came_true"
+    assert came_true.data.escalation_id == escalation.id
+
+
+def test_opel_tail_knows_the_warnings_topic() -> None:
+    assert resolve_topic("warnings") == topics.WARNINGS
