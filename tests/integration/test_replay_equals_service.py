@@ -33,15 +33,18 @@ from support.progress import announce
 
 from opel.backtest.generate import generate, shape_for
 from opel.backtest.history import parse_json_object
+from opel.backtest.run import build_context
 from opel.cli import main
 from opel.contracts.escalation import EscalationEvent
-from opel.replay import event_time, transition_key
+from opel.contracts.warning import WarningEvent
+from opel.replay import event_time, replay, transition_key
+from streams import topics
 from streams.broker import EmbeddedBroker
 from streams.codec import key_for, topic_for
 from streams.demo import ending_now, winter_day
 
 from .oracle_support import Message, compare, escalations, produce, stop_worker
-from .service import fresh_broker
+from .service import fresh_broker, read_all
 
 pytestmark = pytest.mark.slow
 
@@ -144,11 +147,13 @@ async def through_the_service(
     *,
     chunk: int = 1_000_000,
     pause: float = 0.0,
+    warnings: list[WarningEvent] | None = None,
 ) -> list[EscalationEvent]:
     """The service's escalation events for the values, sent in event-time parts (commands) and
     chunks of ``chunk`` inputs ``pause`` seconds apart (a day at a time, as a live feed sends them:
     a month of acute returns in one backlog makes ingest's stage message for the system larger
-    than Kafka's request limit, which is the service's own limit, not the semantics')."""
+    than Kafka's request limit, which is the service's own limit, not the semantics'). The
+    early warnings it wrote are added to ``warnings`` when given."""
     broker = fresh_broker(tmp_path / "broker")
     try:
         proc = start_worker(broker, tmp_path / "worker", f"opel-replay-{name}")
@@ -166,16 +171,25 @@ async def through_the_service(
             while True:
                 got = await escalations(broker.bootstrap)
                 if lines(got) == target or time.monotonic() > deadline:
-                    return got
+                    break
                 if len(got) != count:
                     count, since = len(got), time.monotonic()
                 elif time.monotonic() - since > STILL:
-                    return got
+                    break
                 await asyncio.sleep(2)
+            if warnings is not None:
+                found = await read_all(broker.bootstrap, topics.WARNINGS)
+                warnings.extend(WarningEvent.model_validate(value) for _, value in found)
+            return got
         finally:
             stop_worker(proc)
     finally:
         broker.stop()
+
+
+def warning_lines(events: Sequence[WarningEvent]) -> list[tuple[str, str, datetime, str | None]]:
+    """(id, subject, time, linked escalation) per warning step, each once, sorted."""
+    return sorted({(e.id, e.subject, e.time.astimezone(UTC), e.data.escalation_id) for e in events})
 
 
 def lines(events: Sequence[EscalationEvent]) -> list[tuple[str, str, int | None, int, datetime]]:
@@ -189,12 +203,18 @@ async def test_the_scripted_winter_day(tmp_path: Path) -> None:
     script = winter_day(ending_now(datetime.now(UTC)))
     values = [value for _, _, value in script]
     want = replayed(values, tmp_path)
-    got = await through_the_service(values, want, tmp_path, "day")
+    warned: list[WarningEvent] = []
+    got = await through_the_service(values, want, tmp_path, "day", warnings=warned)
     assert len(want) > 40
     assert {e.data.cause for e in want} >= {"observation", "override", "override-ended"}
     problems = compare([transition_key(e) for e in want], got, "service")
     assert not problems, problems
     assert lines(got) == lines(want)
+    # The early warnings too are the core's over the same inputs (issue 16).
+    ctx = build_context("kcc-asch-2025-26", dwell=timedelta(minutes=30))
+    oracle = replay([parse_json_object(v) for v in values], ctx).warnings
+    assert {w.data.status for w in oracle} >= {"open", "closed"}
+    assert warning_lines(warned) == warning_lines(oracle)
 
 
 async def test_a_generated_month(tmp_path: Path) -> None:
