@@ -403,6 +403,7 @@ def create_app(
         **(EXACTLY_ONCE_OPTIONS if exactly_once else {}),
         **kafka_security.for_settings(settings).faust_options(),
     )
+    app.opel_stage_topics = frozenset({topics.AREA_EVENTS, topics.COUNTY_EVENTS, topics.SYSTEM_EVENTS})
     area_topic = app.topic(
         topics.AREA_EVENTS, key_type=bytes, value_type=bytes, partitions=settings.partitions
     )
@@ -433,6 +434,7 @@ def create_app(
         if not exactly_once:
             async for event in stream.events():
                 await handle_event(event, table, stage, name, store=store, outputs=outputs, deadletter=dead)
+                app.processed(event)  # Faust acks it when the next is taken
             return
         barrier = app.opel_barrier.stage(name)
         async for event in stream.events():
@@ -442,6 +444,7 @@ def create_app(
                 publisher = InTransaction(outputs, app, msg.topic, msg.partition)
                 await handle_event(event, table, stage, name, store=store, outputs=publisher, deadletter=dead)
                 await app.changelogs_written()  # the book's changelog records, into the transaction
+                app.processed(event)
                 event.ack()
 
     @app.agent(area_topic, name="areas")

@@ -38,22 +38,36 @@ make the stages' outputs exactly-once, for two reasons found in Faust 0.15's sou
   :class:`StageBarrier` closes the gap: a stage holds its lock from an event's first output to
   its changelog write and ack, and a commit takes every stage's lock before it reads which
   offsets are safe to commit.
+
+And a rebalance aborts every open transaction (Faust stops the transactional producers of the
+revoked partitions without committing), but a table write has already changed the worker's own
+store, and Faust's recovery reads a changelog on from where it last read, so a value written only
+in the aborted transaction stayed: the event, read again, met a book that already had its effect
+and changed nothing. :class:`Table` keeps each key's value from before the open transaction and
+puts those back in its store once the tables are restored (:meth:`OpelApp.roll_back_aborted`),
+forgetting them when the transaction commits.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import weakref
 from collections.abc import AsyncIterator, Iterable, Mapping
-from typing import Any, cast
+from typing import Any, Final, cast
 
 import faust
 from aiokafka import TopicPartition
 from faust.transport.consumer import TransactionManager as FaustTransactionManager
 from faust.transport.drivers import aiokafka as driver
 from faust.types import TP
+from faust.types.tuples import ack_lock
+from mode.utils.futures import notify
 
 from streams.end_offsets import confirmed_ends_with_new_consumer
+
+log = logging.getLogger(__name__)
 
 
 def _thread_class(wait_ms: int) -> type[Any]:
@@ -140,14 +154,46 @@ class Table(faust.Table[Any, Any]):
     """
 
     _opel_unsent: list[Any] | None = None
+    _opel_before: dict[str, dict[Any, Any]] | None = None
+    """Transactional id -> key -> the key's value in the store before that open transaction."""
 
-    def send_changelog(self, *args: Any, **kwargs: Any) -> Any:
-        fut = super().send_changelog(*args, **kwargs)
+    def send_changelog(self, partition: Any, key: Any, *args: Any, **kwargs: Any) -> Any:
+        fut = super().send_changelog(partition, key, *args, **kwargs)
         if self.app.in_transaction:
             if self._opel_unsent is None:
                 self._opel_unsent = []
             self._opel_unsent.append(fut)
+            # Called before the store changes (ManagedUserDict sets data after on_key_set).
+            topic = self.changelog_topic.get_topic_name()
+            before = self._opel_before_of(transaction_of(self.app, topic, fut.message.partition))
+            if key not in before:
+                before[key] = self.data.get(key, _ABSENT)
         return fut
+
+    def _opel_before_of(self, tid: str) -> dict[Any, Any]:
+        if self._opel_before is None:
+            self._opel_before = {}
+        return self._opel_before.setdefault(tid, {})
+
+    def committed(self, tids: Iterable[str]) -> None:
+        """The transactions ``tids`` committed: their writes stand."""
+        if self._opel_before:
+            for tid in tids:
+                self._opel_before.pop(tid, None)
+
+    def roll_back(self) -> int:
+        """Put back, in the store only, every key written in a transaction that never committed
+        (a rebalance aborted it); the number of keys."""
+        count = 0
+        for before in (self._opel_before or {}).values():
+            for key, value in before.items():
+                if value is _ABSENT:
+                    self.data.pop(key, None)
+                else:
+                    self.data[key] = value
+                count += 1
+        self._opel_before = None
+        return count
 
     async def changelog_written(self) -> None:
         """Return once every changelog record of the writes so far is acknowledged (in exactly_once
@@ -167,6 +213,15 @@ class Producer(driver.Producer):
         return {}
 
 
+_ABSENT: Final = object()
+
+
+def transaction_of(app: Any, topic: str, partition: int | None) -> str:
+    """The transaction Faust sends a record of ``topic``/``partition`` in, and commits a source
+    partition's offsets with (``TransactionManager.send`` and ``commit``)."""
+    return f"{app.conf.id}-{app.assignor.group_for_topic(topic)}-{partition}"
+
+
 class TransactionManager(FaustTransactionManager):
     async def commit(self, offsets: Mapping[TP, int], start_new_transaction: bool = True) -> bool:
         # Faust ends every transaction when it stops (commit_and_end_transactions) and may commit
@@ -182,6 +237,11 @@ class TransactionManager(FaustTransactionManager):
             if producer is not None and not producer._txn_manager.is_in_transaction():
                 await producer.begin_transaction()
         committed: bool = await super().commit(offsets, start_new_transaction)
+        if committed and not self.app.crashed:  # a fenced producer crashes the app, and returns True
+            tids = {transaction_of(self.app, tp.topic, tp.partition) for tp in offsets}
+            for table in self.app.tables.values():
+                if isinstance(table, Table):
+                    table.committed(tids)
         return committed
 
 
@@ -226,6 +286,26 @@ def _transport_class(wait_ms: int) -> type[Any]:
                 done = await super().force_commit(topics, start_new_transaction=start_new_transaction)
                 return done
 
+        def ack(self, message: Any) -> bool:
+            # Faust's streams ack what they skip: an event they take while a rebalance has
+            # suspended the flow, or one fetched in an earlier generation. Both are read again
+            # from the committed offset, but counted here the ack is committed (Faust commits
+            # as the partitions are revoked) and the copy read again starts after it: the
+            # event is never processed (a worker restarted on Apache Kafka lost a 435-reading
+            # stage message this way). So a stage event counts only once processed (the
+            # stages say so, OpelApp.processed), and none from before the current generation.
+            app = cast(OpelApp, self.app)
+            if message.generation_id != app.consumer_generation_id or (
+                message.topic in app.opel_stage_topics and message not in app.opel_processed
+            ):
+                with ack_lock:
+                    message.acked = True
+                    self._unacked_messages.discard(message)
+                    notify(self._waiting_for_ack)
+                return False
+            acked: bool = super().ack(message)
+            return acked
+
         async def _commit_offsets(self, offsets: Any, start_new_transaction: bool = True) -> bool:
             if self.app.crashed:
                 return False  # a crashed service may have dropped a write of these events
@@ -258,6 +338,9 @@ class OpelApp(faust.App):
         self._opel_transport = _transport_class(fetch_max_wait_ms)
         self.opel_idempotent = idempotent or exactly_once
         self.opel_barrier = StageBarrier(stages)
+        self.opel_stage_topics: frozenset[str] = frozenset()
+        """The topics whose events count as acknowledged only once processed (see ``ack``)."""
+        self.opel_processed: weakref.WeakSet[Any] = weakref.WeakSet()
         if exactly_once:
             kwargs["processing_guarantee"] = "exactly_once"
         kwargs.setdefault("Table", Table)
@@ -265,6 +348,26 @@ class OpelApp(faust.App):
         # Faust turns its transactions on only in a process its own Worker started
         # (App.in_transaction); the opel worker starts the app itself.
         self.in_worker = exactly_once
+        self.on_rebalance_complete.connect(self._on_tables_restored)  # type: ignore[arg-type]
+
+    async def _on_tables_restored(self, sender: Any, **kwargs: Any) -> None:
+        self.roll_back_aborted()
+
+    def roll_back_aborted(self) -> int:
+        """Undo, in the tables' stores, the writes of transactions a rebalance aborted (see the
+        module's doc); sent with Faust's ``on_rebalance_complete``, once the tables are restored
+        and before the streams resume. The number of keys put back."""
+        count = 0
+        for table in self.tables.values():
+            if isinstance(table, Table):
+                count += table.roll_back()
+        if count:
+            log.info("put back %d table keys written in transactions the rebalance aborted", count)
+        return count
+
+    def processed(self, event: Any) -> None:
+        """A stage has processed ``event`` (or dead-lettered it): its ack may now count."""
+        self.opel_processed.add(event.message)
 
     def _new_transport(self) -> Any:
         return self._opel_transport(self.conf.broker_consumer, self)

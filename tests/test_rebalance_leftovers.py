@@ -1,0 +1,111 @@
+"""What a rebalance must not leave behind (streams.faust_transport): under exactly-once, the table
+writes of a transaction it aborted (put back in the worker's own store once the tables are
+restored, forgotten when the transaction commits); and the acks of messages fetched before it
+(never counted for a commit). The end-to-end case is the three-node worker kill in
+tests/integration/test_kafka_failover.py."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from faust.types import TP, Message
+
+from streams.faust_transport import _ABSENT, OpelApp, Table
+
+
+def a_table() -> tuple[OpelApp, Any]:
+    app = OpelApp("opel-test-aborted", broker="kafka://127.0.0.1:1", store="memory://", exactly_once=True)
+    table = app.Table("books", default=None, partitions=2)
+    assert isinstance(table, Table)
+    return app, table
+
+
+def written_in(table: Any, tid: str, key: str, value: Any) -> None:
+    """What Table.send_changelog records before the store changes, then the store's change."""
+    before = table._opel_before_of(tid)
+    if key not in before:
+        before[key] = table.data.get(key, _ABSENT)
+    table.data[key] = value
+
+
+async def test_a_rebalance_puts_back_what_an_aborted_transaction_wrote() -> None:
+    app, table = a_table()
+    table.data["dgs|meta"] = [1, "committed", None]
+    written_in(table, "t-0", "dgs|meta", [2, "aborted", None])
+    written_in(table, "t-0", "dgs|meta", [3, "aborted again", None])  # the first value before is kept
+    written_in(table, "t-1", "swale|meta", [1, "new, aborted", None])
+    await app.on_rebalance_complete.send()
+    assert table.data["dgs|meta"] == [1, "committed", None]
+    assert "swale|meta" not in table.data
+    assert app.roll_back_aborted() == 0  # nothing left to put back
+
+
+async def test_a_committed_transaction_is_not_put_back() -> None:
+    app, table = a_table()
+    table.data["dgs|meta"] = [1, "old", None]
+    written_in(table, "t-0", "dgs|meta", [2, "committed", None])
+    written_in(table, "t-1", "swale|meta", [1, "aborted", None])
+    table.committed({"t-0"})
+    assert app.roll_back_aborted() == 1
+    assert table.data["dgs|meta"] == [2, "committed", None]
+    assert "swale|meta" not in table.data
+
+
+def a_message(generation: int, offset: int) -> Message:
+    return Message(
+        topic="opel.internal.area.v1",
+        partition=1,
+        offset=offset,
+        timestamp=0.0,
+        timestamp_type=0,
+        headers=[],
+        key=b"swale",
+        value=b"{}",
+        checksum=None,
+        tp=TP("opel.internal.area.v1", 1),
+        generation_id=generation,
+    )
+
+
+def test_an_ack_from_before_the_last_rebalance_never_counts_for_a_commit() -> None:
+    """A message fetched in an earlier generation is read again from the committed offset after
+    the rebalance; its ack (Faust's streams ack what they skip) must not move the commit past
+    the copy read again, or a worker dying before processing that copy loses it."""
+    app = OpelApp("opel-test-acks", broker="kafka://127.0.0.1:1", store="memory://")
+    conductor: Any = app.topics
+    conductor._acking_topics.add("opel.internal.area.v1")  # as an agent reading it does
+    app.consumer_generation_id = 7
+    consumer: Any = app.consumer
+    tp = TP("opel.internal.area.v1", 1)
+    stale = a_message(6, 5)
+    assert consumer.ack(stale) is False
+    assert stale.acked  # nothing waits for it
+    assert consumer._new_offset(tp) is None  # and nothing is committed for it
+    assert consumer.ack(a_message(7, 0)) is True
+    assert consumer._new_offset(tp) == 1
+
+
+def test_a_stage_event_counts_only_once_processed() -> None:
+    """Events a stream takes while a rebalance suspends the flow are skipped, and Faust acks
+    them; counted, the commit made as the partitions are revoked would include them, and the
+    reading again after the rebalance would start past them. Only what a stage processed counts."""
+    app = OpelApp("opel-test-skips", broker="kafka://127.0.0.1:1", store="memory://")
+    conductor: Any = app.topics
+    conductor._acking_topics.add("opel.internal.area.v1")
+    app.opel_stage_topics = frozenset({"opel.internal.area.v1"})
+    app.consumer_generation_id = 3
+    consumer: Any = app.consumer
+    tp = TP("opel.internal.area.v1", 1)
+    done, skipped, also_skipped = a_message(3, 0), a_message(3, 1), a_message(3, 2)
+    app.processed(type("Event", (), {"message": done})())
+    assert consumer.ack(done) is True
+    assert consumer.ack(skipped) is False
+    assert consumer.ack(also_skipped) is False
+    assert skipped.acked  # nothing waits for them
+    assert consumer._new_offset(tp) == 1  # the revoke's commit: up to what was processed
+    app.consumer_generation_id = 4  # the next generation reads 1 and 2 again
+    for offset in (1, 2):
+        again = a_message(4, offset)
+        app.processed(type("Event", (), {"message": again})())
+        assert consumer.ack(again) is True
+    assert consumer._new_offset(tp) == 3
