@@ -1,8 +1,10 @@
 """``POST /readings`` on the worker's web API (issue 17, point 2): a submitted reading is assessed
-like any feed's and reaches opel.status.v1, and the same Idempotency-Key twice counts once."""
+like any feed's and reaches opel.status.v1, the same Idempotency-Key twice counts once, and an
+Excel file with one bad row, sent as a dry run, names that row and puts nothing on the topic."""
 
 from __future__ import annotations
 
+import io
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -11,10 +13,12 @@ from typing import Any, Final
 import aiohttp
 import pytest
 import yaml
+from openpyxl import Workbook
 
 from streams import topics
 from streams.broker import EmbeddedBroker
 from streams.run_command import web_extra
+from streams.web.readings_submit import XLSX_TYPE
 from streams.worker import start, stop
 
 from .service import latest_status, read_all, wait_for, worker_settings
@@ -76,5 +80,28 @@ async def test_a_posted_reading_reaches_the_status_topic_once_per_idempotency_ke
             and value.get("observed_at", "").startswith(observed.strftime("%Y-%m-%dT%H:%M:%S"))
         ]
         assert len(sent) == 1, json.dumps(sent)
+
+        # An Excel file with one bad row, as a dry run: that row's error, nothing published.
+        book = Workbook()
+        sheet = book.active
+        assert sheet is not None
+        sheet.append(["observed_at", "area", "indicator", "value"])
+        sheet.append([observed.isoformat(), "dgs", "stp_staffing_pct", 31])
+        sheet.append([observed.isoformat(), "dgs", "social_caseload", "plenty"])
+        data = io.BytesIO()
+        book.save(data)
+        before = len(await read_all(broker.bootstrap, topics.CAPACITY))
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(
+                f"{base}/readings?dry_run=true",
+                data=data.getvalue(),
+                headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": XLSX_TYPE},
+            ) as response,
+        ):
+            assert response.status == 422
+            problem = await response.json()
+        assert [(e["row"], e["field"], e["value"]) for e in problem["errors"]] == [(3, "value", "plenty")]
+        assert len(await read_all(broker.bootstrap, topics.CAPACITY)) == before
     finally:
         await stop(running)
