@@ -20,7 +20,6 @@ import json
 import os
 import re
 import shlex
-import shutil
 import ssl
 import subprocess
 from collections.abc import Iterator
@@ -35,12 +34,14 @@ from streams import topics
 from streams.apache_kafka import ApacheKafka, SecureListener, jars_dir, java_binary
 from streams.kafka_security import KafkaSecurity
 
-from . import conftest
+from . import test_kafka_security
 from .conftest import PARTITIONS
 from .service import produce
-from .test_kafka_security import _make_certificates
 
 pytestmark = pytest.mark.slow
+
+certificates = test_kafka_security.certificates
+"""The CA and broker keystore of the SASL_SSL test, made the same way (a module-scoped fixture)."""
 
 BROKER_TIERS = ()  # not run per tier: the authorizer and the SASL listener are Apache Kafka's
 
@@ -55,17 +56,6 @@ ACL_COMMAND: Final = "org.apache.kafka.tools.AclCommand"
 def broker_kind() -> str:
     """Overrides the tiers of conftest.py for this module."""
     return "kafka"
-
-
-@pytest.fixture(scope="module")
-def certificates(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    conftest.require_kafka()
-    if shutil.which("openssl") is None:
-        reason = "openssl is not installed: the test makes its CA and certificates with it"
-        if os.environ.get(conftest.REQUIRE_KAFKA, "").strip() not in ("", "0"):
-            pytest.fail(reason, pytrace=False)
-        pytest.skip(reason)
-    return _make_certificates(tmp_path_factory.mktemp("tls"))
 
 
 @pytest.fixture(scope="module")
