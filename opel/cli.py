@@ -193,6 +193,9 @@ def build_parser() -> argparse.ArgumentParser:
     from opel.backtest.cli import register as register_replay  # noqa: PLC0415 (its own module)
 
     register_replay(commands)
+    from opel.exercise.cli import register as register_exercise  # noqa: PLC0415 (its own module)
+
+    register_exercise(commands)
     for entry in entry_points(group="opel.commands"):
         register: Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None] = entry.load()
         register(commands)

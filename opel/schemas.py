@@ -25,6 +25,7 @@ from opel.contracts.alert import ALERT_MESSAGE
 from opel.contracts.audit import AuditRecord
 from opel.contracts.deadletter import DeadLetter
 from opel.contracts.escalation import EscalationEvent
+from opel.contracts.exercise_report import ExerciseReport
 from opel.contracts.partner_delivery import PartnerDelivery
 from opel.contracts.stage import StageMessage
 from opel.contracts.status import STATUS
@@ -53,6 +54,7 @@ OUTPUTS: Final[dict[str, Source]] = {
     "deadletter.schema.json": DeadLetter,
     "action-item.schema.json": ActionItem,
     "warning.schema.json": WarningEvent,
+    "exercise-report.schema.json": ExerciseReport,
 }
 INTERNAL: Final[dict[str, Source]] = {
     "stage.schema.json": StageMessage,
