@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from opel.actions import ActionPlan
 from opel.alerting.action_items import deadline
@@ -36,6 +36,13 @@ def classify(due_at: datetime | None, done_at: datetime | None) -> tuple[Outcome
     return "late", math.ceil((done_at - due_at).total_seconds() / 60)
 
 
+def in_words(delta: timedelta) -> str:
+    hours, minutes = divmod(int(delta.total_seconds() // 60), 60)
+    return " ".join(
+        part for part in (f"{hours} h" if hours else "", f"{minutes} min" if minutes else "") if part
+    )
+
+
 def _reached(played: Played, scope: str, level: int) -> datetime | None:
     for event in played.escalations:
         if event.subject == scope and event.data.to_level >= level:
@@ -53,7 +60,7 @@ def _measure(
     rule: str | None = None
     if triggered is not None:
         if expected.within is not None:
-            due_at, rule = triggered + expected.within, f"scenario: within {format_offset(expected.within)}"
+            due_at, rule = triggered + expected.within, f"scenario: within {in_words(expected.within)}"
         else:
             due_at, rule = deadline(expected.action, triggered)
     end = scenario.start + scenario.duration

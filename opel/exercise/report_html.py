@@ -37,7 +37,7 @@ WORDS: Final = {
 
 
 def local(at: datetime | None) -> str:
-    return "" if at is None else at.astimezone(LONDON).strftime("%a %d %b %Y %H:%M %Z")
+    return "" if at is None else at.astimezone(LONDON).strftime("%a %d %b %H:%M %Z")
 
 
 def _outcome(result: ExpectedResult) -> str:
@@ -96,7 +96,8 @@ def render(report: ExerciseReport) -> str:
 <p class="banner">EXERCISE – not a live escalation</p>
 <h1>After-action report: {escape(report.scenario)}</h1>
 <p>{escape(report.description)}</p>
-<p>From {escape(local(report.started_at))} to {escape(local(report.ended_at))};
+<p>From {escape(local(report.started_at))} to {escape(local(report.ended_at))}
+{report.started_at.astimezone(LONDON).year};
 catalogue {escape(report.catalogue)}, action plan {escape(report.action_plan or "none")}.</p>
 <h2>Expected actions against the plan's deadlines</h2>
 <p id="counts">{escape(counts)}</p>
