@@ -5,7 +5,8 @@ Inputs: readings, acute submissions, referral events and commands. Outputs (what
 :mod:`opel.contracts`): statuses, escalation events, alert messages, audit records and dead
 letters, published for partners to validate what they read. ``stage.schema.json`` describes the
 messages between the worker's own stages: internal, documented so they can be inspected, not a
-contract with anyone outside.
+contract with anyone outside. Reports opel writes as files (the exercise after-action report)
+are under docs/schemas/reports/.
 
 `python -m opel.schemas` rewrites them; `python -m opel.schemas --check` (run by ``make lint``
 and the test suite) fails when any is out of date.
@@ -54,13 +55,16 @@ OUTPUTS: Final[dict[str, Source]] = {
     "deadletter.schema.json": DeadLetter,
     "action-item.schema.json": ActionItem,
     "warning.schema.json": WarningEvent,
-    "exercise-report.schema.json": ExerciseReport,
 }
 INTERNAL: Final[dict[str, Source]] = {
     "stage.schema.json": StageMessage,
     "partner-delivery.schema.json": PartnerDelivery,
 }
 MODELS: Final[dict[str, Source]] = {**INPUTS, **OUTPUTS, **INTERNAL}
+REPORTS: Final[dict[str, Source]] = {"exercise-report.schema.json": ExerciseReport}
+"""Files opel writes rather than messages on a topic, published under docs/schemas/reports/ so
+the topic contracts stay one-to-one with docs/asyncapi.yaml."""
+REPORTS_SUBDIR: Final = "reports"
 
 # Unions have no class to take a title from.
 _TITLES: Final = {
@@ -123,14 +127,19 @@ TOPIC_SCHEMAS: Final[dict[str, str]] = {
 
 
 def schema_for(filename: str) -> dict[str, Any]:
-    source = MODELS[filename]
+    source = MODELS[filename] if filename in MODELS else REPORTS[filename]
     schema = source.json_schema() if isinstance(source, TypeAdapter) else source.model_json_schema()
-    head: dict[str, Any] = {"$schema": DIALECT, "$id": BASE_ID + filename}
+    head: dict[str, Any] = {"$schema": DIALECT, "$id": BASE_ID + relative(filename)}
     if filename in _TITLES:
         head["title"] = _TITLES[filename]
     if filename in _DESCRIPTIONS:
         head["description"] = _DESCRIPTIONS[filename]
     return {**head, **{k: v for k, v in schema.items() if k not in head}}
+
+
+def relative(filename: str) -> str:
+    """Where the schema lives under docs/schemas/."""
+    return f"{REPORTS_SUBDIR}/{filename}" if filename in REPORTS else filename
 
 
 def render(filename: str) -> str:
@@ -148,15 +157,26 @@ def stale(directory: Path | None = None) -> list[Path]:
     return out
 
 
+def stale_reports(directory: Path | None = None) -> list[Path]:
+    """As :func:`stale`, for the report schemas under ``directory``/reports/."""
+    directory = SCHEMA_DIR if directory is None else directory
+    return [
+        directory / relative(filename)
+        for filename in REPORTS
+        if not (directory / relative(filename)).exists()
+        or (directory / relative(filename)).read_text(encoding="utf-8") != render(filename)
+    ]
+
+
 def main(argv: list[str]) -> int:
     if "--check" in argv:
-        out_of_date = stale()
+        out_of_date = stale() + stale_reports()
         for path in out_of_date:
             print(f"out of date: {path} (run python -m opel.schemas)", file=sys.stderr)
         return 1 if out_of_date else 0
-    SCHEMA_DIR.mkdir(parents=True, exist_ok=True)
-    for filename in MODELS:
-        (SCHEMA_DIR / filename).write_text(render(filename), encoding="utf-8")
+    (SCHEMA_DIR / REPORTS_SUBDIR).mkdir(parents=True, exist_ok=True)
+    for filename in (*MODELS, *REPORTS):
+        (SCHEMA_DIR / relative(filename)).write_text(render(filename), encoding="utf-8")
     return 0
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
+from opel import schemas
 from opel.backtest.run import build_context
 from opel.cli import main
 from opel.contracts.exercise_report import ExerciseReport
@@ -422,3 +423,13 @@ def test_a_bad_scenario_is_exit_2_with_the_key(tmp_path: Path, capsys: pytest.Ca
     assert main(["exercise", "report", str(path), "--out", str(tmp_path)]) == 2
     assert f"{path}: duration: " in capsys.readouterr().err
     assert not (tmp_path / "report.json").exists()
+
+
+def test_report_json_validates_against_the_published_schema() -> None:
+    from jsonschema import Draft202012Validator  # noqa: PLC0415 (only this test needs it)
+
+    schema = json.loads((Path(schemas.SCHEMA_DIR) / "reports" / "exercise-report.schema.json").read_text())
+    Draft202012Validator.check_schema(schema)
+    report = report_for(load_scenario(SUMMER))
+    Draft202012Validator(schema).validate(json.loads(report.model_dump_json()))
+    assert schemas.stale_reports() == []
