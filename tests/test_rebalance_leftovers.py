@@ -6,6 +6,8 @@ tests/integration/test_kafka_failover.py."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
 from faust.types import TP, Message
@@ -109,3 +111,29 @@ def test_a_stage_event_counts_only_once_processed() -> None:
         app.processed(type("Event", (), {"message": again})())
         assert consumer.ack(again) is True
     assert consumer._new_offset(tp) == 3
+
+
+async def test_records_skipped_after_offset_0_are_a_gap_and_the_partition_commits_on() -> None:
+    """A fetch skips transaction markers: read offsets 0, then 3. Faust tested the last read
+    offset for truth and recorded no gap after 0, so the partition never committed again (under
+    exactly-once its transaction never ended and its readers stopped)."""
+    app = OpelApp("opel-test-gap", broker="kafka://127.0.0.1:1", store="memory://")
+    conductor: Any = app.topics
+    conductor._acking_topics.add("opel.internal.area.v1")
+    consumer: Any = app.consumer
+    tp = TP("opel.internal.area.v1", 1)
+    delivered = [a_message(0, 0), a_message(0, 3)]
+    fetcher: Any = type("Fetcher", (), {"_stopped": asyncio.Event()})()
+
+    async def getmany(timeout: float) -> AsyncIterator[tuple[TP, Message]]:
+        while delivered:
+            yield tp, delivered.pop(0)
+        fetcher._stopped.set()
+
+    async def callback(message: Message) -> None:
+        consumer.ack(message)
+
+    consumer.getmany = getmany
+    consumer.callback = callback
+    await consumer._drain_messages(fetcher)
+    assert consumer._new_offset(tp) == 4
