@@ -230,16 +230,13 @@ class TransactionManager(FaustTransactionManager):
         # transaction) and which kept a stopping worker from exiting. Nothing can have been sent
         # outside a transaction, so the offsets go in a transaction of their own.
         producers = cast(Any, self.producer)._transaction_producers
-        for tp in offsets:
-            transactional_id = (
-                f"{self.app.conf.id}-{self.app.assignor.group_for_topic(tp.topic)}-{tp.partition}"
-            )
+        tids = {transaction_of(self.app, tp.topic, tp.partition) for tp in offsets}
+        for transactional_id in tids:
             producer = producers.get(transactional_id)
             if producer is not None and not producer._txn_manager.is_in_transaction():
                 await producer.begin_transaction()
         committed: bool = await super().commit(offsets, start_new_transaction)
         if committed and not self.app.crashed:  # a fenced producer crashes the app, and returns True
-            tids = {transaction_of(self.app, tp.topic, tp.partition) for tp in offsets}
             for table in self.app.tables.values():
                 if isinstance(table, Table):
                     table.committed(tids)
@@ -249,13 +246,11 @@ class TransactionManager(FaustTransactionManager):
 def source_transaction(app: faust.App, topic: str, partition: int) -> Any:
     """The aiokafka transactional producer of the source partition ``topic``/``partition``.
 
-    It is the one Faust commits that partition's offsets with (``TransactionManager.commit``
-    names it ``{app id}-{topic group}-{partition}``). Faust starts it, with a transaction open,
-    when the partition is assigned; a revoked or fenced partition has none, which is
-    :class:`NoTransactionError`.
+    It is the one Faust commits that partition's offsets with (:func:`transaction_of`). Faust
+    starts it, with a transaction open, when the partition is assigned; a revoked or fenced
+    partition has none, which is :class:`NoTransactionError`.
     """
-    group = app.assignor.group_for_topic(topic)
-    transactional_id = f"{app.conf.id}-{group}-{partition}"
+    transactional_id = transaction_of(app, topic, partition)
     producer = cast(Any, app.producer)._transaction_producers.get(transactional_id)
     if producer is None:
         raise NoTransactionError(f"no transactional producer {transactional_id} (partition not assigned?)")
