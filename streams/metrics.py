@@ -83,6 +83,7 @@ __all__ = [
     "set_catalogue_info",
     "set_consumer_lag",
     "set_delivery_mode",
+    "set_exercise_running",
 ]
 
 OTHER: Final = "other"
@@ -310,6 +311,11 @@ class OpelMetrics:
             ["mode"],
             registry=registry,
         )
+        self.exercise_running = Gauge(
+            "opel_exercise_running",
+            "1 while a live exercise runs in this worker (docs/exercises.md), else 0.",
+            registry=registry,
+        )
         self.consumer_lag = Gauge(
             "opel_consumer_lag_messages",
             "Records on each input partition not yet committed by the worker's consumer group.",
@@ -535,6 +541,9 @@ class OpelMetrics:
             self.delivery_mode.clear()
             self.delivery_mode.labels(_one_of(mode, DELIVERY_MODES)).set(1)
 
+    def set_exercise_running(self, running: bool) -> None:
+        self.exercise_running.set(1 if running else 0)
+
     def set_consumer_lag(self, topic: str, partition: int, lag: int) -> None:
         self.consumer_lag.labels(_one_of(topic, ALL_TOPIC_NAMES), _partition(partition)).set(max(0, lag))
 
@@ -706,6 +715,11 @@ def set_catalogue_info(kind: str, catalogue_id: str, version: str) -> None:
 def set_delivery_mode(mode: str) -> None:
     """Publish the delivery guarantee the worker chose at start (:mod:`streams.delivery`)."""
     METRICS.set_delivery_mode(mode)
+
+
+def set_exercise_running(running: bool) -> None:
+    """Say whether a live exercise runs (``opel_exercise_running``)."""
+    METRICS.set_exercise_running(running)
 
 
 def set_consumer_lag(topic: str, partition: int, lag: int) -> None:

@@ -39,6 +39,18 @@ COUNTY_EVENTS: Final = "opel.internal.county.v1"
 SYSTEM_EVENTS: Final = "opel.internal.system.v1"
 PARTNER_DELIVERIES: Final = "opel.partner-deliveries.v1"
 
+# --- a live exercise's own namespace (docs/exercises.md): written and read only by the exercise
+# runner, its alerting service and the API, never by the live stages, alerting or partners ----
+EXERCISE_ESCALATIONS: Final = "opel.exercise.escalations.v1"
+EXERCISE_ALERTS: Final = "opel.exercise.alerts.v1"
+EXERCISE_ACTION_ITEMS: Final = "opel.exercise.action-items.v1"
+EXERCISE_COMMANDS: Final = "opel.exercise.commands.v1"
+EXERCISE_NOTIFICATIONS: Final = "opel.exercise.notifications.v1"
+EXERCISE_STATUS: Final = "opel.exercise.status.v1"
+EXERCISE_AUDIT: Final = "opel.exercise.audit.v1"
+EXERCISE_REFERRAL_EVENTS: Final = "opel.exercise.referral-events.v1"
+EXERCISE_WARNINGS: Final = "opel.exercise.warnings.v1"
+
 DEFAULT_PARTITIONS: Final = 4
 
 
@@ -94,12 +106,24 @@ _DEFINITIONS: Final[tuple[tuple[str, bool, TopicRole, str], ...]] = (
         "internal",
         "Each escalation's latest delivery attempt to each partner webhook; key = group/event id.",
     ),
+    (EXERCISE_ESCALATIONS, False, "internal", "A live exercise's escalations, published at scenario time."),
+    (EXERCISE_ALERTS, False, "internal", "The exercise alerting's deliveries (EXERCISE messages only)."),
+    (EXERCISE_ACTION_ITEMS, True, "internal", "The exercise's action items; key = item id."),
+    (EXERCISE_COMMANDS, False, "internal", "Acks and action item marks for the exercise, from the API."),
+    (EXERCISE_NOTIFICATIONS, True, "internal", "The exercise alerting's notification log and outbox."),
+    (EXERCISE_STATUS, True, "internal", "Exercise statuses for the exercise alerting (none are written)."),
+    (EXERCISE_AUDIT, False, "internal", "The exercise alerting's audit records."),
+    (EXERCISE_REFERRAL_EVENTS, False, "internal", "Exercise referral events (none are written yet)."),
+    (EXERCISE_WARNINGS, False, "internal", "Exercise early warnings (none are written yet)."),
 )
 
 INPUT_TOPICS: Final[tuple[str, ...]] = tuple(d[0] for d in _DEFINITIONS if d[2] == "in")
 OUTPUT_TOPICS: Final[tuple[str, ...]] = tuple(d[0] for d in _DEFINITIONS if d[2] == "out")
 INTERNAL_TOPICS: Final[tuple[str, ...]] = tuple(d[0] for d in _DEFINITIONS if d[2] == "internal")
 ALL_TOPIC_NAMES: Final[tuple[str, ...]] = tuple(d[0] for d in _DEFINITIONS)
+EXERCISE_TOPICS: Final[tuple[str, ...]] = tuple(
+    d[0] for d in _DEFINITIONS if d[0].startswith("opel.exercise.")
+)
 
 
 def all_topics(partitions: int = DEFAULT_PARTITIONS) -> tuple[TopicSpec, ...]:

@@ -165,6 +165,7 @@ def test_every_family_has_its_conventional_name_type_and_help(m: OpelMetrics) ->
         "opel_acute_normalised_score": "gauge",
         "opel_catalogue_info": "gauge",
         "opel_delivery_mode": "gauge",
+        "opel_exercise_running": "gauge",
         "opel_consumer_lag_messages": "gauge",
         "opel_indicator_last_update_timestamp_seconds": "gauge",
         "opel_indicator_age_seconds": "gauge",

@@ -9,7 +9,8 @@ the moment a level starts them until the role marks them or the level stands the
 
 Only area and county changes open items: the worker attaches each role's actions to those
 (plan section 8); a hospital site's or the system's actions are for KCC to weigh (section 8,
-Appendix 4), not in force. Exercise changes open none. Every change comes with its
+Appendix 4), not in force. Live alerting opens none for exercise changes, and the exercise's
+own alerting (``exercise=True``) opens them only for exercise changes. Every change comes with its
 ``opel.audit.v1`` record, so the shell writes both or neither.
 
 Deadlines: an action the plan times has that time (:data:`PLAN_DEADLINES`, Appendix 3's SHREWD
@@ -135,14 +136,19 @@ def on_escalation(
     items: Mapping[str, ActionItem],
     roles: Iterable[str],
     tz: ZoneInfo = clock.LONDON,
+    *,
+    exercise: bool = False,
 ) -> list[ItemChange]:
     """The items a level change opens and stands down, for the ``roles`` that can own one.
+
+    ``exercise`` says whose items these are: a live exercise's own alerting passes True, so
+    that live and exercise items never open for each other's level changes.
 
     ``data.actions`` must already name real roles (Appendix 3's summary actions folded into
     them, :func:`opel.alerting.plan_routes.with_plan_actions`). An action already open for the
     role at the scope (carried on from a lower level) is not opened twice.
     """
-    if data.kind not in ITEM_KINDS or data.exercise:
+    if data.kind not in ITEM_KINDS or data.exercise != exercise:
         return []
     owners = frozenset(roles)
     # Open items of this scope by (role, action): one pass over the items, however many there are.

@@ -3,8 +3,8 @@ then the action items those level changes open (:mod:`opel.alerting.action_items
 alerting service would open them.
 
 Nothing here reads a clock or touches Kafka: the same scenario always plays the same way. This
-is the offline half of issue 16; playing a scenario through the live service in an exercise
-namespace (point 5) is not built yet (docs/exercises.md).
+is the offline half of issue 16, and what a live exercise publishes (``streams.exercise``, with
+``ctx.exercise`` set, so every escalation is marked as exercise).
 """
 
 from __future__ import annotations
@@ -70,7 +70,10 @@ def play(scenario: Scenario, ctx: Context) -> Played:
     escalations = tuple(sorted(out.escalations, key=lambda e: (e.time, e.subject, e.id)))
     items: dict[str, ActionItem] = {}
     for event in escalations:
-        for change in action_items.on_escalation(event.data, event.id, items, PLAN_ROLES, clock.LONDON):
+        changes = action_items.on_escalation(
+            event.data, event.id, items, PLAN_ROLES, clock.LONDON, exercise=ctx.exercise
+        )
+        for change in changes:
             items[change.item.id] = change.item
     for refused in out.refused:
         index = next(i for i, (_, value) in enumerate(inputs) if value is refused.input)

@@ -10,19 +10,21 @@ reader sees a repeat, never a gap.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from opel.alerting import action_items
+from opel.alerting.message import EXERCISE_BANNER, SMS_LIMIT
+from opel.alerting.notices import DutyNotice
 from opel.alerting.outputs import Keyed
 from opel.alerting.plan_routes import with_plan_actions
 from opel.alerting.routing import PLAN_ROLES
-from opel.contracts.action_item import ActionItemUpdate
+from opel.contracts.action_item import ActionItem, ActionItemUpdate
 from opel.contracts.escalation import EscalationEvent
 from opel.validation_errors import field_problems, first_problem
-from streams import metrics
 
 if TYPE_CHECKING:
     from streams.alerting.service import AlertingService
@@ -34,7 +36,12 @@ async def on_escalation(service: AlertingService, event: EscalationEvent) -> Non
     """Open and stand down the items a level change brings (area and county changes)."""
     data = with_plan_actions(event.data, service.routing, service.action_plan)
     changes = action_items.on_escalation(
-        data, event.id, service.state.items, PLAN_ROLES, service.routing.clock.zone
+        data,
+        event.id,
+        service.state.items,
+        PLAN_ROLES,
+        service.routing.clock.zone,
+        exercise=service.exercise_only,
     )
     await _save(service, changes)
 
@@ -45,7 +52,7 @@ async def on_command(service: AlertingService, raw: dict[str, Any]) -> None:
         command = ActionItemUpdate.model_validate(raw)
     except ValidationError as exc:
         path, problem = first_problem(field_problems(exc, model=ActionItemUpdate))
-        metrics.record_alerting_refused("ack")
+        service.count_refused("ack")
         service._decide(f"action item mark refused: {path or '(message)'}: {problem}")
         return
     change, reason = action_items.apply_update(command, service.state.items)
@@ -55,12 +62,28 @@ async def on_command(service: AlertingService, raw: dict[str, Any]) -> None:
 
 
 async def remind(service: AlertingService, now: datetime) -> None:
-    """Remind each open item past its deadline, once, through the owner's contacts."""
+    """Remind each open item past its deadline, once, through the owner's contacts (an exercise's
+    through the exercise routes' roles, marked EXERCISE: its owners' contacts are live ones)."""
     changes = action_items.reminders_due(service.state.items.values(), now)
     if not changes:
         return
-    await service._queue_duty([action_items.reminder_notice(c.item, service._vocab) for c in changes], now)
+    notices = [n for c in changes for n in _reminders(service, c.item)]
+    await service._queue_duty(notices, now)
     await _save(service, changes)
+
+
+def _reminders(service: AlertingService, item: ActionItem) -> list[DutyNotice]:
+    notice = action_items.reminder_notice(item, service._vocab)
+    if not service.exercise_only:
+        return [notice]
+    rendered = replace(
+        notice.rendered,
+        subject=f"EXERCISE {notice.rendered.subject}",
+        text=f"{EXERCISE_BANNER}\n{notice.rendered.text}",
+        short=f"EXERCISE {notice.rendered.short}"[:SMS_LIMIT],
+    )
+    roles = dict.fromkeys(r for route in service.routing.routes if route.match.exercise for r in route.roles)
+    return [replace(notice, role=role, rendered=rendered) for role in roles]
 
 
 async def _save(service: AlertingService, changes: Sequence[action_items.ItemChange]) -> None:

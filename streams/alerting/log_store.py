@@ -1,8 +1,9 @@
 """The notification log, open alerts, outbox and run records on the compacted topic.
 
-One topic (``opel.notifications.v1``) holds every durable record, latest value per key. Keys
-are ``<namespace>/<kind>/<id>``; the namespace is the service's consumer group id, so two
-alerting deployments (or two test runs) on one cluster never read each other's state.
+One topic (``opel.notifications.v1``; the exercise alerting's is ``opel.exercise.notifications.v1``)
+holds every durable record, latest value per key. Keys are ``<namespace>/<kind>/<id>``; the
+namespace is the service's consumer group id (or its ``log_namespace``), so two alerting
+deployments (or two test runs) on one cluster never read each other's state.
 Writes wait for the broker's acknowledgement: a record the service acts on is on the log.
 
 A record that is done with (a closed alert) is deleted by a tombstone, a null value under its
@@ -91,9 +92,15 @@ class State:
 
 class LogStore:
     def __init__(
-        self, producer: AIOKafkaProducer, bootstrap: str, namespace: str, security: KafkaSecurity = PLAINTEXT
+        self,
+        producer: AIOKafkaProducer,
+        bootstrap: str,
+        namespace: str,
+        security: KafkaSecurity = PLAINTEXT,
+        topic: str = NOTIFICATIONS,
     ) -> None:
         self._producer = producer
+        self._topic = topic
         self._bootstrap = bootstrap
         self._security = security
         self._prefix = f"{namespace}/"
@@ -110,7 +117,7 @@ class LogStore:
                 raise ValueError(f"a {entry.kind} record cannot be written under {kind}/{ident}")
             futures.append(
                 await self._producer.send(
-                    NOTIFICATIONS, key=self.key(kind, ident).encode(), value=entry.model_dump_json().encode()
+                    self._topic, key=self.key(kind, ident).encode(), value=entry.model_dump_json().encode()
                 )
             )
         for future in futures:
@@ -121,7 +128,7 @@ class LogStore:
         if kind not in LOG_KINDS:
             raise ValueError(f"no {kind} records on the notification log")
         futures = [
-            await self._producer.send(NOTIFICATIONS, key=self.key(kind, ident).encode(), value=None)
+            await self._producer.send(self._topic, key=self.key(kind, ident).encode(), value=None)
             for ident in idents
         ]
         for future in futures:
@@ -130,7 +137,7 @@ class LogStore:
     async def load(self) -> State:
         """Read the topic from the start to its current end; the latest value per key wins."""
         state = State()
-        async for message in read_topic_to_end(self._bootstrap, NOTIFICATIONS, security=self._security):
+        async for message in read_topic_to_end(self._bootstrap, self._topic, security=self._security):
             self._apply(state, message.key, message.value)
         return state
 

@@ -13,6 +13,11 @@ Loop of one service instance:
   sends due deliveries from the outbox and records each outcome.
 
 One instance per ``group_id``: the state is namespaced by it and not shared between instances.
+
+A live exercise runs a second instance (``exercise_only=True``, :mod:`streams.exercise`) on the
+exercise topics with the scenario's clock: it acts only on exercise escalations, opens their
+action items, reminds them to the exercise routes' roles, and moves no alerting metric, so the
+live figures say nothing of the exercise.
 """
 
 from __future__ import annotations
@@ -92,6 +97,7 @@ class AlertingTopics:
     audit: str = topics.AUDIT
     action_items: str = topics.ACTION_ITEMS
     warnings: str = topics.WARNINGS
+    notifications: str = topics.NOTIFICATIONS
 
 
 class AlertingService:
@@ -114,12 +120,15 @@ class AlertingService:
         routing_loader: Callable[[str | Path], RoutingConfig] = load_routing,
         security: KafkaSecurity = PLAINTEXT,
         isolation_level: str = "read_uncommitted",
+        log_namespace: str | None = None,
     ) -> None:
         """``action_plan``: where a site's or system's message takes each role's actions, and
         whose version every message names. ``opel run`` passes a function returning the plan of
         the catalogue in force, so a catalogue reload changes what is sent; a fixed plan is used
         as it is, and none means the shipped plan. ``routing_loader`` reads the routing file on
-        :meth:`routing_reload` (``opel run --demo`` shortens its grouping waits on every load)."""
+        :meth:`routing_reload` (``opel run --demo`` shortens its grouping waits on every load).
+        ``log_namespace`` (default ``group_id``) prefixes its records on the notification log: each
+        exercise run has its own, so a scenario played again alerts and opens items afresh."""
         self.bootstrap = bootstrap
         self.security = security
         # read_committed where the worker writes in transactions (streams/delivery.py): an
@@ -131,6 +140,7 @@ class AlertingService:
         self._plan_source = plan_source(plan)
         self.exercise_only = exercise_only
         self.group_id = group_id
+        self.log_namespace = log_namespace or group_id
         self.state = State()
         self.statuses: dict[str, AnyStatus] = {}
         self.decisions: deque[str] = deque(maxlen=2000)
@@ -159,7 +169,9 @@ class AlertingService:
             self.bootstrap, security=self.security, acks="all", linger_ms=2
         )
         await self._producer.start()
-        self._store = LogStore(self._producer, self.bootstrap, self.group_id, self.security)
+        self._store = LogStore(
+            self._producer, self.bootstrap, self.log_namespace, self.security, self._topics.notifications
+        )
         self.state = await self._store.load()
         self._decide(
             f"loaded {len(self.state.alerts)} alerts, {len(self.state.outbox)} deliveries, "
@@ -310,7 +322,7 @@ class AlertingService:
             event = EscalationEvent.model_validate_json(value)
         except ValidationError as exc:
             log.error("alerting: escalation refused, no alert sent: %s", _problems(exc, EscalationEvent))
-            metrics.record_alerting_refused("escalation")
+            self.count_refused("escalation")
             self._decide(f"escalation refused: {_first_problem(exc, EscalationEvent)}")
             return
         if self.exercise_only and not event.data.exercise:
@@ -363,7 +375,7 @@ class AlertingService:
             ack = Acknowledge.model_validate(raw)
         except ValidationError as exc:
             log.error("alerting: ack refused: %s", _problems(exc, Acknowledge))
-            metrics.record_alerting_refused("ack")
+            self.count_refused("ack")
             self._decide(f"ack refused: {_first_problem(exc, Acknowledge)}")
             return
         changes, reason = engine.apply_ack(ack.alert_id, ack.author, ack.at, self.state.alerts)
@@ -375,7 +387,7 @@ class AlertingService:
         try:
             command = KeahReferrerTold.model_validate(raw)
         except ValidationError as exc:
-            metrics.record_alerting_refused("ack")
+            self.count_refused("ack")
             self._decide(f"KEaH confirmation refused: {_first_problem(exc, KeahReferrerTold)}")
             return
         record, reason = plan_duties.keah_confirmed(self.state.keah, command)
@@ -389,7 +401,7 @@ class AlertingService:
         try:
             command = AssessmentBedPlacement.model_validate(raw)
         except ValidationError as exc:
-            metrics.record_alerting_refused("ack")
+            self.count_refused("ack")
             self._decide(f"assessment bed command refused: {_first_problem(exc, AssessmentBedPlacement)}")
             return
         record = plan_duties.placement_change(command, self.state.beds.get(command.placement_id))
@@ -430,7 +442,7 @@ class AlertingService:
                             message.offset,
                             _problems(exc, AnyStatus),
                         )
-                        metrics.record_alerting_refused("status")
+                        self.count_refused("status")
                         continue
                     self.statuses[status.scope] = status
 
@@ -464,6 +476,7 @@ class AlertingService:
                 self._decide(f"flush {flush.group} to {flush.role}: {len(fresh)} deliveries; {flush.reason}")
             if self._duties:
                 await self._run_duties(now)
+            if self._duties or self.exercise_only:
                 await item_desk.remind(self, now)
             due = outbox.due(self.state.outbox.values(), now, self._in_flight)
             self._in_flight.update(d.delivery_id for d in due)
@@ -492,7 +505,8 @@ class AlertingService:
         await self._write([("outbox", updated.delivery_id, updated)])
         self.state.outbox[updated.delivery_id] = updated
         channel = self.routing.channels.get(delivery.channel)
-        metrics.record_alert(getattr(channel, "type", "other"), "sent" if result.ok else "failed")
+        if not self.exercise_only:
+            metrics.record_alert(getattr(channel, "type", "other"), "sent" if result.ok else "failed")
         self._decide(
             f"delivery {delivery.delivery_id} to {delivery.contact} via {delivery.channel}: {reason}"
         )
@@ -580,6 +594,11 @@ class AlertingService:
         if self._producer is None:
             return
         await self._producer.send_and_wait(topic, key=message.key.encode(), value=message.value.to_json())
+
+    def count_refused(self, what: str) -> None:
+        """Count a refused input on the live metrics; an exercise's own are only logged."""
+        if not self.exercise_only:
+            metrics.record_alerting_refused(what)
 
     def _decide(self, text: str) -> None:
         log.info("alerting: %s", text)
