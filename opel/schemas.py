@@ -27,6 +27,7 @@ from opel.contracts.audit import AuditRecord
 from opel.contracts.deadletter import DeadLetter
 from opel.contracts.escalation import EscalationEvent
 from opel.contracts.exercise_report import ExerciseReport
+from opel.contracts.exercise_state import ExerciseState
 from opel.contracts.partner_delivery import PartnerDelivery
 from opel.contracts.stage import StageMessage
 from opel.contracts.status import STATUS
@@ -61,9 +62,12 @@ INTERNAL: Final[dict[str, Source]] = {
     "partner-delivery.schema.json": PartnerDelivery,
 }
 MODELS: Final[dict[str, Source]] = {**INPUTS, **OUTPUTS, **INTERNAL}
-REPORTS: Final[dict[str, Source]] = {"exercise-report.schema.json": ExerciseReport}
-"""Files opel writes rather than messages on a topic, published under docs/schemas/reports/ so
-the topic contracts stay one-to-one with docs/asyncapi.yaml."""
+REPORTS: Final[dict[str, Source]] = {
+    "exercise-report.schema.json": ExerciseReport,
+    "exercise-state.schema.json": ExerciseState,
+}
+"""Files and API answers opel writes rather than messages on a topic, published under
+docs/schemas/reports/ so the topic contracts stay one-to-one with docs/asyncapi.yaml."""
 REPORTS_SUBDIR: Final = "reports"
 
 # Unions have no class to take a title from.
