@@ -47,6 +47,16 @@ async def web_extra(running: Running) -> Callable[[], Awaitable[None]]:
     view = StatusView(bootstrap, security=running.security, isolation_level=running.delivery.isolation_level)
     sender = CommandSender(bootstrap, security=running.security)
     store = running.store
+    desk = None
+    if settings.routing_file is not None:
+        from streams.exercise.desk import ExerciseDesk  # noqa: PLC0415
+
+        desk = ExerciseDesk(
+            bootstrap=bootstrap,
+            routing_file=settings.routing_file,
+            app_id=settings.app_id,
+            security=running.security,
+        )
     server = WebServer(
         host=settings.web_host,
         port=settings.web_port,
@@ -60,6 +70,7 @@ async def web_extra(running: Running) -> Callable[[], Awaitable[None]]:
         county_scope=f"county/{running.store.context.county}",
         keah_within=_keah_within(settings.routing_file),
         send_readings=sender.send_records,
+        exercise=desk,
     )
     await view.start()
     await sender.start()
@@ -71,6 +82,8 @@ async def web_extra(running: Running) -> Callable[[], Awaitable[None]]:
     async def stop() -> None:
         await cancel_and_wait(lag)
         await server.stop()
+        if desk is not None:
+            await desk.close()
         await sender.stop()
         await view.stop()
 

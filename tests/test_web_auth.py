@@ -65,7 +65,7 @@ def test_tokens_come_only_from_the_environment() -> None:
 @pytest.mark.parametrize(
     ("role", "allowed"),
     [
-        ("escalation_group", {Permission.READ, Permission.OVERRIDE}),
+        ("escalation_group", {Permission.READ, Permission.OVERRIDE, Permission.EXERCISE}),
         ("duty_manager", {Permission.READ, Permission.ACK}),
         ("viewer", {Permission.READ}),
         ("partner", {Permission.READ}),

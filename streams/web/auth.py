@@ -73,10 +73,12 @@ class Permission(enum.Enum):
     """Record an assessment-bed placement starting or ending (plan 6.3)."""
     SUBMIT_READINGS = "submit_readings"
     """Submit indicator readings (``POST /readings``) for the principal's areas."""
+    EXERCISE = "exercise"
+    """Start and stop a live exercise (``POST /exercise``, docs/exercises.md)."""
 
 
 ROLE_PERMISSIONS: Final[Mapping[str, frozenset[Permission]]] = {
-    "escalation_group": frozenset({Permission.READ, Permission.OVERRIDE}),
+    "escalation_group": frozenset({Permission.READ, Permission.OVERRIDE, Permission.EXERCISE}),
     "duty_manager": frozenset({Permission.READ, Permission.ACK}),
     "viewer": frozenset({Permission.READ}),
     **dict.fromkeys(PLAN_ROLES, frozenset({Permission.READ, Permission.MARK_ITEMS})),

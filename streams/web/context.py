@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from aiohttp import web
 
@@ -15,6 +15,9 @@ from streams.status_view import StatusView, Subscription
 from streams.web.auth import AuthConfig, BoardConfig
 from streams.web.idempotency import IdempotencyStore
 from streams.web.scopes import ScopeCatalogue
+
+if TYPE_CHECKING:
+    from streams.exercise.desk import ExerciseDesk
 
 SendCommand = Callable[[dict[str, Any]], Awaitable[None]]
 SendRecords = Callable[[Sequence[tuple[str, bytes | None, bytes]]], Awaitable[None]]
@@ -40,6 +43,8 @@ class Context:
     send_readings: SendRecords | None = None
     """Where ``POST /readings`` puts readings; None: submissions are not taken (503)."""
     idempotency: IdempotencyStore | None = None
+    exercise: ExerciseDesk | None = None
+    """The live exercise desk; None: exercises are not taken (503), as without alerting."""
     streams: set[Subscription] = field(default_factory=set)
 
     @property

@@ -79,6 +79,7 @@ def require_principal(request: web.Request, permission: Permission) -> Principal
 _WHO_MAY: Final = {
     Permission.READ: "any configured principal",
     Permission.OVERRIDE: "the escalation_group role",
+    Permission.EXERCISE: "the escalation_group role",
     Permission.ACK: "the duty_manager role",
     Permission.MARK_ITEMS: "the plan role that owns an action item",
     Permission.CONFIRM_KEAH: "the keah_locality_organisers role",

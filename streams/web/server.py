@@ -6,7 +6,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from aiohttp import web
 
@@ -18,6 +18,7 @@ from streams.web import (
     daily_record,
     duties,
     events,
+    exercise,
     readings_form,
     readings_submit,
     reads,
@@ -29,6 +30,9 @@ from streams.web.context import CONTEXT, Catalogues, Context, SendCommand, SendR
 from streams.web.idempotency import IdempotencyStore
 from streams.web.problems import problem_middleware
 from streams.web.scopes import ScopeCatalogue
+
+if TYPE_CHECKING:
+    from streams.exercise.desk import ExerciseDesk
 
 __all__ = ["ROUTES", "Route", "WebServer", "build_app"]
 
@@ -75,6 +79,13 @@ ROUTES: Final[tuple[Route, ...]] = (
     # The page first: "{day}" alone would also match "2025-11-12.html".
     Route("GET", "/daily-record/{day}.html", daily_record.get_daily_record_page),
     Route("GET", "/daily-record/{day}", daily_record.get_daily_record),
+    Route("GET", "/exercise", exercise.get_exercise),
+    Route("POST", "/exercise", exercise.post_exercise),
+    Route("POST", "/exercise/stop", exercise.post_exercise_stop),
+    Route("GET", "/exercise/report.html", exercise.get_exercise_report_html),
+    Route("GET", "/exercise/action-items", exercise.get_exercise_items),
+    Route("POST", "/exercise/action-items/{id}", exercise.post_exercise_item),
+    Route("POST", "/exercise/alerts/{id}/ack", exercise.post_exercise_ack),
 )
 
 # The board loads only its own files and talks only to this server.
@@ -112,6 +123,7 @@ class WebServer:
     ``keah_within`` is the routing file's ``clock.keah_within``, so that the KEaH due times shown
     are those alerting keeps. ``send_readings`` (``CommandSender.send_records``) puts the readings
     of ``POST /readings`` on the input topics; without it only dry runs are answered.
+    ``exercise`` is the live exercise desk (``/exercise`` routes); without it they answer 503.
 
     It can be stopped and started again; a restart binds the port it had before.
     """
@@ -131,6 +143,7 @@ class WebServer:
         sse_heartbeat: float = 15.0,
         keah_within: timedelta = duties.KEAH_WITHIN,
         send_readings: SendRecords | None = None,
+        exercise: ExerciseDesk | None = None,
     ) -> None:
         self.host = host
         self._requested_port = port
@@ -148,6 +161,7 @@ class WebServer:
             indicators=IndicatorsInForce(catalogues),
             send_readings=send_readings,
             idempotency=IdempotencyStore(view.now),
+            exercise=exercise,
         )
         self.app = build_app(self._ctx)
         self._runner: web.AppRunner | None = None

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from aiokafka import AIOKafkaProducer
 
@@ -31,6 +31,9 @@ from streams.topics import DEFAULT_PARTITIONS, TopicSpec
 from streams.web.auth import AuthConfig, BoardConfig
 from streams.web.command_sender import CommandSender
 from streams.web.server import WebServer
+
+if TYPE_CHECKING:
+    from streams.exercise.desk import ExerciseDesk
 
 __all__ = ["LocalStack", "alerting_topics", "log_routing", "private_topics", "shipped_catalogues"]
 
@@ -109,6 +112,7 @@ class LocalStack:
         catalogues: list[dict[str, Any]] | None = None,
         port: int = 0,
         sse_heartbeat: float = 15.0,
+        exercise: ExerciseDesk | None = None,
     ) -> None:
         self.broker = broker
         self.topics = dict(topics or private_topics())
@@ -134,6 +138,7 @@ class LocalStack:
             action_plan=action_plan or default_action_plan(),
             board=board,
             sse_heartbeat=sse_heartbeat,
+            exercise=exercise,
         )
         self._producer: AIOKafkaProducer | None = None
 
