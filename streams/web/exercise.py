@@ -76,8 +76,11 @@ async def post_exercise(request: web.Request) -> web.Response:
             409, "exercise-running", f"{exc}; stop it first", title="Exercise running"
         ) from None
     except ScenarioError as exc:
-        field = f"scenario.{exc.path}" if exc.path else "scenario"
-        raise _invalid(field, exc.problem) from None
+        # Text that is not YAML names a line and column, not a key: the field is the whole text.
+        if not exc.path or exc.path.startswith("line "):
+            problem = f"{exc.path}: {exc.problem}" if exc.path else exc.problem
+            raise _invalid("scenario", problem) from None
+        raise _invalid(f"scenario.{exc.path}", exc.problem) from None
     except CatalogueError as exc:
         raise _invalid("scenario.catalogue", str(exc)) from None
     return web.json_response(state.model_dump(mode="json"), status=202)
