@@ -87,7 +87,11 @@ async def test_before_any_exercise(client: TestClient[Any, Any]) -> None:
         ),
         ("name: [unclosed", "scenario", "line 1, column 16: invalid YAML"),
         ("- a list", "scenario", "top level must be a mapping"),
-        (SURGE.replace("catalogue: kcc-asch-2025-26", "catalogue: no-such-catalogue"), "scenario.catalogue", ""),
+        (
+            SURGE.replace("catalogue: kcc-asch-2025-26", "catalogue: no-such-catalogue"),
+            "scenario.catalogue",
+            "",
+        ),
     ],
 )
 async def test_a_bad_scenario_is_422_naming_the_key_and_nothing_starts(
