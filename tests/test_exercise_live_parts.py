@@ -18,7 +18,7 @@ from opel.alerting.records import AlertRecord
 from opel.alerting.routing import PLAN_ROLES
 from opel.backtest.run import build_context
 from opel.contracts.action_item import ActionItem
-from opel.exercise.play import Played, play
+from opel.exercise.play import Played, play, until
 from opel.exercise.report import build_report
 from opel.exercise.responses import live_responses
 from opel.exercise.scenario import Response, Scenario, load_scenario
@@ -234,3 +234,18 @@ def test_a_mark_stamped_before_the_start_counts_from_the_start() -> None:
     alert = acked_alert("area/east_kent", "duty", scenario.start - timedelta(minutes=3))
     (response,) = live_responses(scenario, [], [alert])
     assert response.at == timedelta(0)
+
+
+def test_an_exercise_stopped_early_is_scored_on_what_had_happened_by_then() -> None:
+    scenario = load_scenario(SURGE)
+    core = played(scenario)
+    stopped = scenario.start + timedelta(hours=1, minutes=30)  # OPEL 2 reached, OPEL 3 and 4 not
+    cut_scenario, cut = until(scenario, core, stopped)
+    assert cut_scenario.duration == timedelta(hours=1, minutes=30)
+    assert all(e.time <= stopped for e in cut.escalations)
+    assert cut.final_levels["area/east_kent"] == 2
+    assert len(cut.inputs) == 2
+    report = build_report(cut_scenario, cut, default_action_plan(), ())
+    assert report.ended_at == stopped
+    assert report.counts == {"on_time": 0, "late": 0, "never_done": 2, "not_triggered": 3}
+    assert until(scenario, core, scenario.start + scenario.duration) == (scenario, core)

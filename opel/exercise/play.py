@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from opel.alerting import action_items, clock
 from opel.alerting.routing import PLAN_ROLES
@@ -85,3 +85,19 @@ def play(scenario: Scenario, ctx: Context) -> Played:
         items=tuple(sorted(items.values(), key=lambda i: (i.opened_at, i.scope, i.role, i.action_id))),
         final_levels=dict(sorted(final.items())),
     )
+
+
+def until(scenario: Scenario, played: Played, end: datetime) -> tuple[Scenario, Played]:
+    """The scenario and what the core made of it, cut at ``end``: an exercise stopped early is
+    scored on what had happened by then, not on injects it never reached."""
+    if end >= scenario.start + scenario.duration:
+        return scenario, played
+    escalations = tuple(e for e in played.escalations if e.time <= end)
+    final = {event.subject: event.data.to_level for event in escalations}
+    cut = Played(
+        inputs=tuple((inject, value) for inject, value in played.inputs if scenario.start + inject.at <= end),
+        escalations=escalations,
+        items=tuple(i for i in played.items if i.opened_at <= end),
+        final_levels=dict(sorted(final.items())),
+    )
+    return scenario.model_copy(update={"duration": max(end - scenario.start, timedelta(0))}), cut

@@ -23,7 +23,7 @@ from opel.actions import ActionPlan
 from opel.alerting.routing import RoutingConfig
 from opel.contracts.exercise_report import ExerciseReport
 from opel.contracts.exercise_state import ExerciseState
-from opel.exercise.play import Played
+from opel.exercise.play import Played, until
 from opel.exercise.report import build_report
 from opel.exercise.responses import live_responses
 from opel.exercise.scenario import Scenario
@@ -143,7 +143,7 @@ class ExerciseRunner:
         async with self._ending:
             if self.report is not None:
                 return
-            self.clock.stop(min(self.clock(), self.end))
+            ended = self.clock.stop(min(self.clock(), self.end))
             if self._task is not None and self._task is not asyncio.current_task():
                 self._task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -152,7 +152,8 @@ class ExerciseRunner:
             await asyncio.sleep(self._settle)
             state = self.alerting.state
             responses = live_responses(self.scenario, state.items.values(), state.alerts.values())
-            self.report = build_report(self.scenario, self.played, self.plan, responses)
+            scenario, played = until(self.scenario, self.played, ended)
+            self.report = build_report(scenario, played, self.plan, responses)
             self.status = how
             self._on_end()
             await self.alerting.stop()
