@@ -4,6 +4,7 @@ server without alerting answers 503. A real exercise runs in tests/integration/t
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, Final
@@ -13,6 +14,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from support.local_stack import log_routing
 
 from opel.actions_load import default_action_plan
+from opel.cli import main
 from opel.contracts.exercise_state import ExerciseState
 from streams.exercise.desk import ExerciseDesk
 from streams.status_view import StatusView
@@ -134,3 +136,70 @@ async def test_without_alerting_the_routes_are_503() -> None:
         response = await test_client.get("/exercise")
         assert response.status == 503
         assert "routing file" in (await response.json())["detail"]
+
+
+# --- opel exercise start | stop | status: the CLI against a real server on 127.0.0.1 ---------------
+
+
+@pytest.fixture
+async def base_url() -> AsyncIterator[str]:
+    desk = ExerciseDesk(
+        bootstrap="127.0.0.1:9",
+        routing_file=Path("<test routing>"),
+        app_id="opel-test",
+        routing_loader=lambda _: log_routing(["duty"]),
+    )
+    web = server(desk)
+    await web.start()
+    yield web.url
+    await web.stop()
+    await desk.close()
+
+
+async def opel(*argv: str) -> int:
+    return await asyncio.to_thread(main, ["exercise", *argv])
+
+
+async def test_cli_status_before_any_exercise(base_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert await opel("status", "--url", base_url) == 0
+    assert capsys.readouterr().out == "no exercise has run since the worker started\n"
+    assert await opel("status", "--url", base_url, "--json") == 0
+    assert ExerciseState.model_validate_json(capsys.readouterr().out).status == "none"
+
+
+async def test_cli_refusals_are_one_line_and_exit_2(
+    base_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPEL_API_TOKEN_ESCALATION_GROUP", GROUP["Authorization"][7:])
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(SURGE.replace("value: 65", "value: lots"), encoding="utf-8")
+    assert await opel("start", str(bad), "--speed", "60", "--url", base_url) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        "opel exercise start: 422: scenario.injects[1].reading.value: Input should be a valid number, "
+        "unable to parse string as a number (got 'lots')\n"
+    )
+    assert await opel("stop", "--url", base_url) == 2
+    assert capsys.readouterr().err == "opel exercise stop: 409: no exercise is running\n"
+    assert await opel("start", str(tmp_path / "missing.yaml"), "--url", base_url) == 2
+    assert "missing.yaml: cannot read file" in capsys.readouterr().err
+    monkeypatch.delenv("OPEL_API_TOKEN_ESCALATION_GROUP")
+    assert await opel("stop", "--url", base_url) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("opel exercise stop: 401: ")
+    assert err.count("\n") == 1
+
+
+async def test_cli_unreachable_server_is_one_line_and_exit_1(capsys: pytest.CaptureFixture[str]) -> None:
+    assert await opel("status", "--url", "http://127.0.0.1:9") == 1
+    err = capsys.readouterr().err
+    assert err.startswith("opel exercise status: cannot reach the opel API at http://127.0.0.1:9: ")
+    assert err.count("\n") == 1
+    assert "Traceback" not in err
+
+
+def test_cli_speed_outside_its_bounds_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["exercise", "start", "s.yaml", "--speed", "0"])
+    assert exit_info.value.code == 2
+    assert "--speed: must be from 1 to 3600, got 0" in capsys.readouterr().err

@@ -11,6 +11,7 @@ has the on-time, late and never-done items.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
@@ -23,6 +24,8 @@ import yaml
 from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
+from opel.cli import main
+from opel.contracts.exercise_report import ExerciseReport
 from opel.contracts.exercise_state import ExerciseState
 from streams import topics
 from streams.broker import EmbeddedBroker
@@ -314,3 +317,62 @@ async def metric(session: aiohttp.ClientSession, base: str, name: str) -> float 
         if family.name == name:
             return family.samples[0].value
     return None
+
+
+async def test_cli_starts_and_stops_an_exercise_and_writes_its_report(
+    own_broker: EmbeddedBroker,
+    tmp_path: Path,
+    hooks: tuple[Hook, Hook],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``opel exercise start`` / ``status`` / ``stop --out`` against the real worker's API."""
+    _, exercise_hook = hooks
+    monkeypatch.setenv("OPEL_EX_HOOK_LIVE", "http://127.0.0.1:9/nobody")
+    monkeypatch.setenv("OPEL_EX_HOOK_EXERCISE", exercise_hook.url)
+    monkeypatch.setenv("OPEL_API_TOKEN_ESCALATION_GROUP", TOKENS["T_EX_GROUP"])
+    for env, token in TOKENS.items():
+        monkeypatch.setenv(env, token)
+    settings = worker_settings(
+        own_broker,
+        tmp_path,
+        web_port=0,
+        routing_file=write_routing(tmp_path / "routing.yaml"),
+        api_config=write_api_config(tmp_path / "api.yaml"),
+    )
+    running = await start(settings, (web_extra,))
+    try:
+        assert running.web_url is not None
+        base = running.web_url
+
+        async def opel(*argv: str) -> int:
+            return await asyncio.to_thread(main, ["exercise", *argv, "--url", base])
+
+        assert await opel("start", str(SCENARIO), "--speed", "120") == 0
+        assert capsys.readouterr().out.startswith("EXERCISE east-kent-winter-surge: running at 120x")
+        assert await opel("start", str(SCENARIO)) == 2
+        assert "409: exercise 'east-kent-winter-surge' is running; stop it first" in capsys.readouterr().err
+
+        async with aiohttp.ClientSession() as session:
+
+            async def two_published() -> ExerciseState | None:
+                state = await exercise_state(session, base)
+                return state if state.injects_played >= 4 else None  # OPEL 2 in the area and the county
+
+            await wait_for(two_published, timeout=60)
+        out = tmp_path / "report"
+        assert await opel("stop", "--out", str(out)) == 0
+        line = capsys.readouterr().out
+        assert line.startswith(
+            "EXERCISE east-kent-winter-surge: 0 on time, 0 late, 2 never done, 3 not triggered"
+        )
+        assert ExerciseReport.model_validate_json((out / "report.json").read_text()).counts["never_done"] == 2
+        assert "EXERCISE" in (out / "report.html").read_text()
+        assert await opel("status", "--json") == 0
+        assert ExerciseState.model_validate_json(capsys.readouterr().out).status == "stopped"
+        assert await opel("stop") == 2
+        assert capsys.readouterr().err == "opel exercise stop: 409: no exercise is running\n"
+        await wait_for(lambda: _async(exercise_hook.titles), timeout=30)
+        assert all(t.startswith("EXERCISE") for t in exercise_hook.titles)
+    finally:
+        await stop(running)
