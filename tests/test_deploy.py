@@ -387,12 +387,13 @@ def test_metrics_doc_covers_every_metric_and_alert() -> None:
     families = {
         f.name for f in text_string_to_metric_families(exposition()) if not f.name.endswith("_created")
     }
-    assert len(families) == 20
+    assert len(families) == 21
     assert {
         "opel_stage_retries",
         "opel_stage_unprocessable",
         "opel_delivery_mode",
         "opel_partner_deliveries",
+        "opel_exercise_running",
     } <= families
     for family in families:
         assert f"`{family}" in doc, f"docs/metrics.md does not describe {family}"

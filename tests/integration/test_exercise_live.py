@@ -357,7 +357,7 @@ async def test_cli_starts_and_stops_an_exercise_and_writes_its_report(
 
             async def two_published() -> ExerciseState | None:
                 state = await exercise_state(session, base)
-                return state if state.injects_played >= 4 else None  # OPEL 2 in the area and the county
+                return state if state.injects_played >= 4 else None  # the fourth: East Kent at OPEL 2
 
             await wait_for(two_published, timeout=60)
         out = tmp_path / "report"
