@@ -7,6 +7,7 @@ tests/integration/test_kafka_failover.py."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -135,5 +136,75 @@ async def test_records_skipped_after_offset_0_are_a_gap_and_the_partition_commit
 
     consumer.getmany = getmany
     consumer.callback = callback
-    await consumer._drain_messages(fetcher)
+    app.flow_control.resume()  # as the worker runs
+    await asyncio.wait_for(consumer._drain_messages(fetcher), 10)
     assert consumer._new_offset(tp) == 4
+
+
+async def test_a_seek_drops_the_rest_of_a_batch_fetched_before_it() -> None:
+    """After a rebalance Faust seeks to the committed offset while a batch fetched earlier is
+    still being delivered. Delivered on, that batch moved the read offset past the records the
+    seek fetches again, and Faust's resume then cleared them from the queues: a survivor of a
+    worker kill -9 skipped stage messages for good. After the seek, delivery starts again at the
+    seek's position, in order."""
+    app = OpelApp("opel-test-seek", broker="kafka://127.0.0.1:1", store="memory://")
+    consumer: Any = app.consumer
+    tp = TP("opel.internal.area.v1", 1)
+    batches = [[0, 1, 2, 3], [1, 2, 3]]  # the second is the fetch from the committed offset, 1
+    delivered: list[int] = []
+    after_seek: list[int] = []
+    fetcher: Any = type("Fetcher", (), {"_stopped": asyncio.Event()})()
+
+    async def getmany(timeout: float) -> AsyncIterator[tuple[TP, Message]]:
+        if not batches:
+            fetcher._stopped.set()
+            return
+        for offset in batches.pop(0):
+            yield tp, a_message(0, offset)
+
+    async def callback(message: Message) -> None:
+        (after_seek if consumer._opel_seeks else delivered).append(message.offset)
+        if message.offset == 1 and not consumer._opel_seeks:
+            consumer._opel_seeks += 1  # what perform_seek does, with the read offset it sets
+            consumer._read_offset[tp] = 1
+
+    consumer.getmany = getmany
+    consumer.callback = callback
+    app.flow_control.resume()  # as the worker runs
+    await asyncio.wait_for(consumer._drain_messages(fetcher), 10)
+    assert delivered == [0, 1]
+    assert after_seek == [1, 2, 3]
+
+
+async def test_the_flow_is_held_from_a_seek_until_faust_resumes_it() -> None:
+    """Faust resumes the flow (clearing every stream's queue) just after its seek; nothing may be
+    delivered in between. A seek made with the flow already stopped leaves it alone."""
+    app = OpelApp("opel-test-hold", broker="kafka://127.0.0.1:1", store="memory://")
+    consumer: Any = app.consumer
+    seeks: list[str] = []
+
+    async def seek_to_committed() -> dict[TP, int]:
+        seeks.append("seek")
+        return {}
+
+    consumer.seek_to_committed = seek_to_committed
+    app.flow_control.resume()
+    consumer.resume_flow()
+    await consumer.perform_seek()
+    assert seeks == ["seek"]
+    assert not app.flow_control.is_active()
+    assert consumer._opel_seeks == 1
+    app.flow_control.resume()  # Faust's own resume ends the hold
+
+    consumer.stop_flow()  # the seek getmany makes while the flow is stopped
+    await consumer.perform_seek()
+    assert app.flow_control.is_active()
+
+    async def broken() -> dict[TP, int]:
+        raise TimeoutError
+
+    consumer.resume_flow()
+    consumer.seek_to_committed = broken
+    with contextlib.suppress(TimeoutError):
+        await consumer.perform_seek()
+    assert app.flow_control.is_active(), "a seek that failed does not leave the flow held"
