@@ -144,6 +144,9 @@ class AlertingService:
         self.state = State()
         self.statuses: dict[str, AnyStatus] = {}
         self.decisions: deque[str] = deque(maxlen=2000)
+        # Kept apart from the alert book: a later level change replaces an acked record, and an
+        # exercise's report still counts the acknowledgement (streams/exercise/runner.py).
+        self.acks: deque[AlertRecord] = deque(maxlen=2000)
         self._clock = clock
         self._tick_seconds = tick_seconds
         self._duties = duties and not exercise_only
@@ -380,6 +383,7 @@ class AlertingService:
             return
         changes, reason = engine.apply_ack(ack.alert_id, ack.author, ack.at, self.state.alerts)
         await self._save_changes(changes)
+        self.acks.extend(change.record for change in changes)
         self._decide(f"ack {ack.alert_id}: {reason}")
         await self._publish(self._topics.audit, outputs.ack_audit(ack, changes, reason))
 

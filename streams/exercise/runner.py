@@ -150,8 +150,8 @@ class ExerciseRunner:
                     await self._task
             # Marks sent just before the end are still on their way to the exercise alerting.
             await asyncio.sleep(self._settle)
-            state = self.alerting.state
-            responses = live_responses(self.scenario, state.items.values(), state.alerts.values())
+            items = self.alerting.state.items.values()
+            responses = live_responses(self.scenario, items, self.alerting.acks)
             scenario, played = until(self.scenario, self.played, ended)
             self.report = build_report(scenario, played, self.plan, responses)
             self.status = how

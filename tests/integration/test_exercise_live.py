@@ -43,6 +43,7 @@ TOKENS: Final = {
     "T_EX_GROUP": "escalation-group-token-0123456789",
     "T_EX_SP": "senior-practitioner-token-0123456789",
     "T_EX_KEAH": "keah-organisers-token-0123456789ab",
+    "T_EX_DUTY": "duty-manager-token-0123456789abcdef",
 }
 KEAH_TOLD: Final = "keah_locality_organisers.l2.tell_referrer_2h"
 SHREWD_DAILY: Final = "senior_practitioner.l2.shrewd_daily"
@@ -56,6 +57,7 @@ class Hook:
 
     def __init__(self) -> None:
         self.titles: list[str] = []
+        self.alert_ids: list[str] = []
         self.url = ""
 
 
@@ -72,7 +74,10 @@ async def hooks() -> AsyncIterator[tuple[Hook, Hook]]:
 
     def handler(hook: Hook) -> Any:
         async def handle(request: web.Request) -> web.Response:
-            hook.titles.append((await request.json())["title"])
+            body = await request.json()
+            hook.titles.append(body["title"])
+            if "overdue" not in body["title"]:  # a reminder's ids are its notice's, not alerts'
+                hook.alert_ids += body["opel"]["alert_ids"]
             return web.Response(text="ok")
 
         return handle
@@ -126,6 +131,7 @@ def write_api_config(path: Path) -> Path:
             "group": {"roles": ["escalation_group"], "token_env": "T_EX_GROUP"},
             "sp-east-kent": {"roles": ["senior_practitioner"], "token_env": "T_EX_SP"},
             "keah-east-kent": {"roles": ["keah_locality_organisers"], "token_env": "T_EX_KEAH"},
+            "duty": {"roles": ["duty_manager"], "token_env": "T_EX_DUTY"},
         }
     }
     path.write_text(yaml.safe_dump(data))
@@ -221,6 +227,16 @@ async def test_exercise_pages_only_exercise_contacts_and_leaves_live_alone(
             assert marked_at is not None
             assert marked_at < datetime(2026, 1, 5, 9, 30, tzinfo=UTC)
 
+            # 3c. The exercise control acknowledges the first EXERCISE alert it was sent.
+            await wait_for(lambda: _async(exercise_hook.alert_ids), timeout=30, every=0.2)
+            async with session.post(
+                f"{base}/exercise/alerts/{exercise_hook.alert_ids[0]}/ack",
+                json={"note": "seen"},
+                headers=bearer("T_EX_DUTY"),
+            ) as response:
+                assert response.status == 202, await response.text()
+                assert (await response.json())["type"] == "ack"
+
             # 4. A live reading during the exercise escalates West Kent for real.
             later = (now + timedelta(minutes=1)).isoformat()
             await produce(own_broker.bootstrap, [reading("stp_staffing_pct", "west_kent", 45, later)])
@@ -260,7 +276,11 @@ async def test_exercise_pages_only_exercise_contacts_and_leaves_live_alone(
             }
             assert report.counts == {"on_time": 1, "late": 1, "never_done": 3, "not_triggered": 0}
             responses = [e for e in report.timeline if e.kind == "response"]
-            assert {e.role for e in responses} == {"keah_locality_organisers", "senior_practitioner"}
+            assert {(e.role, e.text.split()[0]) for e in responses} == {
+                ("keah_locality_organisers", "referrer"),
+                ("senior_practitioner", "done"),
+                ("out_of_hours_service", "acknowledged"),
+            }
             async with session.get(f"{base}/exercise/report.html") as response:
                 assert response.status == 200
                 page = await response.text()
