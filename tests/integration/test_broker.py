@@ -169,12 +169,17 @@ async def test_all_opel_topics_exist_and_status_is_compacted(broker: EmbeddedBro
 
 def test_topic_specs() -> None:
     specs = all_topics(PARTITIONS)
-    assert len({s.name for s in specs}) == len(specs) == 17
+    # 17 of the service and 9 kept for live exercises (opel.exercise.*, docs/exercises.md).
+    assert len({s.name for s in specs}) == len(specs) == 26
+    assert len(topics.EXERCISE_TOPICS) == 9
     assert [s.name for s in specs if s.compacted] == [
         topics.STATUS,
         topics.ACTION_ITEMS,
         topics.NOTIFICATIONS,
         topics.PARTNER_DELIVERIES,
+        topics.EXERCISE_ACTION_ITEMS,
+        topics.EXERCISE_NOTIFICATIONS,
+        topics.EXERCISE_STATUS,
     ]
     assert {s.name for s in specs if s.role == "in"} == set(topics.INPUT_TOPICS)
     assert {s.name for s in specs if s.role == "out"} == set(topics.OUTPUT_TOPICS)
