@@ -56,7 +56,10 @@ fetched before the seek, moving the read offset past the copies the seek was to 
 what it delivered between the seek and the resume was cleared from the queues. Neither was ever
 acknowledged, so the partition also stopped committing. :meth:`Consumer.perform_seek` holds the
 flow from the seek to Faust's resume, and the fetch loop drops the rest of a batch fetched before
-a seek (the fetch from the new position brings those records again, in order).
+a seek (the fetch from the new position brings those records again, in order). Which batches
+came before a seek is decided in the consumer thread, where both the seek and the fetch run: a
+batch counted at the thread's fetch, not when the loop asked for it, so that a batch fetched from
+the new position is never taken for a stale one.
 """
 
 from __future__ import annotations
@@ -111,6 +114,14 @@ def _thread_class(wait_ms: int) -> type[Any]:
         async def seek_to_committed(self) -> Mapping[TP, int]:
             return cast(Mapping[TP, int], await self.call_thread(self._seek_to_committed_or_start))
 
+        async def _fetch_records(self, *args: Any, **kwargs: Any) -> Any:
+            records = await super()._fetch_records(*args, **kwargs)
+            # What aiokafka returns agrees with the positions as they are now (a seek drops
+            # what was fetched before it), so the batch belongs to the seeks made so far.
+            owner: Any = self.consumer
+            owner._opel_fetched_at = owner._opel_seeks
+            return records
+
         async def _seek_to_committed_or_start(self) -> Mapping[TP, int]:
             # When a rebalance suspends a stream, Faust drops the records it had fetched for it
             # and counts on this seek to read them again. aiokafka seeks only where an offset
@@ -120,6 +131,10 @@ def _thread_class(wait_ms: int) -> type[Any]:
             # starts it. Table changelogs are never committed by design and are left alone:
             # read again from their start, they put old values back into restored tables.
             consumer = self._ensure_consumer()
+            # Counted here, in the thread that fetches, so that a batch knows whether it was
+            # fetched before or after this seek (:meth:`_fetch_records`).
+            owner: Any = self.consumer
+            owner._opel_seeks += 1
             committed = await consumer.seek_to_committed()
             changelogs = self.app.tables.changelog_topics
             fresh = [
@@ -314,7 +329,9 @@ def _transport_class(wait_ms: int) -> type[Any]:
             return acked
 
         _opel_seeks = 0
-        """How many times :meth:`perform_seek` ran: a batch fetched before a seek is stale."""
+        """Seeks to the committed offsets so far, counted by the consumer thread."""
+        _opel_fetched_at = 0
+        """``_opel_seeks`` when the batch being delivered was fetched: behind it, the batch is stale."""
 
         async def perform_seek(self) -> None:
             # Faust resumes the flow right after this seek (tables/recovery.py), and resuming
@@ -326,7 +343,6 @@ def _transport_class(wait_ms: int) -> type[Any]:
             hold = self.flow_active and flow.is_active()
             if hold:
                 flow.suspend()
-            self._opel_seeks += 1
             try:
                 await super().perform_seek()
             except BaseException:
@@ -334,12 +350,16 @@ def _transport_class(wait_ms: int) -> type[Any]:
                     flow.resume()
                 raise
 
-        async def _opel_deliver(self, message: Any, seeks: int) -> bool:
+        def _opel_stale(self) -> bool:
+            """Whether a seek came after the fetch of the batch being delivered."""
+            return self._opel_seeks != self._opel_fetched_at
+
+        async def _opel_deliver(self, message: Any) -> bool:
             """Hand ``message`` to the streams unless a seek came after its fetch (False)."""
             # The check and the conductor's put run without a pause between them (the flow is
             # active, so the conductor's own acquire returns at once): no seek falls in between.
             await self.app.flow_control.acquire()
-            if self._opel_seeks != seeks:
+            if self._opel_stale():
                 return False
             await self.callback(message)
             return True
@@ -354,6 +374,7 @@ def _transport_class(wait_ms: int) -> type[Any]:
             # three-node worker kill -9 on Apache Kafka). And the rest of a batch fetched before
             # a seek is dropped, not delivered (see the module's doc).
             deliver = self._opel_deliver
+            stale = self._opel_stale
 
             getmany = self.getmany
             consumer_should_stop = self._stopped.is_set
@@ -368,7 +389,6 @@ def _transport_class(wait_ms: int) -> type[Any]:
             try:
                 while not (consumer_should_stop() or fetcher_should_stop()):
                     set_flag(CONSUMER_FETCHING)
-                    seeks = self._opel_seeks
                     ait = cast(AsyncIterator[Any], getmany(timeout=1.0))
                     await self.sleep(0)
                     if not self.should_stop:
@@ -377,7 +397,7 @@ def _transport_class(wait_ms: int) -> type[Any]:
                             if num_since_yield > 100:
                                 await asyncio.sleep(0)
                                 num_since_yield = 0
-                            if self._opel_seeks != seeks:
+                            if stale():
                                 break  # fetched before a seek: fetched again from where it went
                             offset = message.offset
                             r_offset = get_read_offset(tp)
@@ -391,8 +411,8 @@ def _transport_class(wait_ms: int) -> type[Any]:
                                 if commit_every is not None and self._n_acked >= commit_every:
                                     self._n_acked = 0
                                     await self.commit()
-                                await self.wait_first(deliver(message, seeks), self.suspend_flow.wait())
-                                if self._opel_seeks != seeks:
+                                await self.wait_first(deliver(message), self.suspend_flow.wait())
+                                if stale():
                                     break  # not delivered, or its copy precedes the seek's
                                 set_read_offset(tp, offset)
                         unset_flag(CONSUMER_FETCHING)
