@@ -34,6 +34,7 @@ from streams import topics
 from streams.broker import EmbeddedBroker
 from streams.catalogues import CatalogueStore
 from streams.codec import topic_for
+from streams.compacted import read_topic_to_end
 from streams.settings import Settings
 
 from .service import latest_status, read_all
@@ -265,6 +266,37 @@ async def where_it_stands(bootstrap: str) -> str:
         lines.append(
             f"{key}: observed_at {value.get('observed_at')}, level {value.get('level')}, "
             f"computed {value.get('computed_level')}"
+        )
+    return "\n".join(lines)
+
+
+async def where_readings_went(bootstrap: str, readings: Sequence[Reading]) -> str:
+    """After a difference: which readings never reached the area stage's input topic (lost on
+    the way in) and which reached it but were never decided (no audit record: lost by the area
+    stage), by area, with the stage messages that held the undecided ones."""
+    key = tuple[str, str, datetime]
+    held: dict[key, str] = {}
+    async for record in read_topic_to_end(bootstrap, topics.AREA_EVENTS, fetch_max_wait_ms=100):
+        for item in json.loads(record.value or b"{}").get("items", ()):
+            if item.get("kind") == "reading":
+                at = datetime.fromisoformat(item["observed_at"])
+                held.setdefault((item["indicator"], item["area"], at), f"{record.partition}@{record.offset}")
+    decided: set[key] = set()
+    for _, value in await read_all(bootstrap, topics.AUDIT):
+        scope = (value or {}).get("scope") or ""
+        if value.get("decision") in ("assessed", "duplicate", "stale") and scope.startswith("indicator/"):
+            _, indicator, area = scope.split("/", 2)
+            decided.add((indicator, area, datetime.fromisoformat(value["at"])))
+    lines = []
+    for area in AREAS:
+        mine = [(r.indicator, r.area, r.observed_at) for r in readings if r.area == area]
+        never_in = [k for k in mine if k not in held]
+        undecided = [k for k in mine if k in held and k not in decided]
+        where = sorted({held[k] for k in undecided})
+        first = min((k[2] for k in never_in + undecided), default=None)
+        lines.append(
+            f"{area}: {len(mine)} readings, {len(never_in)} never on {topics.AREA_EVENTS}, "
+            f"{len(undecided)} there but not decided (messages {where[:12]}), first missing at {first}"
         )
     return "\n".join(lines)
 

@@ -41,6 +41,7 @@ from .oracle_support import (
     stream,
     wait_until_progressed,
     where_it_stands,
+    where_readings_went,
 )
 from .service import fresh_broker, latest_status, wait_for
 
@@ -149,12 +150,13 @@ async def test_two_workers_one_killed_mid_stream(brokers: list[EmbeddedBroker], 
         await produce(broker.bootstrap, batch[len(batch) // 2 :])
         events = await settle(broker.bootstrap, want, end)
         stands = await where_it_stands(broker.bootstrap)
+        problems = compare(want, events)
+        went = await where_readings_went(broker.bootstrap, readings) if problems else ""
         assert workers[1].poll() is None, "the second worker is still running"
     finally:
         for proc in workers:
             stop_worker(proc)
-    problems = compare(want, events)
-    assert not problems, f"{problems}\nwhere the service stands:\n{stands}"
+    assert not problems, f"{problems}\nwhere the service stands:\n{stands}\nwhere the readings went:\n{went}"
 
 
 def arrival_orders(batch: list[Message]) -> dict[str, list[Message]]:
