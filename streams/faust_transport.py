@@ -55,11 +55,11 @@ worker's areas, within one partition): the fetch loop went on delivering the res
 fetched before the seek, moving the read offset past the copies the seek was to fetch again; and
 what it delivered between the seek and the resume was cleared from the queues. Neither was ever
 acknowledged, so the partition also stopped committing. :meth:`Consumer.perform_seek` holds the
-flow from the seek to Faust's resume, and the fetch loop drops the rest of a batch fetched before
-a seek (the fetch from the new position brings those records again, in order). Which batches
-came before a seek is decided in the consumer thread, where both the seek and the fetch run: a
-batch counted at the thread's fetch, not when the loop asked for it, so that a batch fetched from
-the new position is never taken for a stale one.
+flow from the seek to Faust's resume, and the fetch loop drops what it holds of a partition
+fetched before that partition's seek (the fetch from the new position brings those records again,
+in order). Which records came before a seek is decided per partition in the consumer thread,
+where both the seek and the fetch run: dropping a whole batch, or dropping by when the loop asked
+for it, also dropped records fetched from a new position, which nothing fetches again.
 """
 
 from __future__ import annotations
@@ -116,10 +116,12 @@ def _thread_class(wait_ms: int) -> type[Any]:
 
         async def _fetch_records(self, *args: Any, **kwargs: Any) -> Any:
             records = await super()._fetch_records(*args, **kwargs)
-            # What aiokafka returns agrees with the positions as they are now (a seek drops
-            # what was fetched before it), so the batch belongs to the seeks made so far.
+            # What aiokafka returns agrees with each partition's position as it is now (a seek
+            # drops what was fetched before it): numbered here, the batch is stale for exactly
+            # the partitions seeked after this point (:meth:`_seek_to_committed_or_start`).
             owner: Any = self.consumer
-            owner._opel_fetched_at = owner._opel_seeks
+            owner._opel_fetches += 1
+            owner._opel_fetched_at = owner._opel_fetches
             return records
 
         async def _seek_to_committed_or_start(self) -> Mapping[TP, int]:
@@ -131,19 +133,29 @@ def _thread_class(wait_ms: int) -> type[Any]:
             # starts it. Table changelogs are never committed by design and are left alone:
             # read again from their start, they put old values back into restored tables.
             consumer = self._ensure_consumer()
-            # Counted here, in the thread that fetches, so that a batch knows whether it was
-            # fetched before or after this seek (:meth:`_fetch_records`).
+            # aiokafka's seek_to_committed, one partition at a time, noting for each the fetch
+            # it came after, in this thread where fetches return (:meth:`_fetch_records`): a
+            # batch fetched before a partition's seek is stale for that partition only. The
+            # seeks interleave with the requests for committed offsets, and a fetch returning
+            # in between holds records from the new position of the partitions already seeked
+            # (to deliver: their position has moved past them) and from the old position of the
+            # others (to drop: their seek fetches them again).
             owner: Any = self.consumer
-            owner._opel_seeks += 1
-            committed = await consumer.seek_to_committed()
+            seeked: dict[Any, int] = owner._opel_seeked
             changelogs = self.app.tables.changelog_topics
-            fresh = [
-                tp
-                for tp, offset in committed.items()
-                if (offset is None or offset <= 0) and tp.topic not in changelogs
-            ]
-            if fresh and self.app.conf.consumer_auto_offset_reset == "earliest":
-                await consumer.seek_to_beginning(*fresh)
+            from_start = self.app.conf.consumer_auto_offset_reset == "earliest"
+            committed: dict[Any, int | None] = {}
+            for tp in consumer.assignment():
+                offset = committed[tp] = await consumer.committed(tp)
+                if offset is not None and offset > 0:
+                    consumer.seek(tp, offset)
+                elif from_start and tp.topic not in changelogs:
+                    seeked[tp] = owner._opel_fetches  # before the reset drops what it had
+                    await consumer.seek_to_beginning(tp)
+                    continue
+                else:
+                    continue
+                seeked[tp] = owner._opel_fetches
             return cast(Mapping[TP, int], committed)
 
     return ConsumerThread
@@ -328,10 +340,16 @@ def _transport_class(wait_ms: int) -> type[Any]:
             acked: bool = super().ack(message)
             return acked
 
-        _opel_seeks = 0
-        """Seeks to the committed offsets so far, counted by the consumer thread."""
+        _opel_fetches = 0
+        """Batches fetched so far, counted by the consumer thread as each returns."""
         _opel_fetched_at = 0
-        """``_opel_seeks`` when the batch being delivered was fetched: behind it, the batch is stale."""
+        """The number of the batch being delivered."""
+        _opel_seeked: dict[Any, int]
+        """Partition -> the number of the last batch fetched before its last seek."""
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self._opel_seeked = {}
 
         async def perform_seek(self) -> None:
             # Faust resumes the flow right after this seek (tables/recovery.py), and resuming
@@ -350,16 +368,17 @@ def _transport_class(wait_ms: int) -> type[Any]:
                     flow.resume()
                 raise
 
-        def _opel_stale(self) -> bool:
-            """Whether a seek came after the fetch of the batch being delivered."""
-            return self._opel_seeks != self._opel_fetched_at
+        def _opel_stale(self, tp: Any) -> bool:
+            """Whether ``tp`` was seeked after the batch being delivered was fetched."""
+            seeked = self._opel_seeked.get(tp)
+            return seeked is not None and seeked >= self._opel_fetched_at
 
-        async def _opel_deliver(self, message: Any) -> bool:
-            """Hand ``message`` to the streams unless a seek came after its fetch (False)."""
+        async def _opel_deliver(self, tp: Any, message: Any) -> bool:
+            """Hand ``message`` to the streams unless its partition was seeked after its fetch."""
             # The check and the conductor's put run without a pause between them (the flow is
             # active, so the conductor's own acquire returns at once): no seek falls in between.
             await self.app.flow_control.acquire()
-            if self._opel_stale():
+            if self._opel_stale(tp):
                 return False
             await self.callback(message)
             return True
@@ -397,8 +416,8 @@ def _transport_class(wait_ms: int) -> type[Any]:
                             if num_since_yield > 100:
                                 await asyncio.sleep(0)
                                 num_since_yield = 0
-                            if stale():
-                                break  # fetched before a seek: fetched again from where it went
+                            if stale(tp):
+                                continue  # fetched before its seek: fetched again from there
                             offset = message.offset
                             r_offset = get_read_offset(tp)
                             if r_offset is None or offset >= r_offset:
@@ -411,9 +430,9 @@ def _transport_class(wait_ms: int) -> type[Any]:
                                 if commit_every is not None and self._n_acked >= commit_every:
                                     self._n_acked = 0
                                     await self.commit()
-                                await self.wait_first(deliver(message), self.suspend_flow.wait())
-                                if stale():
-                                    break  # not delivered, or its copy precedes the seek's
+                                await self.wait_first(deliver(tp, message), self.suspend_flow.wait())
+                                if stale(tp):
+                                    continue  # not delivered, or its copy precedes the seek's
                                 set_read_offset(tp, offset)
                         unset_flag(CONSUMER_FETCHING)
             except self.consumer_stopped_errors:

@@ -13,7 +13,7 @@ from typing import Any
 
 from faust.types import TP, Message
 
-from streams.faust_transport import _ABSENT, OpelApp, Table
+from streams.faust_transport import _ABSENT, OpelApp, Table, _thread_class
 
 
 def a_table() -> tuple[OpelApp, Any]:
@@ -54,9 +54,9 @@ async def test_a_committed_transaction_is_not_put_back() -> None:
     assert "swale|meta" not in table.data
 
 
-def a_message(generation: int, offset: int) -> Message:
+def a_message(generation: int, offset: int, topic: str = "opel.internal.area.v1") -> Message:
     return Message(
-        topic="opel.internal.area.v1",
+        topic=topic,
         partition=1,
         offset=offset,
         timestamp=0.0,
@@ -65,7 +65,7 @@ def a_message(generation: int, offset: int) -> Message:
         key=b"swale",
         value=b"{}",
         checksum=None,
-        tp=TP("opel.internal.area.v1", 1),
+        tp=TP(topic, 1),
         generation_id=generation,
     )
 
@@ -141,40 +141,41 @@ async def test_records_skipped_after_offset_0_are_a_gap_and_the_partition_commit
     assert consumer._new_offset(tp) == 4
 
 
-async def test_a_seek_drops_the_rest_of_a_batch_fetched_before_it() -> None:
+async def test_a_seek_drops_what_was_fetched_before_it_of_the_partitions_it_moved() -> None:
     """After a rebalance Faust seeks to the committed offset while a batch fetched earlier is
     still being delivered. Delivered on, that batch moved the read offset past the records the
     seek fetches again, and Faust's resume then cleared them from the queues: a survivor of a
-    worker kill -9 skipped stage messages for good. After the seek, delivery starts again at the
-    seek's position, in order."""
+    worker kill -9 skipped stage messages for good. After the seek, delivery of that partition
+    starts again at the seek's position, in order; a partition the seek did not move keeps
+    what was fetched of it (nothing would fetch it again)."""
     app = OpelApp("opel-test-seek", broker="kafka://127.0.0.1:1", store="memory://")
     consumer: Any = app.consumer
-    tp = TP("opel.internal.area.v1", 1)
-    batches = [[0, 1, 2, 3], [1, 2, 3]]  # the second is the fetch from the committed offset, 1
-    delivered: list[int] = []
-    after_seek: list[int] = []
+    tp, other = TP("opel.internal.area.v1", 1), TP("opel.internal.area.v1-books-changelog", 1)
+    # The second batch is the fetch from the committed offset of tp, 1.
+    batches = [[(tp, 0), (tp, 1), (tp, 2), (other, 0), (other, 1)], [(tp, 1), (tp, 2), (tp, 3)]]
+    delivered: list[tuple[int, int]] = []
     fetcher: Any = type("Fetcher", (), {"_stopped": asyncio.Event()})()
 
     async def getmany(timeout: float) -> AsyncIterator[tuple[TP, Message]]:
         if not batches:
             fetcher._stopped.set()
             return
-        consumer._opel_fetched_at = consumer._opel_seeks  # as the consumer thread records it
-        for offset in batches.pop(0):
-            yield tp, a_message(0, offset)
+        consumer._opel_fetches += 1  # as the consumer thread numbers a batch
+        consumer._opel_fetched_at = consumer._opel_fetches
+        for at, offset in batches.pop(0):
+            yield at, a_message(0, offset, topic=at.topic)
 
     async def callback(message: Message) -> None:
-        (after_seek if consumer._opel_seeks else delivered).append(message.offset)
-        if message.offset == 1 and not consumer._opel_seeks:
-            consumer._opel_seeks += 1  # what the thread's seek does, with Faust's read offset
-            consumer._read_offset[tp] = 1
+        delivered.append((message.partition if message.topic == tp.topic else -1, message.offset))
+        if message.tp == tp and message.offset == 1 and tp not in consumer._opel_seeked:
+            consumer._opel_seeked[tp] = consumer._opel_fetches  # the thread's seek of tp
+            consumer._read_offset[tp] = 1  # and Faust's read offset after it
 
     consumer.getmany = getmany
     consumer.callback = callback
     app.flow_control.resume()  # as the worker runs
     await asyncio.wait_for(consumer._drain_messages(fetcher), 10)
-    assert delivered == [0, 1]
-    assert after_seek == [1, 2, 3]
+    assert delivered == [(1, 0), (1, 1), (-1, 0), (-1, 1), (1, 1), (1, 2), (1, 3)]
 
 
 async def test_the_flow_is_held_from_a_seek_until_faust_resumes_it() -> None:
@@ -208,3 +209,53 @@ async def test_the_flow_is_held_from_a_seek_until_faust_resumes_it() -> None:
     with contextlib.suppress(TimeoutError):
         await consumer.perform_seek()
     assert app.flow_control.is_active(), "a seek that failed does not leave the flow held"
+
+
+async def test_a_fetch_between_two_partitions_seeks_is_stale_for_the_second_only() -> None:
+    """The consumer thread seeks partition by partition, asking Kafka for each committed offset
+    first. A fetch that returns in between holds records from the new position of the partition
+    already seeked (to deliver) and from the old position of the other (to drop). A fetch after
+    both seeks is stale for neither."""
+    app = OpelApp("opel-test-mid-seek", broker="kafka://127.0.0.1:1", store="memory://")
+    owner: Any = app.consumer
+    owner.resume_flow()
+    first, second = TP("opel.internal.area.v1", 0), TP("opel.internal.area.v1", 1)
+    asked, answer = asyncio.Event(), asyncio.Event()
+    seeks: list[tuple[TP, int]] = []
+
+    class Fetcher:
+        _closed = False
+        _subscriptions = type("Subscriptions", (), {"fetch_context": contextlib.nullcontext})()
+
+        async def fetched_records(self, *args: Any, **kwargs: Any) -> dict[TP, list[int]]:
+            return {first: [3], second: [8]}
+
+    class Kafka:
+        _closed = False
+        _fetcher = Fetcher()
+
+        def assignment(self) -> list[TP]:
+            return [first, second]
+
+        async def committed(self, tp: TP) -> int:
+            if tp == second:
+                asked.set()
+                await answer.wait()
+            return 3
+
+        def seek(self, tp: TP, offset: int) -> None:
+            seeks.append((tp, offset))
+
+    thread: Any = object.__new__(_thread_class(100))
+    thread.consumer, thread.app, thread._consumer = owner, app, Kafka()
+    seek = asyncio.create_task(thread._seek_to_committed_or_start())
+    await asked.wait()
+    assert await thread._fetch_records(Kafka(), {first, second}, timeout=0.1)
+    answer.set()
+    assert await seek == {first: 3, second: 3}
+    assert seeks == [(first, 3), (second, 3)]
+    assert not owner._opel_stale(first), "fetched after its seek: from the new position"
+    assert owner._opel_stale(second), "fetched before its seek: from the old position"
+    await thread._fetch_records(Kafka(), {first, second}, timeout=0.1)
+    assert not owner._opel_stale(first)
+    assert not owner._opel_stale(second)
