@@ -284,7 +284,9 @@ async def where_readings_went(bootstrap: str, readings: Sequence[Reading]) -> st
     decided: set[key] = set()
     for _, value in await read_all(bootstrap, topics.AUDIT):
         scope = (value or {}).get("scope") or ""
-        if value.get("decision") in ("assessed", "duplicate", "stale") and scope.startswith("indicator/"):
+        if value.get("decision") in ("assessed", "not_assessed", "duplicate", "stale") and scope.startswith(
+            "indicator/"
+        ):
             _, indicator, area = scope.split("/", 2)
             decided.add((indicator, area, datetime.fromisoformat(value["at"])))
     lines = []

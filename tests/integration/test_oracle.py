@@ -122,20 +122,6 @@ async def test_broker_pause_of_60_s_mid_stream(brokers: list[EmbeddedBroker], tm
     assert not problems, problems
 
 
-@pytest.mark.xfail(
-    reason=(
-        "issue 10: a loss after a rebalance remains under CPU load. Three causes were found and "
-        "fixed on 2026-12-02 (books read from a table still being restored, acks of skipped or "
-        "earlier-generation events counted for a commit, table writes of aborted transactions "
-        "kept). On a quiet machine it passes (4 of 4 with those fixes, 20 of 20 at the day's "
-        "earlier commits); with other test runs (or busy loops) taking the two cores it failed "
-        "in about 1 run of 3, always the same shape: "
-        "some transitions of swale and west_kent, whose partition the killed worker held, "
-        "missing (17 to 182 differences) although the survivor restored that worker's books "
-        "ahead of the committed offset and refused no ack. Not yet explained (docs/kafka.md)"
-    ),
-    strict=False,
-)
 async def test_two_workers_one_killed_mid_stream(brokers: list[EmbeddedBroker], tmp_path: Path) -> None:
     readings, end = a_day(3)
     want = oracle_transitions(readings)
