@@ -204,6 +204,8 @@ async def start(
     delivery = await choose_delivery(settings, security)
     outputs = Outputs(settings.kafka_bootstrap(), security=security, idempotent=delivery.idempotent)
     app = create_app(settings, store, outputs, clock, replication_factor=replicas, delivery=delivery)
+    if settings.broker_url is not None:
+        await create_changelogs(app, settings, security, replicas)
     ingest = Ingest(
         bootstrap=settings.kafka_bootstrap(),
         group_id=f"{settings.app_id}-ingest",
@@ -234,6 +236,54 @@ async def start(
         await stop(running)
         raise
     return running
+
+
+async def create_changelogs(app: Any, settings: Settings, security: KafkaSecurity, replicas: int) -> None:
+    """Create the tables' changelog topics before Faust starts, and wait until they are led.
+
+    Faust creates them itself as it starts, but Apache Kafka tells its brokers of a new topic a
+    moment after it answers CreateTopics: a consumer whose metadata came in between kept the
+    changelog as missing, and every write to that table failed (``PartitionsMismatch``: the
+    changelog "has 0 partitions") until its metadata was refreshed minutes later (seen on a
+    fresh one-node cluster in tests/integration/test_oracle.py). Topics already there are left
+    as they are.
+    """
+    specs = [
+        topics.TopicSpec(
+            name=table.changelog_topic.get_topic_name(),
+            partitions=table.changelog_topic.partitions or settings.partitions,
+            compacted=True,
+            role="internal",
+            description=f"Changelog of the {table.name} table.",
+        )
+        for table in app.tables.values()
+    ]
+    try:
+        outcome = await topic_admin.create_topics(
+            settings.kafka_bootstrap(),
+            specs,
+            replication_factor=replicas,
+            verify_existing=False,
+            client_id=f"{settings.app_id}-changelogs",
+            security=security,
+        )
+    except Exception as exc:
+        raise TopicsNotReadyError(
+            f"cannot create the table changelogs on {settings.kafka_bootstrap()}: "
+            f"{str(exc) or type(exc).__name__}"
+        ) from exc
+    if outcome.failed:
+        raise TopicsNotReadyError(
+            f"cannot create the table changelogs on {settings.kafka_bootstrap()}: "
+            + "; ".join(outcome.failed)
+        )
+    if outcome.created:
+        log.info(
+            "created %d table changelogs (%d replicas): %s",
+            len(outcome.created),
+            replicas,
+            ", ".join(outcome.created),
+        )
 
 
 async def _add_watcher(running: Running) -> None:

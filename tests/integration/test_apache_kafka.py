@@ -297,6 +297,13 @@ def test_opel_run_create_topics_creates_them_as_create_topics_py_would(
     assert check.ok, check  # partitions and cleanup.policy=compact where the spec says
     described = asyncio.run(_describe(one_node.bootstrap, list(topics.ALL_TOPIC_NAMES)))
     assert described == {name: (PARTITIONS, {1}) for name in topics.ALL_TOPIC_NAMES}
+    # The tables' changelogs are created and led before Faust starts (streams.worker.create_changelogs):
+    # left to Faust, a consumer could see one as missing and every write to its table failed.
+    changelogs = [f"opel-{name}-books-changelog" for name in ("area", "county", "system")]
+    assert "created 3 table changelogs (1 replicas)" in errors
+    assert asyncio.run(_describe(one_node.bootstrap, changelogs)) == {
+        name: (PARTITIONS, {1}) for name in changelogs
+    }
 
 
 def test_opel_run_refuses_replication_factor_without_create_topics(tmp_path: Path) -> None:
