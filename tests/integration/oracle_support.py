@@ -276,7 +276,11 @@ async def where_readings_went(bootstrap: str, readings: Sequence[Reading]) -> st
     stage), by area, with the stage messages that held the undecided ones."""
     key = tuple[str, str, datetime]
     held: dict[key, str] = {}
-    async for record in read_topic_to_end(bootstrap, topics.AREA_EVENTS, fetch_max_wait_ms=100):
+    # read_committed: under exactly-once, a stage message of an aborted transaction never arrived.
+    area_events = read_topic_to_end(
+        bootstrap, topics.AREA_EVENTS, fetch_max_wait_ms=100, isolation_level="read_committed"
+    )
+    async for record in area_events:
         for item in json.loads(record.value or b"{}").get("items", ()):
             if item.get("kind") == "reading":
                 at = datetime.fromisoformat(item["observed_at"])

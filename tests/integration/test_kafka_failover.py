@@ -61,6 +61,7 @@ from .oracle_support import (
     stream,
     wait_until_progressed,
     where_it_stands,
+    where_readings_went,
 )
 from .service import PARTITIONS, read_all
 
@@ -246,6 +247,8 @@ async def check(
         await asyncio.sleep(2)
     if lost:
         problems.append(f"{len(lost)} readings without an audit record (lost): {lost[:10]}")
+    if found or lost:
+        problems.append(f"where the readings went:\n{await where_readings_went(kafka.bootstrap, readings)}")
     thin = await thinly_replicated(kafka)
     if thin:
         problems.append(f"topics with fewer than {REPLICAS} replicas: {thin}")
