@@ -141,7 +141,10 @@ async def produce(
                     await asyncio.wait_for(producer.stop(), 10)
 
 
-def start_worker(broker: EmbeddedBroker, data: Path, app_id: str) -> subprocess.Popen[bytes]:
+def start_worker(
+    broker: EmbeddedBroker, data: Path, app_id: str, *, source_idle: timedelta | None = None
+) -> subprocess.Popen[bytes]:
+    """A worker subprocess with the oracle's settings; ``source_idle`` sets ``OPEL_SOURCE_IDLE``."""
     data.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
     env.update(
@@ -154,6 +157,8 @@ def start_worker(broker: EmbeddedBroker, data: Path, app_id: str) -> subprocess.
         OPEL_STEP_DOWN_DWELL=f"PT{int(DWELL.total_seconds())}S",
         OPEL_LOG_LEVEL=os.environ.get("OPEL_ORACLE_LOG_LEVEL", "warning"),
     )
+    if source_idle is not None:
+        env["OPEL_SOURCE_IDLE"] = f"PT{int(source_idle.total_seconds())}S"
     log = (data / "worker.log").open("ab")
     announce(f"starting worker {app_id}")
     return subprocess.Popen([sys.executable, "-m", "streams.worker"], env=env, stdout=log, stderr=log)

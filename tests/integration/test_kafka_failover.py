@@ -71,6 +71,15 @@ BROKER_TIERS = ()  # not run per tier: every test here is about a three-node Apa
 
 EVERY = timedelta(minutes=10)
 DAY = 144  # ten-minute slots
+SOURCE_IDLE = timedelta(seconds=45)
+"""Longer than a producer stalls while the cluster elects a new leader (a killed node is fenced
+after 9 s, then its partitions move). With the default 10 s, ingest took the stalled topic for a
+silent source of its areas and released the other topic's readings past it; the stalled readings
+then came late and were applied by the lateness rule (docs/semantics.md), so the transitions
+differed from the core's in event-time order without any reading lost (kill of the leader: 5 of
+5 runs passed with 45 s, about half with 10 s, 2026-12-03). The oracle tests' idle grace is
+longer than their faults for the same reason."""
+
 REPLICAS = 3
 READ = (topics.CAPACITY, topics.REFERRALS, topics.AREA_EVENTS)
 """The topics whose partitions the worker reads readings from: the inputs, then the area stage's."""
@@ -240,7 +249,7 @@ async def check(
     again = [key for key, n in ids_per_transition.items() if n > 1]
     if again:
         problems.append(f"transitions written under more than one id: {again[:10]}")
-    # The last readings of an input may wait OPEL_SOURCE_IDLE (10 s) in ingest's event-time merge
+    # The last readings of an input may wait SOURCE_IDLE (45 s) in ingest's event-time merge
     # after the transitions are complete: give them that long and more before calling them lost.
     deadline = time.monotonic() + 60
     while (lost := await lost_readings(kafka.bootstrap, readings)) and time.monotonic() < deadline:
@@ -264,7 +273,10 @@ async def check(
         "3682742 (exactly-once by default on Apache Kafka): 10 transitions of one area and the "
         "county missing or at other times, no reading lost, as after the rolling restart below; "
         "at aae1219 passed once and failed once (8 transitions of west_kent and the county); "
-        "with the seek fixed per partition (a91a9f3) passed 2 of 2, one of them under busy loops"
+        "with the seek fixed per partition (a91a9f3) passed 2 of 2, one of them under busy loops, "
+        "then failed in the clean-clone CI and 2 of 4 runs: no reading lost, readings of a "
+        "topic stalled by the election applied late (source idle 10 s); with SOURCE_IDLE 45 s "
+        "passed 5 of 5"
     ),
     strict=False,
 )
@@ -272,7 +284,7 @@ async def test_kill_9_of_the_leader_of_the_partitions_the_worker_reads(
     cluster: ApacheKafka, tmp_path: Path
 ) -> None:
     day = a_day(21)
-    proc = start_worker(cluster, tmp_path / "worker", "opel-failover-kill-leader")
+    proc = start_worker(cluster, tmp_path / "worker", "opel-failover-kill-leader", source_idle=SOURCE_IDLE)
     try:
         await feed(cluster, day.part(0, 1 / 2))
         await wait_until_progressed(cluster.bootstrap, third_of(day.readings))
@@ -299,7 +311,7 @@ async def test_kill_9_of_the_leader_of_the_partitions_the_worker_reads(
 )
 async def test_a_broker_paused_for_60_s_mid_stream(cluster: ApacheKafka, tmp_path: Path) -> None:
     day = a_day(22)
-    proc = start_worker(cluster, tmp_path / "worker", "opel-failover-pause")
+    proc = start_worker(cluster, tmp_path / "worker", "opel-failover-pause", source_idle=SOURCE_IDLE)
     try:
         await feed(cluster, day.part(0, 1 / 2))
         await wait_until_progressed(cluster.bootstrap, third_of(day.readings))
@@ -336,7 +348,7 @@ async def test_a_broker_paused_for_60_s_mid_stream(cluster: ApacheKafka, tmp_pat
 )
 async def test_a_rolling_restart_of_all_three_nodes(cluster: ApacheKafka, tmp_path: Path) -> None:
     day = a_day(23)
-    proc = start_worker(cluster, tmp_path / "worker", "opel-failover-rolling")
+    proc = start_worker(cluster, tmp_path / "worker", "opel-failover-rolling", source_idle=SOURCE_IDLE)
     try:
         await feed(cluster, day.part(0, 3 / 9))
         await wait_until_progressed(cluster.bootstrap, day.readings[len(day.readings) // 6].observed_at)
@@ -375,7 +387,7 @@ async def test_a_rolling_restart_of_all_three_nodes(cluster: ApacheKafka, tmp_pa
 async def test_worker_kill_9_during_a_broker_failover(cluster: ApacheKafka, tmp_path: Path) -> None:
     day = a_day(24)
     app_id = "opel-failover-worker-kill"
-    proc = start_worker(cluster, tmp_path / "worker", app_id)
+    proc = start_worker(cluster, tmp_path / "worker", app_id, source_idle=SOURCE_IDLE)
     try:
         await feed(cluster, day.part(0, 1 / 2))
         await wait_until_progressed(cluster.bootstrap, third_of(day.readings))
@@ -387,7 +399,7 @@ async def test_worker_kill_9_during_a_broker_failover(cluster: ApacheKafka, tmp_
         await asyncio.sleep(2)
         kill_9(proc)
         await feed(cluster, day.part(1 / 2, 1))
-        proc = start_worker(cluster, tmp_path / "worker", app_id)
+        proc = start_worker(cluster, tmp_path / "worker", app_id, source_idle=SOURCE_IDLE)
         # The node comes back while the new worker restores its tables and catches up.
         await asyncio.sleep(5)
         await asyncio.to_thread(cluster.start_node, leader, 120)
