@@ -121,7 +121,6 @@ def _thread_class(wait_ms: int) -> type[Any]:
             # the partitions seeked after this point (:meth:`_seek_to_committed_or_start`).
             owner: Any = self.consumer
             owner._opel_fetches += 1
-            owner._opel_fetched_at = owner._opel_fetches
             return records
 
         async def _seek_to_committed_or_start(self) -> Mapping[TP, int]:
@@ -149,13 +148,10 @@ def _thread_class(wait_ms: int) -> type[Any]:
                 offset = committed[tp] = await consumer.committed(tp)
                 if offset is not None and offset > 0:
                     consumer.seek(tp, offset)
+                    seeked[tp] = owner._opel_fetches
                 elif from_start and tp.topic not in changelogs:
                     seeked[tp] = owner._opel_fetches  # before the reset drops what it had
                     await consumer.seek_to_beginning(tp)
-                    continue
-                else:
-                    continue
-                seeked[tp] = owner._opel_fetches
             return cast(Mapping[TP, int], committed)
 
     return ConsumerThread
@@ -341,9 +337,9 @@ def _transport_class(wait_ms: int) -> type[Any]:
             return acked
 
         _opel_fetches = 0
-        """Batches fetched so far, counted by the consumer thread as each returns."""
-        _opel_fetched_at = 0
-        """The number of the batch being delivered."""
+        """Batches fetched so far, counted by the consumer thread as each returns. The fetch loop
+        asks for the next batch only once it is done with the last, so this is also the number
+        of the batch being delivered."""
         _opel_seeked: dict[Any, int]
         """Partition -> the number of the last batch fetched before its last seek."""
 
@@ -371,7 +367,7 @@ def _transport_class(wait_ms: int) -> type[Any]:
         def _opel_stale(self, tp: Any) -> bool:
             """Whether ``tp`` was seeked after the batch being delivered was fetched."""
             seeked = self._opel_seeked.get(tp)
-            return seeked is not None and seeked >= self._opel_fetched_at
+            return seeked is not None and seeked >= self._opel_fetches
 
         async def _opel_deliver(self, tp: Any, message: Any) -> bool:
             """Hand ``message`` to the streams unless its partition was seeked after its fetch."""

@@ -161,7 +161,6 @@ async def test_a_seek_drops_what_was_fetched_before_it_of_the_partitions_it_move
             fetcher._stopped.set()
             return
         consumer._opel_fetches += 1  # as the consumer thread numbers a batch
-        consumer._opel_fetched_at = consumer._opel_fetches
         for at, offset in batches.pop(0):
             yield at, a_message(0, offset, topic=at.topic)
 
