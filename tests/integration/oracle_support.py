@@ -25,8 +25,10 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from support.progress import announce
 
+from opel.contracts.audit import AuditRecord
 from opel.contracts.deadletter import DeadLetter
 from opel.contracts.escalation import EscalationEvent
+from opel.contracts.stage import ReadingItem, StageMessage
 from opel.models import Reading
 from opel.replay import TransitionKey, conflicting_ids, diff_transitions, format_diff, replay, transitions
 from opel.stages.context import Context
@@ -275,32 +277,46 @@ async def where_it_stands(bootstrap: str) -> str:
     return "\n".join(lines)
 
 
+READING_DECISIONS = frozenset({"assessed", "not_assessed", "duplicate", "stale"})
+"""The audit decisions that say a reading was decided (its own record, whatever the outcome)."""
+
+ReadingKey = tuple[str, str, datetime, float]
+"""A reading as the audit and the stage messages both carry it: indicator, area, time, value."""
+
+
+def reading_key(reading: Reading | ReadingItem) -> ReadingKey:
+    return (reading.indicator, reading.area, reading.observed_at, float(reading.value))
+
+
+async def audited_readings(bootstrap: str) -> set[ReadingKey]:
+    """Every reading that has an audit record of its own on opel.audit.v1."""
+    audited: set[ReadingKey] = set()
+    for _, value in await read_all(bootstrap, topics.AUDIT):
+        record = AuditRecord.model_validate(value)
+        given = record.input
+        if record.decision in READING_DECISIONS and given is not None and "indicator" in given:
+            at = datetime.fromisoformat(str(given["observed_at"]))
+            audited.add((str(given["indicator"]), str(given["area"]), at, float(given["value"])))
+    return audited
+
+
 async def where_readings_went(bootstrap: str, readings: Sequence[Reading]) -> str:
     """After a difference: which readings never reached the area stage's input topic (lost on
     the way in) and which reached it but were never decided (no audit record: lost by the area
     stage), by area, with the stage messages that held the undecided ones."""
-    key = tuple[str, str, datetime]
-    held: dict[key, str] = {}
+    held: dict[ReadingKey, str] = {}
     # read_committed: under exactly-once, a stage message of an aborted transaction never arrived.
     area_events = read_topic_to_end(
         bootstrap, topics.AREA_EVENTS, fetch_max_wait_ms=100, isolation_level="read_committed"
     )
     async for record in area_events:
-        for item in json.loads(record.value or b"{}").get("items", ()):
-            if item.get("kind") == "reading":
-                at = datetime.fromisoformat(item["observed_at"])
-                held.setdefault((item["indicator"], item["area"], at), f"{record.partition}@{record.offset}")
-    decided: set[key] = set()
-    for _, value in await read_all(bootstrap, topics.AUDIT):
-        scope = (value or {}).get("scope") or ""
-        if value.get("decision") in ("assessed", "not_assessed", "duplicate", "stale") and scope.startswith(
-            "indicator/"
-        ):
-            _, indicator, area = scope.split("/", 2)
-            decided.add((indicator, area, datetime.fromisoformat(value["at"])))
+        for item in StageMessage.model_validate_json(record.value).items:
+            if isinstance(item, ReadingItem):
+                held.setdefault(reading_key(item), f"{record.partition}@{record.offset}")
+    decided = await audited_readings(bootstrap)
     lines = []
     for area in AREAS:
-        mine = [(r.indicator, r.area, r.observed_at) for r in readings if r.area == area]
+        mine = [reading_key(r) for r in readings if r.area == area]
         never_in = [k for k in mine if k not in held]
         undecided = [k for k in mine if k in held and k not in decided]
         where = sorted({held[k] for k in undecided})

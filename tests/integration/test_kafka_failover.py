@@ -49,12 +49,14 @@ from streams.worker import ensure_topics
 from . import conftest
 from .oracle_support import (
     Message,
+    audited_readings,
     compare,
     kill_9,
     messages,
     now_minute,
     oracle_transitions,
     produce,
+    reading_key,
     settle,
     start_worker,
     stop_worker,
@@ -63,7 +65,7 @@ from .oracle_support import (
     where_it_stands,
     where_readings_went,
 )
-from .service import PARTITIONS, read_all
+from .service import PARTITIONS
 
 pytestmark = pytest.mark.slow
 
@@ -83,7 +85,6 @@ longer than their faults for the same reason."""
 REPLICAS = 3
 READ = (topics.CAPACITY, topics.REFERRALS, topics.AREA_EVENTS)
 """The topics whose partitions the worker reads readings from: the inputs, then the area stage's."""
-READING_DECISIONS = frozenset({"assessed", "not_assessed", "duplicate", "stale"})
 
 
 @pytest.fixture(autouse=True)
@@ -212,22 +213,11 @@ async def wait_fully_replicated(kafka: ApacheKafka, timeout: float = 120.0) -> N
 
 async def lost_readings(bootstrap: str, readings: Sequence[Reading]) -> list[str]:
     """Readings produced that have no audit record of their own on opel.audit.v1."""
-    audited: set[tuple[str, str, datetime, float]] = set()
-    for _, value in await read_all(bootstrap, topics.AUDIT):
-        given = value.get("input") if isinstance(value, dict) else None
-        if value.get("decision") in READING_DECISIONS and isinstance(given, dict) and "indicator" in given:
-            audited.add(
-                (
-                    str(given["indicator"]),
-                    str(given["area"]),
-                    datetime.fromisoformat(str(given["observed_at"])),
-                    float(given["value"]),
-                )
-            )
+    audited = await audited_readings(bootstrap)
     return [
         f"{r.indicator} {r.area} {r.value} at {r.observed_at.isoformat()}"
         for r in readings
-        if (r.indicator, r.area, r.observed_at, float(r.value)) not in audited
+        if reading_key(r) not in audited
     ]
 
 
