@@ -121,6 +121,7 @@ class AlertingService:
         security: KafkaSecurity = PLAINTEXT,
         isolation_level: str = "read_uncommitted",
         log_namespace: str | None = None,
+        drain_seconds: float = 10.0,
     ) -> None:
         """``action_plan``: where a site's or system's message takes each role's actions, and
         whose version every message names. ``opel run`` passes a function returning the plan of
@@ -128,7 +129,9 @@ class AlertingService:
         as it is, and none means the shipped plan. ``routing_loader`` reads the routing file on
         :meth:`routing_reload` (``opel run --demo`` shortens its grouping waits on every load).
         ``log_namespace`` (default ``group_id``) prefixes its records on the notification log: each
-        exercise run has its own, so a scenario played again alerts and opens items afresh."""
+        exercise run has its own, so a scenario played again alerts and opens items afresh.
+        ``drain_seconds``: how long :meth:`stop` waits for sends in flight to finish and be
+        recorded (kept under the worker's 15 s per component)."""
         self.bootstrap = bootstrap
         self.security = security
         # read_committed where the worker writes in transactions (streams/delivery.py): an
@@ -159,6 +162,9 @@ class AlertingService:
         self._wake = asyncio.Event()
         self._in_flight: set[str] = set()
         self._tasks: list[asyncio.Task[None]] = []
+        self._ticking: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._drain_seconds = drain_seconds
         self._producer: AIOKafkaProducer | None = None
         self._consumer: AIOKafkaConsumer | None = None
         self._status_consumer: AIOKafkaConsumer | None = None
@@ -217,22 +223,44 @@ class AlertingService:
         ]
         self._status_consumer.assign(tps)
         await self._status_consumer.seek_to_beginning(*tps)
+        self._stopping = False
         self._tasks = [
             asyncio.create_task(self._consume(), name="alerting-consume"),
             asyncio.create_task(self._follow_status(), name="alerting-status"),
-            asyncio.create_task(self._ticker(), name="alerting-tick"),
         ]
+        self._ticking = asyncio.create_task(self._ticker(), name="alerting-tick")
         if self._duties:
             self._plan_clock = PlanClock(self.routing.clock, self._wake.set)
             self._plan_clock.start()
 
     async def stop(self) -> None:
+        """Stop reading, let the tick in progress finish its sends, then close.
+
+        Cancelling a send after the mail server or webhook took the message but before its
+        outcome reached the notification log would leave it pending, and the next instance
+        would send it again: every deploy could repeat an alert to a duty manager. So input
+        stops first (what was not committed is read again), the ticker runs no further tick,
+        and the sends in flight get up to ``drain_seconds`` to finish and be recorded. Only a
+        send still hanging then is cancelled (and sent again after the restart, at least once).
+        """
         if self._plan_clock is not None:
             self._plan_clock.stop()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
+        if self._ticking is not None:
+            self._stopping = True
+            self._wake.set()
+            _, pending = await asyncio.wait({self._ticking}, timeout=self._drain_seconds)
+            if pending:
+                log.warning(
+                    "alerting: sends still in flight after %.0f s; they will be sent again on restart",
+                    self._drain_seconds,
+                )
+                self._ticking.cancel()
+                await asyncio.gather(self._ticking, return_exceptions=True)
+            self._ticking = None
         for client in (self._consumer, self._status_consumer):
             if client is not None:
                 await client.stop()
@@ -452,7 +480,7 @@ class AlertingService:
 
     # ------------------------------------------------------------------ the tick
     async def _ticker(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 await self.tick()
             except Exception:

@@ -67,12 +67,14 @@ class Mailbox:
 
 @dataclass
 class Webhook:
-    """A local HTTP receiver; ``fail_next`` answers that many requests with 503 first."""
+    """A local HTTP receiver; ``fail_next`` answers that many requests with 503 first; ``delay``
+    holds each answer that long after the post is taken (a slow receiver)."""
 
     url: str = ""
     posts: list[dict[str, Any]] = field(default_factory=list)
     fail_next: int = 0
     failures: int = 0
+    delay: float = 0.0
 
     async def handle(self, request: web.Request) -> web.Response:
         body = await request.json()
@@ -81,6 +83,7 @@ class Webhook:
             self.failures += 1
             return web.Response(status=503, text="try later")
         self.posts.append(body)
+        await asyncio.sleep(self.delay)
         return web.json_response({"ok": True})
 
     def subjects(self) -> list[str]:
@@ -147,6 +150,16 @@ async def wait_for(check: Callable[[], bool], what: str, deadline: float = DEADL
         if loop.time() > end:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.05)
+
+
+async def advance_until(clock: Clock, check: Callable[[], bool], steps: int = 20) -> None:
+    """Move the clock a second at a time, with real time between, until ``check`` holds (retry
+    backoff and group waits run on the clock, sends in real time)."""
+    for _ in range(steps):
+        if check():
+            return
+        clock.advance(1 * S)
+        await asyncio.sleep(0.3)
 
 
 async def settle(service: AlertingService, seconds: float = 1.5) -> None:
@@ -403,11 +416,7 @@ async def test_retry_dedup_and_resolved_notice_across_restarts(
     await wait_for(lambda: len(first.state.alerts) == 3, "open alerts")
     clock.advance(1 * S)
     # Two 503s, then success: the outbox retries with backoff (real seconds, as the clock moves).
-    for _ in range(20):
-        if webhook.posts:
-            break
-        clock.advance(1 * S)
-        await asyncio.sleep(0.3)
+    await advance_until(clock, lambda: bool(webhook.posts))
     await wait_for(lambda: len(webhook.posts) == 1, "webhook delivered after retries")
     assert webhook.failures == 2
     hook_delivery = next(d for d in first.state.outbox.values() if d.channel == "hook")
@@ -449,6 +458,34 @@ async def test_retry_dedup_and_resolved_notice_across_restarts(
     assert fourth.state.outbox == third.state.outbox
     await settle(fourth, 1.0)
     assert (len(box.to("tm@kent.example")), len(webhook.posts)) == (2, 2)
+
+
+async def test_stop_lets_a_send_in_flight_finish_and_be_recorded(
+    services: Factory, producer: AIOKafkaProducer, mailbox: tuple[Mailbox, int], webhook: Webhook
+) -> None:
+    """A stop while the receiver holds its answer: the send finishes and is recorded as sent, so
+    the next instance sends nothing again (cancelling it left it pending: a repeat per deploy)."""
+    box, port = mailbox
+    area = unique("sf")
+    group = unique("g-")
+    clock = Clock(T0)
+    config = config_for(area, port, webhook.url)
+    webhook.delay = 2.0
+    first = await services(config, clock, group)
+    await send(producer, ESCALATIONS, f"area/{area}", escalation(f"area/{area}", 2, 3))
+    await wait_for(lambda: len(first.state.alerts) == 3, "open alerts")
+    await advance_until(clock, lambda: bool(webhook.posts))
+    await wait_for(lambda: len(webhook.posts) == 1, "webhook post taken, answer held")
+    await first.stop()
+    hook = next(d for d in first.state.outbox.values() if d.channel == "hook")
+    assert (hook.state, hook.attempts) == ("sent", 1)
+
+    webhook.delay = 0.0
+    second = await services(config, clock, group)
+    assert second.state.outbox[hook.delivery_id].state == "sent"
+    await settle(second, 1.5)
+    assert len(webhook.posts) == 1
+    await wait_for(lambda: len(box.to("tm@kent.example")) == 1, "email sent once")
 
 
 async def test_keah_referral_and_refused_reload(  # noqa: PLR0917  (pytest fixtures)
