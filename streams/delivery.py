@@ -47,6 +47,15 @@ TRANSACTION_APIS: Final = {
     26: "EndTxn",
     28: "TxnOffsetCommit",
 }
+TRANSACTION_TIMEOUT_MS: Final = 300_000
+"""How long the broker lets a transaction stay open before it aborts it and fences its producer
+(aiokafka's default is 60 s). A broker paused or a leader elected for longer than that while a
+commit was in flight fenced the worker's producers, and the worker stopped with status 1 for its
+supervisor to restart; 5 minutes rides out such a pause instead. It costs nothing after a crash:
+whichever worker takes the partition next fences the old producer and aborts its open transaction
+at once (same transactional id). It must not exceed the brokers' ``transaction.max.timeout.ms``
+(15 minutes by default, and on the managed services)."""
+
 PROBE_TIMEOUT: Final = 30.0
 """Seconds a probe may take: Apache Kafka creates its transaction log on the first transactional
 producer, which takes a few seconds on a fresh cluster."""

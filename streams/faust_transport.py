@@ -80,6 +80,7 @@ from faust.types import TP
 from faust.types.tuples import ack_lock
 from mode.utils.futures import notify
 
+from streams.delivery import TRANSACTION_TIMEOUT_MS
 from streams.end_offsets import confirmed_ends_with_new_consumer
 
 log = logging.getLogger(__name__)
@@ -243,7 +244,13 @@ class Producer(driver.Producer):
     def _settings_extra(self) -> Mapping[str, Any]:
         # Faust asks for producer ids only in its exactly-once mode; opel wants them wherever
         # the broker gives them, so a retried changelog, tick or dead letter is not written twice.
-        if self.app.in_transaction or getattr(self.app, "opel_idempotent", False):
+        if self.app.in_transaction:
+            return {
+                "acks": "all",
+                "enable_idempotence": True,
+                "transaction_timeout_ms": TRANSACTION_TIMEOUT_MS,
+            }
+        if getattr(self.app, "opel_idempotent", False):
             return {"acks": "all", "enable_idempotence": True}
         return {}
 

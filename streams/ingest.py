@@ -46,7 +46,7 @@ from opel.input_merge import InputMerge
 from streams import kafka_security, metrics, topics
 from streams.catalogues import CatalogueStore
 from streams.codec import DECODERS, Rejected
-from streams.delivery import AT_LEAST_ONCE, Delivery
+from streams.delivery import AT_LEAST_ONCE, TRANSACTION_TIMEOUT_MS, Delivery
 from streams.kafka_security import PLAINTEXT, KafkaSecurity
 from streams.partitioning import KeyPartitioner
 from streams.tasks import cancel_and_wait
@@ -461,6 +461,7 @@ class Transactions:
                 self._bootstrap,
                 security=self._security,
                 transactional_id=f"{self._prefix}-{n}",
+                transaction_timeout_ms=TRANSACTION_TIMEOUT_MS,
                 **self._options,
             )
             await producer.start()

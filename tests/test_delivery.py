@@ -10,7 +10,7 @@ import pytest
 
 from streams.app import Outputs, create_app
 from streams.catalogues import CatalogueStore
-from streams.delivery import Delivery, DeliveryError, Support, choose
+from streams.delivery import TRANSACTION_TIMEOUT_MS, Delivery, DeliveryError, Support, choose
 from streams.settings import Settings
 
 KAFKA = Support(idempotence=True, transactions=True)
@@ -71,3 +71,21 @@ async def test_each_mode_builds_its_faust_app(support: Support, tmp_path: Path) 
     assert str(app.conf.processing_guarantee.value) == delivery.mode
     assert app.conf.broker_commit_interval == (0.5 if delivery.transactional else 2.8)
     assert app.conf.producer_max_batch_size == 512 * 1024
+
+
+@pytest.mark.parametrize("support", [KAFKA, TANSU])
+async def test_transactional_producers_outlast_a_minute_long_broker_pause(
+    support: Support, tmp_path: Path
+) -> None:
+    """A transaction open through a 60 s pause is not aborted by the broker (its default timeout
+    is 60 s, which fenced the worker's producers and stopped it: test_oracle's pause on Kafka)."""
+    settings = Settings.load(broker_url="kafka://127.0.0.1:9", data_dir=tmp_path, catalogue_dir=None)
+    delivery = choose("auto", support)
+    outputs = Outputs(settings.kafka_bootstrap(), idempotent=delivery.idempotent)
+    try:
+        app = create_app(settings, CatalogueStore(settings), outputs, delivery=delivery)
+    finally:
+        await outputs.stop()
+    extra = app.producer._settings_extra()  # type: ignore[attr-defined]
+    assert extra.get("transaction_timeout_ms") == (TRANSACTION_TIMEOUT_MS if delivery.transactional else None)
+    assert TRANSACTION_TIMEOUT_MS >= 5 * 60_000
