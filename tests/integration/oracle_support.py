@@ -116,14 +116,24 @@ def messages(readings: Iterable[Reading]) -> list[Message]:
 
 
 async def produce(
-    bootstrap: str, batch: Sequence[Message], *, patience: float = 180.0, acks: int | str = 1
+    bootstrap: str,
+    batch: Sequence[Message],
+    *,
+    patience: float = 180.0,
+    acks: int | str = 1,
+    chunk_size: int = 1000,
+    pace: float = 0.0,
 ) -> None:
     """Produce in order, retrying a chunk that fails (a paused broker): the producer keeps trying
-    until ``patience`` runs out. A retried chunk may arrive twice, as Kafka allows. ``acks="all"``
-    where a broker of a cluster may fail: with 1 a leader that goes can take readings with it."""
-    deadline = time.monotonic() + patience
-    for first in range(0, len(batch), 1000):
-        chunk = batch[first : first + 1000]
+    until ``patience`` runs out for that chunk. A retried chunk may arrive twice, as Kafka allows.
+    ``acks="all"`` where a broker of a cluster may fail: with 1 a leader that goes can take
+    readings with it. ``pace`` seconds between chunks of ``chunk_size`` make a feed that keeps
+    arriving through a fault, as a real one does, rather than one burst."""
+    for first in range(0, len(batch), chunk_size):
+        if first and pace:
+            await asyncio.sleep(pace)
+        chunk = batch[first : first + chunk_size]
+        deadline = time.monotonic() + patience
         while True:
             producer = AIOKafkaProducer(
                 bootstrap_servers=bootstrap, linger_ms=5, request_timeout_ms=30_000, acks=acks

@@ -121,7 +121,7 @@ async def test_a_broker_pause_longer_than_the_request_timeout_skips_nothing(
     messages = stream()
     retries_before, done_before = stage_retries(), readings_done()
     settings = worker_settings(own_broker, tmp_path, step_down_dwell="PT20M", source_idle="PT2S")
-    async with running_worker(settings):
+    async with running_worker(settings) as running:
         await produce(own_broker.bootstrap, messages)
 
         # Stop the broker while the stages are busy publishing: some readings are through,
@@ -137,7 +137,11 @@ async def test_a_broker_pause_longer_than_the_request_timeout_skips_nothing(
             os.kill(pid, signal.SIGCONT)
         assert readings_done() - done_before < len(messages), "the pause came after the stream"
         status = await wait_for(lambda: finished(own_broker.bootstrap), timeout=90, every=1)
-    assert stage_retries() > retries_before, "no stage publish failed: the pause was not felt"
+    if running.delivery.mode == "at_least_once":
+        assert stage_retries() > retries_before, "no stage publish failed: the pause was not felt"
+    # Under exactly_once (Apache Kafka) a stage publishes inside its transaction, which the
+    # producer retries itself and the stage's retry loop never sees: that the pause came
+    # mid-stream (above) and that nothing below is missing or doubled is what is asked there.
 
     # No dead letter of any kind: every reading was valid, and a time-out is not a dead letter.
     letters = [v for _, v in await read_all(own_broker.bootstrap, topics.DEADLETTER)]
