@@ -60,22 +60,7 @@ ONE_TIER_ONLY: dict[str, tuple[BrokerKind, str]] = {
 }
 """``module::test`` -> (the one tier it runs on, why). The other tier's id is skipped with the reason."""
 
-KNOWN_ON_KAFKA: dict[str, tuple[str, str]] = {
-    "test_stage_faults.py::test_a_broker_pause_longer_than_the_request_timeout_skips_nothing": (
-        "xfail",
-        "on Apache Kafka the 10 s SIGSTOP outlasts the node's broker session and the groups' sessions: "
-        "its controller fences it and the worker's group members expire. After the rejoin the area "
-        "stage has skipped readings (910 and 5909 of 16,000 without an audit record in 2 of 5 runs, "
-        "every one of them on opel.internal.area.v1: lost in the Faust consumer's rebalance, not in "
-        "ingest), and twice the statuses did not catch up within 90 s; likely the loss of the "
-        "oracle's 60 s pause below, for the failure work of issue 12, point 3. It no longer hangs",
-    ),
-    "test_oracle.py::test_broker_pause_of_60_s_mid_stream": (
-        "xfail",
-        "on Apache Kafka a 60 s broker pause loses transitions (hundreds of differences from the "
-        "oracle): the failure tests of issue 12, point 3",
-    ),
-}
+KNOWN_ON_KAFKA: dict[str, tuple[str, str]] = {}
 """Tests known to fail (``xfail``, not strict: a pass shows as XPASS) or hang (``skip``) on the Apache
 Kafka tier, with the cause as far as it is known. They run unchanged on Tansu. Remove an entry when
 its cause is fixed; issue 12 follows them."""
