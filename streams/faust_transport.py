@@ -40,7 +40,8 @@ make the stages' outputs exactly-once, for two reasons found in Faust 0.15's sou
   offsets are safe to commit.
 
 And a rebalance aborts every open transaction (Faust stops the transactional producers of the
-revoked partitions without committing), but a table write has already changed the worker's own
+revoked partitions without committing, and :meth:`TransactionManager.abort_kept_transactions`
+those of the partitions kept through it), but a table write has already changed the worker's own
 store, and Faust's recovery reads a changelog on from where it last read, so a value written only
 in the aborted transaction stayed: the event, read again, met a book that already had its effect
 and changed nothing. :class:`Table` keeps each key's value from before the open transaction and
@@ -282,6 +283,36 @@ class TransactionManager(FaustTransactionManager):
                 if isinstance(table, Table):
                     table.committed(tids)
         return committed
+
+    async def on_rebalance(self, assigned: set[TP], revoked: set[TP], newly_assigned: set[TP]) -> None:
+        await self.abort_kept_transactions(assigned, revoked)
+        await super().on_rebalance(assigned, revoked, newly_assigned)
+
+    async def abort_kept_transactions(self, assigned: set[TP], revoked: set[TP]) -> list[str]:
+        """End, unfinished, the open transactions of partitions this worker keeps through a rebalance.
+
+        Faust stops the producers of revoked partitions only (their successor's InitProducerId
+        aborts what they left open). A partition kept through a rebalance (a member whose
+        session expired in a broker pause rejoins with the same partitions) kept its producer
+        and its open transaction, and Faust's begin_transaction then carried on in it: the
+        transaction went on to commit the outputs and changelog writes of events that Faust
+        reads again from the committed offset, while :meth:`OpelApp.roll_back_aborted` had put
+        the tables back as for an aborted one (seen on Apache Kafka after a 60 s pause: the
+        transitions differed from the core's). Stopping the producer here makes the new one,
+        which Faust starts at once, fence it and abort its transaction, as for a revoked
+        partition. The transactional ids stopped.
+        """
+        producer = cast(Any, self.producer)
+        kept = self._tps_to_transactional_ids(set(assigned)) - self._tps_to_transactional_ids(set(revoked))
+        stopped = []
+        for transactional_id in sorted(kept):
+            open_one = producer._transaction_producers.get(transactional_id)
+            if open_one is not None and open_one._txn_manager.is_in_transaction():
+                await producer.stop_transaction(transactional_id)
+                stopped.append(transactional_id)
+        if stopped:
+            log.info("rebalance: aborting the open transactions of %d kept partitions", len(stopped))
+        return stopped
 
 
 def source_transaction(app: faust.App, topic: str, partition: int) -> Any:

@@ -9,11 +9,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from types import SimpleNamespace
 from typing import Any
 
 from faust.types import TP, Message
 
-from streams.faust_transport import _ABSENT, OpelApp, Table, _thread_class
+from streams.faust_transport import _ABSENT, OpelApp, Table, TransactionManager, _thread_class
 
 
 def a_table() -> tuple[OpelApp, Any]:
@@ -258,3 +259,35 @@ async def test_a_fetch_between_two_partitions_seeks_is_stale_for_the_second_only
     await thread._fetch_records(Kafka(), {first, second}, timeout=0.1)
     assert not owner._opel_stale(first)
     assert not owner._opel_stale(second)
+
+
+class _Producers:
+    """Faust's producer as the transaction manager sees it: transactional producers by id."""
+
+    def __init__(self, open_by_tid: dict[str, bool]) -> None:
+        self._transaction_producers = {
+            tid: SimpleNamespace(_txn_manager=SimpleNamespace(is_in_transaction=lambda o=o: o))
+            for tid, o in open_by_tid.items()
+        }
+        self.stopped: list[str] = []
+
+    async def stop_transaction(self, transactional_id: str) -> None:
+        self._transaction_producers.pop(transactional_id, None)
+        self.stopped.append(transactional_id)
+
+
+async def test_a_rebalance_aborts_the_open_transactions_of_the_partitions_it_keeps() -> None:
+    # A worker whose group session expired in a broker pause rejoins with the same partitions:
+    # none is revoked, so Faust would carry on in the open transactions of before the rebalance
+    # while the tables are put back as if they had been aborted.
+    producers = _Producers({"t-0": True, "t-1": False, "t-2": True})
+    manager: Any = TransactionManager.__new__(TransactionManager)  # no Faust service needed
+    manager.producer = producers
+    manager._tps_to_transactional_ids = lambda tps: {f"t-{tp.partition}" for tp in tps}
+    area = "opel.internal.area.v1"
+    kept = {TP(area, 0), TP(area, 1)}
+    stopped = await manager.abort_kept_transactions(kept | {TP(area, 2)}, {TP(area, 2)})
+    # t-0 is kept with a transaction open: stopped, so the producer Faust starts next fences it
+    # and its transaction is aborted. t-1 has none open; t-2 is revoked (Faust stops it itself).
+    assert stopped == producers.stopped == ["t-0"]
+    assert set(producers._transaction_producers) == {"t-1", "t-2"}
