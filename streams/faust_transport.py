@@ -245,15 +245,12 @@ class Producer(driver.Producer):
     def _settings_extra(self) -> Mapping[str, Any]:
         # Faust asks for producer ids only in its exactly-once mode; opel wants them wherever
         # the broker gives them, so a retried changelog, tick or dead letter is not written twice.
+        if not (self.app.in_transaction or getattr(self.app, "opel_idempotent", False)):
+            return {}
+        settings: dict[str, Any] = {"acks": "all", "enable_idempotence": True}
         if self.app.in_transaction:
-            return {
-                "acks": "all",
-                "enable_idempotence": True,
-                "transaction_timeout_ms": TRANSACTION_TIMEOUT_MS,
-            }
-        if getattr(self.app, "opel_idempotent", False):
-            return {"acks": "all", "enable_idempotence": True}
-        return {}
+            settings["transaction_timeout_ms"] = TRANSACTION_TIMEOUT_MS
+        return settings
 
 
 _ABSENT: Final = object()

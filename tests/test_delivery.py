@@ -5,6 +5,7 @@ tests/integration/test_exactly_once.py."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -57,9 +58,10 @@ def test_the_start_up_line_says_the_mode_and_why() -> None:
     )
 
 
-@pytest.mark.parametrize("support", [KAFKA, TANSU])
-async def test_each_mode_builds_its_faust_app(support: Support, tmp_path: Path) -> None:
-    # Built, not started: no broker is needed to see what the app was configured with.
+async def built_app(support: Support, tmp_path: Path) -> tuple[Any, Delivery]:
+    """The Faust app the worker builds for what the broker gave, and the delivery chosen.
+
+    Built, not started: no broker is needed to see what the app was configured with."""
     settings = Settings.load(broker_url="kafka://127.0.0.1:9", data_dir=tmp_path, catalogue_dir=None)
     delivery: Delivery = choose("auto", support)
     outputs = Outputs(settings.kafka_bootstrap(), idempotent=delivery.idempotent)
@@ -67,6 +69,12 @@ async def test_each_mode_builds_its_faust_app(support: Support, tmp_path: Path) 
         app = create_app(settings, CatalogueStore(settings), outputs, delivery=delivery)
     finally:
         await outputs.stop()  # never started: closes the producer object
+    return app, delivery
+
+
+@pytest.mark.parametrize("support", [KAFKA, TANSU])
+async def test_each_mode_builds_its_faust_app(support: Support, tmp_path: Path) -> None:
+    app, delivery = await built_app(support, tmp_path)
     assert app.in_transaction is delivery.transactional
     assert str(app.conf.processing_guarantee.value) == delivery.mode
     assert app.conf.broker_commit_interval == (0.5 if delivery.transactional else 2.8)
@@ -79,13 +87,7 @@ async def test_transactional_producers_outlast_a_minute_long_broker_pause(
 ) -> None:
     """A transaction open through a 60 s pause is not aborted by the broker (its default timeout
     is 60 s, which fenced the worker's producers and stopped it: test_oracle's pause on Kafka)."""
-    settings = Settings.load(broker_url="kafka://127.0.0.1:9", data_dir=tmp_path, catalogue_dir=None)
-    delivery = choose("auto", support)
-    outputs = Outputs(settings.kafka_bootstrap(), idempotent=delivery.idempotent)
-    try:
-        app = create_app(settings, CatalogueStore(settings), outputs, delivery=delivery)
-    finally:
-        await outputs.stop()
-    extra = app.producer._settings_extra()  # type: ignore[attr-defined]
+    app, delivery = await built_app(support, tmp_path)
+    extra = app.producer._settings_extra()
     assert extra.get("transaction_timeout_ms") == (TRANSACTION_TIMEOUT_MS if delivery.transactional else None)
     assert TRANSACTION_TIMEOUT_MS >= 5 * 60_000
