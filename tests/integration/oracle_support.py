@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 from support.progress import announce
 
 from opel.contracts.audit import AuditRecord
@@ -241,10 +242,18 @@ async def settle(
     last: tuple[int, int] | None = None
     still_since = time.monotonic()
     while True:
-        events = await escalations(bootstrap)
-        if transitions(events) == target:
-            return events
-        status = await latest_status(bootstrap)
+        try:
+            events = await escalations(bootstrap)
+            if transitions(events) == target:
+                return events
+            status = await latest_status(bootstrap)
+        except KafkaError:
+            # After a long pause an Apache Kafka node is fenced by its controller for a moment:
+            # its metadata lists no broker and a new reader cannot bootstrap. Ask again.
+            if time.monotonic() > deadline + SETTLE_GRACE:
+                raise
+            await asyncio.sleep(1)
+            continue
         marker = (len(events), hash(json.dumps(status, sort_keys=True)))
         now = time.monotonic()
         if marker != last:
@@ -310,10 +319,36 @@ async def audited_readings(bootstrap: str) -> set[ReadingKey]:
     return audited
 
 
+async def readings_on_inputs(bootstrap: str) -> set[ReadingKey]:
+    """Every reading on the capacity and referrals topics (what the producer delivered)."""
+    sent: set[ReadingKey] = set()
+    for topic in (topics.CAPACITY, topics.REFERRALS):
+        for _, value in await read_all(bootstrap, topic):
+            if isinstance(value, dict) and {"indicator", "area", "observed_at", "value"} <= value.keys():
+                at = datetime.fromisoformat(str(value["observed_at"]))
+                sent.add((str(value["indicator"]), str(value["area"]), at, float(value["value"])))
+    return sent
+
+
+async def decided_otherwise(bootstrap: str) -> dict[str, list[str]]:
+    """Per area, the readings the area stage did not assess (duplicate, stale, ...) and why: a
+    reading judged stale that the oracle applies arrived after a later one."""
+    found: dict[str, list[str]] = {}
+    for _, value in await read_all(bootstrap, topics.AUDIT):
+        record = AuditRecord.model_validate(value)
+        given = record.input
+        if record.decision in READING_DECISIONS - {"assessed"} and given is not None and "area" in given:
+            found.setdefault(str(given["area"]), []).append(
+                f"{record.decision} {given.get('indicator')} {given.get('observed_at')} ({record.reason})"
+            )
+    return found
+
+
 async def where_readings_went(bootstrap: str, readings: Sequence[Reading]) -> str:
-    """After a difference: which readings never reached the area stage's input topic (lost on
-    the way in) and which reached it but were never decided (no audit record: lost by the area
-    stage), by area, with the stage messages that held the undecided ones."""
+    """After a difference: which readings never reached the input topics (lost by the producer),
+    which never reached the area stage's input topic (lost on the way in), which reached it but
+    were never decided (no audit record: lost by the area stage), with the stage messages that
+    held the undecided ones, and which were decided but not assessed, by area."""
     held: dict[ReadingKey, str] = {}
     # read_committed: under exactly-once, a stage message of an aborted transaction never arrived.
     area_events = read_topic_to_end(
@@ -324,9 +359,17 @@ async def where_readings_went(bootstrap: str, readings: Sequence[Reading]) -> st
             if isinstance(item, ReadingItem):
                 held.setdefault(reading_key(item), f"{record.partition}@{record.offset}")
     decided = await audited_readings(bootstrap)
+    sent = await readings_on_inputs(bootstrap)
+    otherwise = await decided_otherwise(bootstrap)
     lines = []
     for area in AREAS:
         mine = [reading_key(r) for r in readings if r.area == area]
+        never_sent = [k for k in mine if k not in sent]
+        if never_sent:
+            unsent = min(k[2] for k in never_sent)
+            lines.append(f"{area}: {len(never_sent)} readings never on the input topics, first {unsent}")
+        if otherwise.get(area):
+            lines.append(f"{area}: {len(otherwise[area])} not assessed, the first: {otherwise[area][:8]}")
         never_in = [k for k in mine if k not in held]
         undecided = [k for k in mine if k in held and k not in decided]
         where = sorted({held[k] for k in undecided})

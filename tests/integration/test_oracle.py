@@ -115,11 +115,12 @@ async def test_broker_pause_of_60_s_mid_stream(brokers: list[EmbeddedBroker], tm
             os.kill(broker.pid, signal.SIGCONT)
         await rest
         events = await settle(broker.bootstrap, want, end)
+        problems = compare(want, events)
+        went = await where_readings_went(broker.bootstrap, readings) if problems else ""
     finally:
         stop_worker(proc)
     assert proc.returncode in (0, -signal.SIGTERM), "the worker survived the pause and stopped cleanly"
-    problems = compare(want, events)
-    assert not problems, problems
+    assert not problems, f"{problems}\nwhere the readings went:\n{went}"
 
 
 async def test_two_workers_one_killed_mid_stream(brokers: list[EmbeddedBroker], tmp_path: Path) -> None:
