@@ -48,6 +48,11 @@ and changed nothing. :class:`Table` keeps each key's value from before the open 
 puts those back in its store once the tables are restored (:meth:`OpelApp.roll_back_aborted`),
 forgetting them when the transaction commits.
 
+And a partition's transactional producer that fails to start (after a long pause a fenced
+Apache Kafka node lists no broker for a moment) is started again rather than left out, as Faust
+did, which left the partition's stage retrying for ever; one that cannot start in a minute stops
+the worker (:meth:`Producer.begin_transaction`).
+
 And a seek must not lose what was fetched around it. After a rebalance Faust seeks every
 stream partition to its committed offset, setting the read offset its fetch loop filters by back
 to that offset, and only then resumes the flow, which clears every stream's queue. Two windows
@@ -74,6 +79,7 @@ from typing import Any, Final, cast
 
 import faust
 from aiokafka import TopicPartition
+from aiokafka.errors import ProducerFenced
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.consumer import TransactionManager as FaustTransactionManager
 from faust.transport.drivers import aiokafka as driver
@@ -241,7 +247,71 @@ class Table(faust.Table[Any, Any]):
             self._opel_unsent = [fut for fut in self._opel_unsent if not fut.done()]
 
 
+class TransactionStartError(RuntimeError):
+    """A partition's transactional producer could not start: the worker cannot process it."""
+
+
 class Producer(driver.Producer):
+    start_patience: float = 60.0
+    """Seconds a partition's transactional producer may take to start and begin (with retries)."""
+
+    async def begin_transaction(self, transactional_id: str) -> None:
+        """Faust's, except that a producer that fails to start is stopped and started again.
+
+        Faust logs the failure and goes on without a producer for the partition, so its stage
+        retried "no transactional producer" until the next rebalance, which may never come: after
+        a 60 s pause a fenced Apache Kafka node lists no broker for a moment, and the producers
+        started then never existed (the worker hung; test_oracle's pause in CI). A start that
+        still fails after ``start_patience`` raises :class:`TransactionStartError`, and the
+        worker stops (:meth:`TransactionManager.on_rebalance`).
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.start_patience
+        delay = 0.25
+        while True:
+            try:
+                await self._begin_once(transactional_id)
+                return
+            except ProducerFenced:
+                # Another worker owns the partition now; the rebalance that says so is on its way.
+                log.info("transactional producer %s fenced", transactional_id)
+                fenced = self._transaction_producers.pop(transactional_id, None)
+                if fenced is not None:
+                    await fenced.stop()
+                return
+            except Exception as exc:
+                if loop.time() + delay > deadline:
+                    raise TransactionStartError(
+                        f"transactional producer {transactional_id} did not start within "
+                        f"{self.start_patience:.0f} s: {type(exc).__name__}: {exc}"
+                    ) from exc
+                log.warning(
+                    "transactional producer %s did not start (%s: %s); again in %.2f s",
+                    transactional_id,
+                    type(exc).__name__,
+                    exc,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 4.0)
+
+    async def _begin_once(self, transactional_id: str) -> None:
+        producer = self._transaction_producers.get(transactional_id)
+        if producer is None:
+            producer = self._new_producer(transactional_id=transactional_id)
+            try:
+                await producer.start()
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    await producer.stop()
+                raise
+            self._transaction_producers[transactional_id] = producer
+            self._trn_locks[transactional_id] = asyncio.Lock()
+        async with self._trn_locks[transactional_id]:
+            self._ensure_producer()
+            if not producer._txn_manager.is_in_transaction():
+                await producer.begin_transaction()
+
     def _settings_extra(self) -> Mapping[str, Any]:
         # Faust asks for producer ids only in its exactly-once mode; opel wants them wherever
         # the broker gives them, so a retried changelog, tick or dead letter is not written twice.
@@ -283,7 +353,13 @@ class TransactionManager(FaustTransactionManager):
 
     async def on_rebalance(self, assigned: set[TP], revoked: set[TP], newly_assigned: set[TP]) -> None:
         await self.abort_kept_transactions(assigned, revoked)
-        await super().on_rebalance(assigned, revoked, newly_assigned)
+        try:
+            await super().on_rebalance(assigned, revoked, newly_assigned)
+        except TransactionStartError as exc:
+            # Without its producer a partition's events can never be published: stop the worker
+            # (status 1, OpelApp.fatal) rather than retry them for ever; its successor starts afresh.
+            log.error("%s; the worker stops", exc)
+            await self.app.crash(exc)
 
     async def abort_kept_transactions(self, assigned: set[TP], revoked: set[TP]) -> list[str]:
         """End, unfinished, the open transactions of partitions this worker keeps through a rebalance.
