@@ -307,6 +307,12 @@ def reading_key(reading: Reading | ReadingItem) -> ReadingKey:
     return (reading.indicator, reading.area, reading.observed_at, float(reading.value))
 
 
+def body_key(body: dict[str, Any]) -> ReadingKey:
+    """The key of a reading as JSON carries it (an input message, an audit record's input)."""
+    at = datetime.fromisoformat(str(body["observed_at"]))
+    return (str(body["indicator"]), str(body["area"]), at, float(body["value"]))
+
+
 async def audited_readings(bootstrap: str) -> set[ReadingKey]:
     """Every reading that has an audit record of its own on opel.audit.v1."""
     audited: set[ReadingKey] = set()
@@ -314,8 +320,7 @@ async def audited_readings(bootstrap: str) -> set[ReadingKey]:
         record = AuditRecord.model_validate(value)
         given = record.input
         if record.decision in READING_DECISIONS and given is not None and "indicator" in given:
-            at = datetime.fromisoformat(str(given["observed_at"]))
-            audited.add((str(given["indicator"]), str(given["area"]), at, float(given["value"])))
+            audited.add(body_key(given))
     return audited
 
 
@@ -325,8 +330,7 @@ async def readings_on_inputs(bootstrap: str) -> set[ReadingKey]:
     for topic in (topics.CAPACITY, topics.REFERRALS):
         for _, value in await read_all(bootstrap, topic):
             if isinstance(value, dict) and {"indicator", "area", "observed_at", "value"} <= value.keys():
-                at = datetime.fromisoformat(str(value["observed_at"]))
-                sent.add((str(value["indicator"]), str(value["area"]), at, float(value["value"])))
+                sent.add(body_key(value))
     return sent
 
 
